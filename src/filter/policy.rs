@@ -351,14 +351,15 @@ pub fn default_bogon_src_v4() -> Vec<Prefix> {
 }
 
 /// IPv6 sources that cannot come from the internet: unspecified, loopback,
-/// IPv4-mapped, unique-local (fc00::/7), multicast (ff00::/8), the
+/// unique-local (fc00::/7), multicast (ff00::/8), the
 /// discard-only block (100::/64), site-local (fec0::/10, deprecated).
-/// Link-local (fe80::/10) is handled separately.
+/// Link-local (fe80::/10) is handled separately, and so are IPv4-mapped
+/// sources in an IPv6 header (the engine drops them: flypaper stores IPv4
+/// addresses in that block, so a prefix for it would match every IPv4 source).
 pub fn default_bogon_src_v6() -> Vec<Prefix> {
     vec![
         Prefix::v6(0, 128),
         Prefix::v6(1, 128),
-        Prefix::v6(0xffff_0000_0000, 96),
         Prefix::v6(0xfc00 << 112, 7),
         Prefix::v6(0xff00 << 112, 8),
         Prefix::v6(0x0100 << 112, 64),
