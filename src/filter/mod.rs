@@ -1,6 +1,555 @@
-//! The decision engine (being written).
+//! The decision engine: `process(now, direction, frame) -> Verdict`.
+//!
+//! # Contract
+//!
+//! The filter is deterministic and sans-IO. It makes no syscalls, reads no
+//! clock (`now` is passed in), and allocates nothing per frame: every table
+//! is sized when the filter is built and never grows. Given the same policy,
+//! seed, frames and times, it returns the same verdicts. The data path calls
+//! it with a monotonic clock; `replay` with a capture's timestamps; tests
+//! with a virtual clock.
+//!
+//! One `Filter` per worker thread. Per-source buckets and the flow table
+//! belong to the worker; the blacklist of flies is shared by every worker
+//! (an `Arc<Blacklist>`, lock-free for readers).
+//!
+//! # Order of the rules
+//!
+//! 1. Parse; malformed frames are dropped (`malformed`).
+//! 2. ARP passes; other non-IP frames pass unless `drop_non_ip`.
+//! 3. A fly's frames are dropped (`fly`), from either port.
+//! 4. ICMPv6 neighbour discovery with hop limit 255 (RFC 4861: it cannot
+//!    have crossed a router) passes; with a lower hop limit it is `spoofed`.
+//! 5. From the WAN: bogon sources (`bogon-src`; IPv6 link-local sources only
+//!    toward link-local or multicast destinations), bogus destinations
+//!    (`bogus-dst`; DHCP replies to the broadcast address excepted), LAN
+//!    sources (`spoofed`). From the LAN: sources outside the LAN prefixes
+//!    (`spoofed`; DHCP discovery from 0.0.0.0, `::` and link-local excepted).
+//!    Anti-spoof applies per family only when the config names LAN prefixes
+//!    of that family.
+//! 6. TCP: bogus flags (`tcp-flags`, both directions); from the WAN a trap
+//!    port makes a fly (`trap`); connection state (`invalid`); a new
+//!    connection from the WAN must match an allow rule in strict mode
+//!    (`not-allowed`, makes a fly) and is rate limited per source
+//!    (`syn-rate`); an RST from the WAN is rate limited per source
+//!    (`rst-rate`) and, if accepted, delayed (`Verdict::Delay`).
+//! 7. UDP: from the WAN a trap port makes a fly; in strict mode a datagram
+//!    from the WAN that belongs to no flow and matches no allow rule makes a
+//!    fly. DHCP and DHCPv6 always pass.
+//! 8. ICMP from the WAN: address-mask and timestamp requests are dropped
+//!    (`icmp-type`); in strict mode an echo request without an allow rule
+//!    makes a fly; everything is rate limited per source (`icmp-rate`).
+//!
+//! A never-block source is dropped by these rules like any other, but it
+//! never becomes a fly.
+
+pub mod blacklist;
+pub mod bucket;
+pub mod flows;
+pub mod hash;
 pub mod policy;
+pub mod table;
+pub mod tcpflags;
 pub mod verdict;
-pub use policy::Policy;
+
+use std::sync::Arc;
+
+use arrayvec::ArrayVec;
+
+pub use blacklist::{Blacklist, FlyEntry, Insert};
+pub use policy::{Policy, Proto};
 pub use verdict::{Direction, Nanos, Reason, Verdict};
-pub struct Filter;
+
+use crate::addr::Addr;
+use crate::wire::{self, IpSummary, TcpSummary, L3, L4};
+use bucket::Bucket;
+use flows::{tcp_step, FlowKey, FlowTable, State, TcpStep};
+use hash::SeededHash;
+use policy::{Pickup, LINK_LOCAL_V6, MULTICAST_V6};
+use table::{BoundedTable, Found};
+
+/// Events queued per worker between two drains.
+pub const EVENT_QUEUE: usize = 256;
+
+/// Something the control plane must hear about (log, persist).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A new fly.
+    Lockout(FlyEntry),
+}
+
+/// Counters of one worker. Readers sum the workers' copies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub frames_wan: u64,
+    pub frames_lan: u64,
+    pub forwarded: u64,
+    pub delayed: u64,
+    pub drops: [u64; Reason::COUNT],
+    /// New flies this worker made.
+    pub flies_added: u64,
+    /// Flies refused because the blacklist was full.
+    pub flies_refused: u64,
+    /// Events not queued because the event queue was full.
+    pub events_lost: u64,
+    /// Live per-source entries evicted by new sources.
+    pub source_evictions: u64,
+    /// Live flows evicted by new flows.
+    pub flow_evictions: u64,
+}
+
+impl Stats {
+    pub fn drop_count(&self, r: Reason) -> u64 {
+        self.drops[r as usize]
+    }
+
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Add another worker's counters.
+    pub fn merge(&mut self, o: &Stats) {
+        self.frames_wan += o.frames_wan;
+        self.frames_lan += o.frames_lan;
+        self.forwarded += o.forwarded;
+        self.delayed += o.delayed;
+        for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
+            *a += b;
+        }
+        self.flies_added += o.flies_added;
+        self.flies_refused += o.flies_refused;
+        self.events_lost += o.events_lost;
+        self.source_evictions += o.source_evictions;
+        self.flow_evictions += o.flow_evictions;
+    }
+}
+
+/// Rate-limit state of one source.
+#[derive(Clone, Copy, Debug, Default)]
+struct Source {
+    syn: Bucket,
+    icmp: Bucket,
+    rst: Bucket,
+    last_seen: u64,
+}
+
+/// The engine of one worker.
+pub struct Filter {
+    policy: Arc<Policy>,
+    blacklist: Arc<Blacklist>,
+    hash: SeededHash,
+    sources: BoundedTable<Addr, Source>,
+    flows: FlowTable,
+    stats: Stats,
+    events: ArrayVec<Event, EVENT_QUEUE>,
+    lan_v4: bool,
+    lan_v6: bool,
+}
+
+const DHCP_SERVER: u16 = 67;
+const DHCP_CLIENT: u16 = 68;
+const DHCP6_CLIENT: u16 = 546;
+const DHCP6_SERVER: u16 = 547;
+
+impl Filter {
+    /// A filter for one worker. `seed` keys the table hashes: pass a random
+    /// one in the data path ([`hash::random_seed`]) and a fixed one for
+    /// reproducible replays and tests.
+    pub fn new(policy: Arc<Policy>, blacklist: Arc<Blacklist>, seed: u64) -> Filter {
+        let lan_v4 = policy.lan.0.iter().any(|p| p.is_v4());
+        let lan_v6 = policy.lan.0.iter().any(|p| !p.is_v4());
+        Filter {
+            sources: BoundedTable::new(policy.tables.sources),
+            flows: FlowTable::new(policy.tables.flows),
+            hash: SeededHash::new(seed),
+            stats: Stats::default(),
+            events: ArrayVec::new(),
+            policy,
+            blacklist,
+            lan_v4,
+            lan_v6,
+        }
+    }
+
+    /// A filter with its own blacklist (replay, tests, benches).
+    pub fn standalone(policy: Policy, seed: u64) -> Filter {
+        let bl = Arc::new(Blacklist::new(policy.tables.flies, seed));
+        Filter::new(Arc::new(policy), bl, seed)
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn blacklist(&self) -> &Arc<Blacklist> {
+        &self.blacklist
+    }
+
+    /// This worker's counters.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.source_evictions = self.sources.evictions();
+        s.flow_evictions = self.flows.evictions();
+        s
+    }
+
+    /// Entries in use in the per-source table and the flow table.
+    pub fn table_usage(&self) -> (usize, usize) {
+        (self.sources.len(), self.flows.len())
+    }
+
+    /// Capacities of the per-source table and the flow table.
+    pub fn table_capacity(&self) -> (usize, usize) {
+        (self.sources.capacity(), self.flows.capacity())
+    }
+
+    /// Take the queued events (new flies). Call after each batch.
+    pub fn drain_events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        self.events.drain(..)
+    }
+
+    /// The caller could not carry out `v` (the RST delay queue was full, the
+    /// frame did not fit a buffer): count it as a drop for `reason` instead.
+    pub fn overrule(&mut self, v: Verdict, reason: Reason) {
+        match v {
+            Verdict::Forward => self.stats.forwarded -= 1,
+            Verdict::Delay(_) => self.stats.delayed -= 1,
+            Verdict::Drop(r) => self.stats.drops[r as usize] -= 1,
+        }
+        self.stats.drops[reason as usize] += 1;
+    }
+
+    /// Count a frame the data path dropped before the filter saw it.
+    pub fn count_drop(&mut self, dir: Direction, reason: Reason) {
+        match dir {
+            Direction::Wan => self.stats.frames_wan += 1,
+            Direction::Lan => self.stats.frames_lan += 1,
+        }
+        self.stats.drops[reason as usize] += 1;
+    }
+
+    /// Housekeeping: forget expired flows and idle sources. Not needed for
+    /// correctness (lookups ignore expired state); it keeps `table_usage`
+    /// honest. Costs a pass over both tables: call it every few seconds.
+    pub fn expire(&mut self, now: Nanos) {
+        self.flows.expire(now);
+        let p = Arc::clone(&self.policy);
+        self.sources.retain(|_, s| !source_idle(&p, s, now));
+    }
+
+    /// Decide what to do with one frame.
+    #[inline]
+    pub fn process(&mut self, now: Nanos, dir: Direction, frame: &[u8]) -> Verdict {
+        match dir {
+            Direction::Wan => self.stats.frames_wan += 1,
+            Direction::Lan => self.stats.frames_lan += 1,
+        }
+        let v = self.decide(now, dir, frame);
+        match v {
+            Verdict::Forward => self.stats.forwarded += 1,
+            Verdict::Delay(_) => self.stats.delayed += 1,
+            Verdict::Drop(r) => self.stats.drops[r as usize] += 1,
+        }
+        v
+    }
+
+    #[inline]
+    fn decide(&mut self, now: Nanos, dir: Direction, frame: &[u8]) -> Verdict {
+        let summary = match wire::parse(frame) {
+            Ok(s) => s,
+            Err(_) => return Verdict::Drop(Reason::Malformed),
+        };
+        let ip = match summary.l3 {
+            L3::Ip(ip) => ip,
+            L3::Arp => return Verdict::Forward,
+            L3::Other if self.policy.drop_non_ip => return Verdict::Drop(Reason::NonIp),
+            L3::Other => return Verdict::Forward,
+        };
+        if self.blacklist.is_fly(ip.src, now) {
+            return Verdict::Drop(Reason::Fly);
+        }
+        if let L4::Icmpv6 { ty: 133..=137, .. } = ip.l4 {
+            return if ip.ttl == 255 {
+                Verdict::Forward
+            } else {
+                Verdict::Drop(Reason::Spoofed)
+            };
+        }
+        if let Some(r) = self.check_addresses(dir, &ip) {
+            return Verdict::Drop(r);
+        }
+        match ip.l4 {
+            L4::Tcp(t) => self.tcp(now, dir, &ip, &t),
+            L4::Udp { sport, dport } => self.udp(now, dir, &ip, sport, dport),
+            L4::Icmp { ty, .. } => self.icmp(now, dir, &ip, ty, false),
+            L4::Icmpv6 { ty, .. } => self.icmp(now, dir, &ip, ty, true),
+            L4::Other | L4::Fragment => Verdict::Forward,
+        }
+    }
+
+    /// Bogons, bogus destinations and anti-spoof by direction.
+    #[inline]
+    fn check_addresses(&self, dir: Direction, ip: &IpSummary) -> Option<Reason> {
+        let p = &*self.policy;
+        let v6 = ip.version == 6;
+        let lan_checked = if v6 { self.lan_v6 } else { self.lan_v4 };
+        match dir {
+            Direction::Wan => {
+                if p.bogon_src.contains(ip.src) || (v6 && ip.src.is_v4()) {
+                    return Some(Reason::BogonSrc);
+                }
+                if v6
+                    && LINK_LOCAL_V6.contains(ip.src)
+                    && !(LINK_LOCAL_V6.contains(ip.dst) || MULTICAST_V6.contains(ip.dst))
+                {
+                    return Some(Reason::BogonSrc);
+                }
+                if p.bogus_dst.contains(ip.dst)
+                    && !matches!(
+                        ip.l4,
+                        L4::Udp {
+                            sport: DHCP_SERVER,
+                            dport: DHCP_CLIENT,
+                            ..
+                        }
+                    )
+                {
+                    return Some(Reason::BogusDst);
+                }
+                if lan_checked && p.lan.contains(ip.src) {
+                    return Some(Reason::Spoofed);
+                }
+            }
+            Direction::Lan => {
+                if lan_checked && !p.lan.contains(ip.src) && !lan_source_exempt(ip) {
+                    return Some(Reason::Spoofed);
+                }
+            }
+        }
+        None
+    }
+
+    fn allowed(&self, proto: Proto, dport: u16, dst: Addr) -> bool {
+        self.policy
+            .allow
+            .iter()
+            .any(|r| r.matches(proto, dport, dst))
+    }
+
+    /// Lock `src` out and drop the frame with `reason`.
+    #[cold]
+    #[inline(never)]
+    fn make_fly(
+        &mut self,
+        now: Nanos,
+        src: Addr,
+        reason: Reason,
+        proto: Proto,
+        port: u16,
+    ) -> Verdict {
+        if self.policy.never_block.contains(src) {
+            return Verdict::Drop(reason);
+        }
+        let e = FlyEntry {
+            addr: src,
+            reason,
+            proto: Some(proto),
+            port,
+            first_seen: now,
+            expires: now + self.policy.lockout,
+        };
+        match self.blacklist.insert(e, now) {
+            Insert::Added => {
+                self.stats.flies_added += 1;
+                if self.events.try_push(Event::Lockout(e)).is_err() {
+                    self.stats.events_lost += 1;
+                }
+            }
+            Insert::Updated => {}
+            Insert::Full => self.stats.flies_refused += 1,
+        }
+        Verdict::Drop(reason)
+    }
+
+    /// The rate-limit state of `src`, created on first sight.
+    #[inline]
+    fn source(&mut self, now: Nanos, src: Addr) -> &mut Source {
+        let h = self.hash.hash128(src.0);
+        let p = &*self.policy;
+        let s = match self.sources.entry(h, src, |s| {
+            if source_idle(p, s, now) {
+                None
+            } else {
+                Some(s.last_seen)
+            }
+        }) {
+            Found::Hit(s) | Found::Inserted(s) => s,
+        };
+        s.last_seen = now.0;
+        s
+    }
+
+    fn tcp(&mut self, now: Nanos, dir: Direction, ip: &IpSummary, t: &TcpSummary) -> Verdict {
+        if tcpflags::is_bogus(t.flags) {
+            return Verdict::Drop(Reason::TcpFlags);
+        }
+        let wan = dir == Direction::Wan;
+        if wan && self.policy.trap_tcp.contains(t.dport) {
+            return self.make_fly(now, ip.src, Reason::Trap, Proto::Tcp, t.dport);
+        }
+        let (key, from_a) = FlowKey::new(6, ip.src, t.sport, ip.dst, t.dport);
+        let h = key.hash(&self.hash);
+        let cur = self
+            .flows
+            .get(h, &key, now)
+            .map(|f| (f.state, f.orig_a == from_a));
+        let from_orig = cur.is_none_or(|c| c.1);
+        let ct = self.policy.conntrack;
+        match tcp_step(cur.map(|c| c.0), from_orig, t.flags) {
+            TcpStep::New => {
+                if wan {
+                    if self.policy.strict && !self.allowed(Proto::Tcp, t.dport, ip.dst) {
+                        return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Tcp, t.dport);
+                    }
+                    if let Some(l) = self.policy.syn_limit {
+                        if !self.source(now, ip.src).syn.take(&l, now) {
+                            return Verdict::Drop(Reason::SynRate);
+                        }
+                    }
+                }
+                self.flows
+                    .set(h, key, now, &ct, State::SynSent, Some(from_a));
+                Verdict::Forward
+            }
+            TcpStep::Invalid => {
+                let pickup = match ct.pickup {
+                    Pickup::None => false,
+                    Pickup::Lan => !wan,
+                    Pickup::Both => true,
+                };
+                let ack_only = t.flags & (tcpflags::ACK | tcpflags::RST) == tcpflags::ACK;
+                if cur.is_none() && pickup && ack_only {
+                    // A connection that was open before flypaper started:
+                    // its originator is unknown; call it the receiver.
+                    self.flows
+                        .set(h, key, now, &ct, State::Established, Some(!from_a));
+                    Verdict::Forward
+                } else {
+                    Verdict::Drop(Reason::Invalid)
+                }
+            }
+            TcpStep::To(state) => {
+                if wan && t.flags & tcpflags::RST != 0 {
+                    if let Some(l) = self.policy.rst_limit {
+                        if !self.source(now, ip.src).rst.take(&l, now) {
+                            return Verdict::Drop(Reason::RstRate);
+                        }
+                    }
+                    self.flows.set(h, key, now, &ct, state, None);
+                    if self.policy.rst_delay.0 > 0 {
+                        return Verdict::Delay(now + self.policy.rst_delay);
+                    }
+                    return Verdict::Forward;
+                }
+                self.flows.set(h, key, now, &ct, state, None);
+                Verdict::Forward
+            }
+        }
+    }
+
+    fn udp(
+        &mut self,
+        now: Nanos,
+        dir: Direction,
+        ip: &IpSummary,
+        sport: u16,
+        dport: u16,
+    ) -> Verdict {
+        let wan = dir == Direction::Wan;
+        if wan && self.policy.trap_udp.contains(dport) {
+            return self.make_fly(now, ip.src, Reason::Trap, Proto::Udp, dport);
+        }
+        if matches!(
+            (sport, dport),
+            (DHCP_CLIENT, DHCP_SERVER)
+                | (DHCP_SERVER, DHCP_CLIENT)
+                | (DHCP6_CLIENT, DHCP6_SERVER)
+                | (DHCP6_SERVER, DHCP6_CLIENT)
+        ) {
+            return Verdict::Forward;
+        }
+        // UDP flows only matter to strict mode (replies to the LAN's own
+        // datagrams are not "new inbound traffic"); without it, tracking
+        // them would only churn the flow table.
+        if !self.policy.strict {
+            return Verdict::Forward;
+        }
+        let (key, from_a) = FlowKey::new(17, ip.src, sport, ip.dst, dport);
+        let h = key.hash(&self.hash);
+        let ct = self.policy.conntrack;
+        let next = match self.flows.get(h, &key, now) {
+            Some(f) if f.orig_a == from_a => f.state,
+            Some(_) => State::UdpStream,
+            None => {
+                if wan && !self.allowed(Proto::Udp, dport, ip.dst) {
+                    return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Udp, dport);
+                }
+                self.flows
+                    .set(h, key, now, &ct, State::UdpUnreplied, Some(from_a));
+                return Verdict::Forward;
+            }
+        };
+        self.flows.set(h, key, now, &ct, next, None);
+        Verdict::Forward
+    }
+
+    fn icmp(&mut self, now: Nanos, dir: Direction, ip: &IpSummary, ty: u8, v6: bool) -> Verdict {
+        if dir == Direction::Lan {
+            return Verdict::Forward;
+        }
+        let p = &*self.policy;
+        let (drop, echo_request) = if v6 {
+            (p.icmpv6_drop[ty as usize], ty == 128)
+        } else {
+            (p.icmp_drop[ty as usize], ty == 8)
+        };
+        if drop {
+            return Verdict::Drop(Reason::IcmpType);
+        }
+        if echo_request && p.strict && !self.allowed(Proto::Icmp, 0, ip.dst) {
+            return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Icmp, ty as u16);
+        }
+        if let Some(l) = p.icmp_limit {
+            if !self.source(now, ip.src).icmp.take(&l, now) {
+                return Verdict::Drop(Reason::IcmpRate);
+            }
+        }
+        Verdict::Forward
+    }
+}
+
+/// Sources the LAN may use outside its prefixes: DHCP discovery from
+/// 0.0.0.0, IPv6 duplicate address detection from `::`, and link-local.
+fn lan_source_exempt(ip: &IpSummary) -> bool {
+    if ip.version == 6 {
+        ip.src.0 == 0 || LINK_LOCAL_V6.contains(ip.src)
+    } else {
+        ip.src == Addr::from_v4(0)
+            && matches!(
+                ip.l4,
+                L4::Udp {
+                    sport: DHCP_CLIENT,
+                    dport: DHCP_SERVER,
+                    ..
+                }
+            )
+    }
+}
+
+/// A source whose every bucket has refilled is as good as new: its entry
+/// can be reused without an eviction.
+fn source_idle(p: &Policy, s: &Source, now: Nanos) -> bool {
+    let full =
+        |b: &Bucket, l: &Option<policy::Limit>| l.as_ref().is_none_or(|l| b.full_at(l) <= now);
+    full(&s.syn, &p.syn_limit) && full(&s.icmp, &p.icmp_limit) && full(&s.rst, &p.rst_limit)
+}

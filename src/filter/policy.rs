@@ -20,8 +20,16 @@ impl Prefix {
     /// `len` counts bits of the 128-bit form (IPv4 /8 is 104). Host bits are cleared.
     pub const fn new(addr: Addr, len: u8) -> Prefix {
         let len = if len > 128 { 128 } else { len };
-        let mask = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
-        Prefix { addr: addr.0 & mask, mask, len }
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - len as u32)
+        };
+        Prefix {
+            addr: addr.0 & mask,
+            mask,
+            len,
+        }
     }
 
     /// An IPv4 prefix `a.b.c.d/len` (len 0..=32).
@@ -295,7 +303,7 @@ impl Default for Tables {
         Tables {
             sources: 65_536,
             flows: 262_144,
-            flies: 1 << 20,
+            flies: 262_144,
             rst_queue: 4096,
         }
     }
@@ -453,16 +461,36 @@ mod test {
     fn default_bogons_match_the_seed() {
         let p = Policy::default();
         for s in [
-            "0.1.2.3", "10.0.0.1", "127.0.0.1", "169.254.1.1", "172.16.0.1", "192.168.1.1",
-            "224.0.0.1", "240.0.0.1", "255.255.255.255", "::", "::1", "fd00::1", "ff02::1",
+            "0.1.2.3",
+            "10.0.0.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "224.0.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "fd00::1",
+            "ff02::1",
         ] {
             assert!(p.bogon_src.contains(a(s)), "{s} should be a bogon source");
         }
         for s in ["198.51.100.7", "8.8.8.8", "2001:db8::1", "fe80::1"] {
             assert!(!p.bogon_src.contains(a(s)), "{s} is not a bogon source");
         }
-        for s in ["0.0.0.1", "240.1.1.1", "239.255.255.7", "255.255.255.255", "224.0.0.251"] {
-            assert!(p.bogus_dst.contains(a(s)), "{s} should be a bogus destination");
+        for s in [
+            "0.0.0.1",
+            "240.1.1.1",
+            "239.255.255.7",
+            "255.255.255.255",
+            "224.0.0.251",
+        ] {
+            assert!(
+                p.bogus_dst.contains(a(s)),
+                "{s} should be a bogus destination"
+            );
         }
         assert!(!p.bogus_dst.contains(a("ff02::1")));
     }
@@ -483,6 +511,9 @@ mod test {
         assert!(Limit::new(0, 1, 1).is_none());
         assert!(Limit::new(1, 1, 0).is_none());
         assert!(Limit::new(u32::MAX, 1, 1).is_none(), "cost rounds to 0 ns");
-        assert!(Limit::new(1, u32::MAX, u32::MAX).is_none(), "depth overflows");
+        assert!(
+            Limit::new(1, u32::MAX, u32::MAX).is_none(),
+            "depth overflows"
+        );
     }
 }

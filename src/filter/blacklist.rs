@@ -1,0 +1,616 @@
+//! The blacklist of flies: shared by every worker, lock-free for readers.
+//!
+//! Every frame from every port is checked against it, on every core, so a
+//! lookup takes no lock, allocates nothing and touches one or two cache
+//! lines of a tag array. Writes (a trap fires, an operator frees a fly,
+//! expiry) are rare and serialized by one mutex.
+//!
+//! Layout: open addressing with linear probing over `2 * capacity` slots
+//! (rounded up to a power of two), so the table is at most half full. A
+//! parallel array of 32-bit tags (0 = never used, 1 = tombstone, else a
+//! fingerprint of the key's seeded hash with the top bit set) lets a reader
+//! skip slots without touching them. An entry always lives within
+//! `WINDOW` slots of its home slot; a reader stops at the first empty tag or
+//! at the end of the window. The slot itself (address, expiry, trigger) is
+//! published with a per-slot sequence lock, so a reader that races a writer
+//! re-reads instead of seeing a torn address.
+//!
+//! Capacity is a hard bound: when `capacity` flies are live, new flies are
+//! refused (and counted by the caller). A flood of new sources can never
+//! evict, overwrite or flush existing flies.
+
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crossbeam::utils::Backoff;
+
+use crate::addr::Addr;
+use crate::filter::hash::SeededHash;
+use crate::filter::policy::Proto;
+use crate::filter::verdict::{Nanos, Reason};
+
+const EMPTY: u32 = 0;
+const TOMB: u32 = 1;
+/// How far from its home slot an entry may live.
+pub const WINDOW: usize = 64;
+
+/// One fly, as the control plane lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlyEntry {
+    pub addr: Addr,
+    /// What made it a fly: `Trap`, `NotAllowed`, or an operator's block.
+    pub reason: Reason,
+    /// The protocol and destination port (ICMP: type) it tried.
+    pub proto: Option<Proto>,
+    pub port: u16,
+    pub first_seen: Nanos,
+    pub expires: Nanos,
+}
+
+impl FlyEntry {
+    /// The log line for a new fly, as the seed's daemon wrote it:
+    /// `lockout 69.0.231.79, who tried TCP-port 20000`.
+    pub fn lockout_line(&self) -> String {
+        match self.proto {
+            Some(Proto::Icmp) => {
+                format!("lockout {}, who tried ICMP-type {}", self.addr, self.port)
+            }
+            Some(p) => format!(
+                "lockout {}, who tried {}-port {}",
+                self.addr,
+                p.as_str(),
+                self.port
+            ),
+            None => format!("lockout {}, blocked by the operator", self.addr),
+        }
+    }
+}
+
+fn pack_meta(e: &FlyEntry) -> u64 {
+    let proto = match e.proto {
+        None => 0u64,
+        Some(Proto::Tcp) => 1,
+        Some(Proto::Udp) => 2,
+        Some(Proto::Icmp) => 3,
+    };
+    (e.reason as u64) | (proto << 8) | ((e.port as u64) << 16)
+}
+
+fn unpack_meta(m: u64) -> (Reason, Option<Proto>, u16) {
+    let reason = Reason::ALL
+        .get((m & 0xff) as usize)
+        .copied()
+        .unwrap_or(Reason::Fly);
+    let proto = match (m >> 8) & 0xff {
+        1 => Some(Proto::Tcp),
+        2 => Some(Proto::Udp),
+        3 => Some(Proto::Icmp),
+        _ => None,
+    };
+    (reason, proto, (m >> 16) as u16)
+}
+
+#[derive(Default)]
+struct Slot {
+    seq: AtomicU32,
+    hi: AtomicU64,
+    lo: AtomicU64,
+    expires: AtomicU64,
+    first_seen: AtomicU64,
+    meta: AtomicU64,
+}
+
+/// A consistent copy of a slot.
+#[derive(Clone, Copy)]
+struct SlotData {
+    addr: u128,
+    expires: u64,
+    first_seen: u64,
+    meta: u64,
+}
+
+impl Slot {
+    /// Seqlock read: retry while a writer is inside.
+    #[inline]
+    fn read(&self) -> SlotData {
+        let backoff = Backoff::new();
+        loop {
+            let s1 = self.seq.load(Ordering::Acquire);
+            if s1 & 1 == 0 {
+                let d = SlotData {
+                    addr: ((self.hi.load(Ordering::Relaxed) as u128) << 64)
+                        | self.lo.load(Ordering::Relaxed) as u128,
+                    expires: self.expires.load(Ordering::Relaxed),
+                    first_seen: self.first_seen.load(Ordering::Relaxed),
+                    meta: self.meta.load(Ordering::Relaxed),
+                };
+                fence(Ordering::Acquire);
+                if self.seq.load(Ordering::Relaxed) == s1 {
+                    return d;
+                }
+            }
+            backoff.snooze();
+        }
+    }
+
+    /// Seqlock write; callers hold the writer mutex.
+    fn write(&self, d: SlotData) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.hi.store((d.addr >> 64) as u64, Ordering::Relaxed);
+        self.lo.store(d.addr as u64, Ordering::Relaxed);
+        self.expires.store(d.expires, Ordering::Relaxed);
+        self.first_seen.store(d.first_seen, Ordering::Relaxed);
+        self.meta.store(d.meta, Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+}
+
+/// What `insert` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Insert {
+    /// A new fly.
+    Added,
+    /// Already listed (live or expired): its expiry and trigger were updated.
+    Updated,
+    /// The blacklist is at capacity (or the key's window is full): refused.
+    Full,
+}
+
+pub struct Blacklist {
+    tags: Box<[AtomicU32]>,
+    slots: Box<[Slot]>,
+    mask: usize,
+    capacity: usize,
+    hash: SeededHash,
+    /// Occupied slots (live or expired, not tombstones).
+    occupied: AtomicUsize,
+    /// Bumped on every change (persistence and kernel-map sync watch it).
+    generation: AtomicU64,
+    writer: Mutex<()>,
+}
+
+impl Blacklist {
+    pub fn new(capacity: usize, seed: u64) -> Blacklist {
+        let capacity = capacity.max(1);
+        let n = (capacity * 2).next_power_of_two().max(WINDOW);
+        Blacklist {
+            tags: (0..n).map(|_| AtomicU32::new(EMPTY)).collect(),
+            slots: (0..n).map(|_| Slot::default()).collect(),
+            mask: n - 1,
+            capacity,
+            hash: SeededHash::new(seed ^ 0x626c_6163_6b6c_6973),
+            occupied: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            writer: Mutex::new(()),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Entries held, including expired ones not yet swept.
+    pub fn len(&self) -> usize {
+        self.occupied.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    fn home_and_tag(&self, addr: Addr) -> (usize, u32) {
+        let h = self.hash.hash128(addr.0);
+        (h as usize & self.mask, (h >> 32) as u32 | 0x8000_0000)
+    }
+
+    /// Find the slot holding `addr` (live or expired). Lock-free.
+    #[inline]
+    fn find(&self, addr: Addr) -> Option<(usize, SlotData)> {
+        let (mut i, tag) = self.home_and_tag(addr);
+        for _ in 0..WINDOW {
+            let t = self.tags[i].load(Ordering::Acquire);
+            if t == EMPTY {
+                return None;
+            }
+            if t == tag {
+                let d = self.slots[i].read();
+                if d.addr == addr.0 {
+                    return Some((i, d));
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+
+    /// Is `addr` a fly at `now`? Lock-free; the hot-path check.
+    #[inline]
+    pub fn is_fly(&self, addr: Addr, now: Nanos) -> bool {
+        if self.occupied.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        match self.find(addr) {
+            Some((_, d)) => d.expires > now.0,
+            None => false,
+        }
+    }
+
+    /// The entry for `addr`, if it is a fly at `now`.
+    pub fn get(&self, addr: Addr, now: Nanos) -> Option<FlyEntry> {
+        self.find(addr)
+            .map(|(_, d)| to_entry(d))
+            .filter(|e| e.expires > now)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A writer that panicked left no half-written slot (the seqlock
+        // write cannot panic), so a poisoned lock is safe to take.
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Make `e.addr` a fly until `e.expires`. An existing entry keeps its
+    /// first-seen time.
+    pub fn insert(&self, e: FlyEntry, now: Nanos) -> Insert {
+        let _w = self.lock();
+        let (home, tag) = self.home_and_tag(e.addr);
+        let mut free: Option<usize> = None;
+        let mut i = home;
+        for _ in 0..WINDOW {
+            let t = self.tags[i].load(Ordering::Relaxed);
+            if t == EMPTY {
+                free.get_or_insert(i);
+                break;
+            }
+            if t == TOMB {
+                free.get_or_insert(i);
+            } else {
+                let d = self.slots[i].read();
+                if t == tag && d.addr == e.addr.0 {
+                    let first = if d.expires > now.0 {
+                        d.first_seen
+                    } else {
+                        e.first_seen.0
+                    };
+                    self.slots[i].write(SlotData {
+                        addr: e.addr.0,
+                        expires: e.expires.0,
+                        first_seen: first,
+                        meta: pack_meta(&e),
+                    });
+                    self.generation.fetch_add(1, Ordering::Release);
+                    return Insert::Updated;
+                }
+                if d.expires <= now.0 {
+                    // An expired fly of another address: reclaim its slot.
+                    free.get_or_insert(i);
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+        let Some(i) = free else {
+            return Insert::Full;
+        };
+        let t = self.tags[i].load(Ordering::Relaxed);
+        let reclaim = t != EMPTY && t != TOMB;
+        if !reclaim && self.occupied.load(Ordering::Relaxed) >= self.capacity {
+            return Insert::Full;
+        }
+        self.slots[i].write(SlotData {
+            addr: e.addr.0,
+            expires: e.expires.0,
+            first_seen: e.first_seen.0,
+            meta: pack_meta(&e),
+        });
+        // Publish the tag after the slot: a reader that sees the tag sees the slot.
+        self.tags[i].store(tag, Ordering::Release);
+        if !reclaim {
+            self.occupied.fetch_add(1, Ordering::Relaxed);
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+        Insert::Added
+    }
+
+    /// Free one fly (operator `unblock`). Returns the entry if it was listed.
+    pub fn remove(&self, addr: Addr) -> Option<FlyEntry> {
+        let _w = self.lock();
+        let (i, d) = self.find(addr)?;
+        self.free_slot(i);
+        Some(to_entry(d))
+    }
+
+    /// Turn slot `i` into a tombstone, then turn trailing tombstones back
+    /// into empty slots where no probe chain can pass through them.
+    fn free_slot(&self, i: usize) {
+        self.slots[i].write(SlotData {
+            addr: 0,
+            expires: 0,
+            first_seen: 0,
+            meta: 0,
+        });
+        self.tags[i].store(TOMB, Ordering::Release);
+        self.occupied.fetch_sub(1, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Release);
+        // A tombstone followed by an empty slot ends every chain through it.
+        let mut j = i;
+        while self.tags[j].load(Ordering::Relaxed) == TOMB
+            && self.tags[(j + 1) & self.mask].load(Ordering::Relaxed) == EMPTY
+        {
+            self.tags[j].store(EMPTY, Ordering::Release);
+            j = j.wrapping_sub(1) & self.mask;
+        }
+    }
+
+    /// Free every fly (operator `flush`). Returns how many were listed.
+    pub fn clear(&self) -> usize {
+        let _w = self.lock();
+        let mut n = 0;
+        for i in 0..self.tags.len() {
+            let t = self.tags[i].load(Ordering::Relaxed);
+            if t != EMPTY && t != TOMB {
+                n += 1;
+            }
+        }
+        // Tombstones first so no reader ever sees an empty slot inside a chain.
+        for i in 0..self.tags.len() {
+            if self.tags[i].load(Ordering::Relaxed) != EMPTY {
+                self.tags[i].store(TOMB, Ordering::Release);
+            }
+        }
+        for t in self.tags.iter() {
+            t.store(EMPTY, Ordering::Release);
+        }
+        self.occupied.store(0, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Release);
+        n
+    }
+
+    /// Free every fly whose lock-out has expired at `now`, reporting each.
+    pub fn sweep(&self, now: Nanos, mut expired: impl FnMut(FlyEntry)) -> usize {
+        let _w = self.lock();
+        let mut n = 0;
+        for i in 0..self.tags.len() {
+            let t = self.tags[i].load(Ordering::Relaxed);
+            if t == EMPTY || t == TOMB {
+                continue;
+            }
+            let d = self.slots[i].read();
+            if d.expires <= now.0 {
+                self.free_slot(i);
+                expired(to_entry(d));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Every live fly at `now` (unordered).
+    pub fn list(&self, now: Nanos) -> Vec<FlyEntry> {
+        let mut out = Vec::new();
+        for i in 0..self.tags.len() {
+            let t = self.tags[i].load(Ordering::Acquire);
+            if t == EMPTY || t == TOMB {
+                continue;
+            }
+            let e = to_entry(self.slots[i].read());
+            if e.expires > now && e.addr.0 != 0 {
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+fn to_entry(d: SlotData) -> FlyEntry {
+    let (reason, proto, port) = unpack_meta(d.meta);
+    FlyEntry {
+        addr: Addr(d.addr),
+        reason,
+        proto,
+        port,
+        first_seen: Nanos(d.first_seen),
+        expires: Nanos(d.expires),
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use std::sync::Arc;
+
+    fn fly(a: Addr, now: u64, secs: u64) -> FlyEntry {
+        FlyEntry {
+            addr: a,
+            reason: Reason::Trap,
+            proto: Some(Proto::Tcp),
+            port: 139,
+            first_seen: Nanos::from_secs(now),
+            expires: Nanos::from_secs(now + secs),
+        }
+    }
+
+    fn v4(i: u32) -> Addr {
+        Addr::from_v4(0xcb00_7100u32.wrapping_add(i))
+    }
+
+    #[test]
+    fn insert_lookup_expire_remove() {
+        let b = Blacklist::new(16, 1);
+        let a: Addr = "69.0.231.79".parse().unwrap();
+        assert!(!b.is_fly(a, Nanos::from_secs(1)));
+        assert_eq!(
+            b.insert(fly(a, 10, 86_400), Nanos::from_secs(10)),
+            Insert::Added
+        );
+        assert!(b.is_fly(a, Nanos::from_secs(10)));
+        assert!(b.is_fly(a, Nanos::from_secs(86_409)));
+        assert!(
+            !b.is_fly(a, Nanos::from_secs(86_410)),
+            "expires after 86400 s"
+        );
+        assert_eq!(b.get(a, Nanos::from_secs(11)).unwrap().port, 139);
+        assert_eq!(b.remove(a).map(|e| e.addr), Some(a));
+        assert!(!b.is_fly(a, Nanos::from_secs(11)));
+        assert_eq!(b.remove(a), None);
+        assert_eq!(b.len(), 0);
+    }
+
+    #[test]
+    fn lockout_line_matches_the_seed() {
+        let e = FlyEntry {
+            addr: "69.0.231.79".parse().unwrap(),
+            reason: Reason::NotAllowed,
+            proto: Some(Proto::Tcp),
+            port: 20000,
+            first_seen: Nanos::ZERO,
+            expires: Nanos::from_secs(1),
+        };
+        assert_eq!(
+            e.lockout_line(),
+            "lockout 69.0.231.79, who tried TCP-port 20000"
+        );
+        let u = FlyEntry {
+            proto: Some(Proto::Udp),
+            port: 53,
+            ..e
+        };
+        assert_eq!(
+            u.lockout_line(),
+            "lockout 69.0.231.79, who tried UDP-port 53"
+        );
+    }
+
+    #[test]
+    fn update_keeps_first_seen_of_a_live_fly() {
+        let b = Blacklist::new(16, 2);
+        let a = v4(1);
+        b.insert(fly(a, 10, 100), Nanos::from_secs(10));
+        assert_eq!(
+            b.insert(fly(a, 50, 100), Nanos::from_secs(50)),
+            Insert::Updated
+        );
+        let e = b.get(a, Nanos::from_secs(50)).unwrap();
+        assert_eq!(e.first_seen, Nanos::from_secs(10));
+        assert_eq!(e.expires, Nanos::from_secs(150));
+        assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn capacity_is_a_hard_bound_and_a_flood_never_evicts_flies() {
+        let b = Blacklist::new(1000, 3);
+        let now = Nanos::from_secs(1);
+        let mut added = 0;
+        for i in 0..5000 {
+            if b.insert(fly(v4(i), 1, 3600), now) == Insert::Added {
+                added += 1;
+            }
+        }
+        assert_eq!(added, 1000);
+        assert_eq!(b.len(), 1000);
+        // The first thousand are all still flies.
+        assert!((0..1000).all(|i| b.is_fly(v4(i), now)));
+        assert!((1000..5000).all(|i| !b.is_fly(v4(i), now)));
+    }
+
+    #[test]
+    fn expired_flies_are_swept_and_their_room_reused() {
+        let b = Blacklist::new(100, 4);
+        for i in 0..100 {
+            b.insert(fly(v4(i), 0, 10), Nanos::ZERO);
+        }
+        assert_eq!(
+            b.insert(fly(v4(500), 5, 10), Nanos::from_secs(5)),
+            Insert::Full
+        );
+        let mut freed = Vec::new();
+        assert_eq!(b.sweep(Nanos::from_secs(10), |e| freed.push(e.addr)), 100);
+        assert_eq!(freed.len(), 100);
+        assert_eq!(b.len(), 0);
+        assert_eq!(
+            b.insert(fly(v4(500), 11, 10), Nanos::from_secs(11)),
+            Insert::Added
+        );
+        assert_eq!(b.list(Nanos::from_secs(11)).len(), 1);
+    }
+
+    #[test]
+    fn churn_keeps_lookups_correct() {
+        // Insert and remove many times; tombstones must never hide a fly.
+        let b = Blacklist::new(256, 5);
+        let now = Nanos::from_secs(1);
+        for round in 0..50u32 {
+            for i in 0..200 {
+                b.insert(fly(v4(round * 1000 + i), 1, 3600), now);
+            }
+            for i in (0..200).step_by(2) {
+                assert!(b.remove(v4(round * 1000 + i)).is_some());
+            }
+            for i in 0..200 {
+                assert_eq!(
+                    b.is_fly(v4(round * 1000 + i), now),
+                    i % 2 == 1,
+                    "round {round} i {i}"
+                );
+            }
+            for i in (1..200).step_by(2) {
+                b.remove(v4(round * 1000 + i));
+            }
+            assert_eq!(b.len(), 0);
+        }
+    }
+
+    #[test]
+    fn flush_frees_everything() {
+        let b = Blacklist::new(64, 6);
+        for i in 0..50 {
+            b.insert(fly(v4(i), 0, 10), Nanos::ZERO);
+        }
+        assert_eq!(b.clear(), 50);
+        assert!(b.list(Nanos::ZERO).is_empty());
+        assert!((0..50).all(|i| !b.is_fly(v4(i), Nanos::ZERO)));
+    }
+
+    #[test]
+    fn readers_on_other_threads_see_consistent_entries() {
+        // Writers churn a set of flies while readers check that a permanently
+        // listed fly is always seen and a never-listed address never is.
+        let b = Arc::new(Blacklist::new(4096, 7));
+        let now = Nanos::from_secs(1);
+        let keep = v4(0xffff);
+        b.insert(fly(keep, 1, 3600), now);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let b = Arc::clone(&b);
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        assert!(b.is_fly(keep, now));
+                        assert!(!b.is_fly(v4(0x7fff_0000), now));
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        for round in 0..200u32 {
+            for i in 0..100 {
+                b.insert(fly(v4(round * 100 + i), 1, 3600), now);
+            }
+            for i in 0..100 {
+                b.remove(v4(round * 100 + i));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+    }
+}

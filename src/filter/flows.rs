@@ -1,0 +1,381 @@
+//! Connection state: a bounded flow table and the TCP/UDP state machine.
+//!
+//! This is what makes "packets that belong to no valid connection state"
+//! (the seed's conntrack `INVALID`) decidable. The tracker follows the
+//! handshake and teardown by flags only; it does not check sequence windows.
+//!
+//! Eviction under pressure (a spoofed SYN flood) takes, in this order, an
+//! expired flow, the least recently seen half-open or unreplied flow, and
+//! only then the least recently seen established flow.
+
+use crate::addr::Addr;
+use crate::filter::hash::SeededHash;
+use crate::filter::policy::Conntrack;
+use crate::filter::table::{BoundedTable, Found};
+use crate::filter::tcpflags::{ACK, FIN, RST, SYN};
+use crate::filter::Nanos;
+
+/// A flow key that is the same for both directions of a connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowKey {
+    a: u128,
+    b: u128,
+    pa: u16,
+    pb: u16,
+    proto: u8,
+}
+
+impl FlowKey {
+    /// The key for a packet from `(src, sport)` to `(dst, dport)`, and
+    /// whether the sender is side `a` of the key.
+    #[inline]
+    pub fn new(proto: u8, src: Addr, sport: u16, dst: Addr, dport: u16) -> (FlowKey, bool) {
+        if (src.0, sport) <= (dst.0, dport) {
+            (
+                FlowKey {
+                    a: src.0,
+                    b: dst.0,
+                    pa: sport,
+                    pb: dport,
+                    proto,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    a: dst.0,
+                    b: src.0,
+                    pa: dport,
+                    pb: sport,
+                    proto,
+                },
+                false,
+            )
+        }
+    }
+
+    #[inline]
+    pub fn hash(&self, h: &SeededHash) -> u64 {
+        h.hash_flow(
+            self.a,
+            self.b,
+            (self.pa as u64) << 24 | (self.pb as u64) << 8 | self.proto as u64,
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum State {
+    /// SYN seen from the originator.
+    #[default]
+    SynSent,
+    /// SYN+ACK seen from the responder.
+    SynRecv,
+    Established,
+    /// A FIN was seen.
+    Closing,
+    /// An RST was seen. Later segments are still valid (the RST may be the
+    /// forgery the RST delay is there to defeat) and revive the flow.
+    Closed,
+    /// UDP seen from the originator only.
+    UdpUnreplied,
+    /// UDP seen both ways.
+    UdpStream,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flow {
+    pub state: State,
+    /// The originator is side `a` of the key.
+    pub orig_a: bool,
+    pub expires: u64,
+    pub last_seen: u64,
+}
+
+/// What a TCP segment does to a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpStep {
+    /// Belongs to no valid state: drop as `invalid`.
+    Invalid,
+    /// A new connection attempt (a SYN that may open or reopen a flow).
+    New,
+    /// Valid; the flow moves to this state.
+    To(State),
+}
+
+/// The TCP state machine. `cur` is the live flow's state (None: no flow),
+/// `from_orig` whether the segment comes from the originator. `flags` has
+/// already passed the bogus-flags table.
+pub fn tcp_step(cur: Option<State>, from_orig: bool, flags: u8) -> TcpStep {
+    use State::*;
+    let syn = flags & SYN != 0;
+    let ack = flags & ACK != 0;
+    let fin = flags & FIN != 0;
+    let Some(s) = cur else {
+        return if syn && !ack {
+            TcpStep::New
+        } else {
+            TcpStep::Invalid
+        };
+    };
+    if flags & RST != 0 {
+        return TcpStep::To(Closed);
+    }
+    match (syn, ack) {
+        (true, false) => match s {
+            SynSent => TcpStep::To(SynSent),
+            Closing | Closed => TcpStep::New,
+            _ => TcpStep::Invalid,
+        },
+        (true, true) => match s {
+            SynSent | SynRecv if !from_orig => TcpStep::To(SynRecv),
+            Established if !from_orig => TcpStep::To(Established),
+            _ => TcpStep::Invalid,
+        },
+        (false, true) => match s {
+            SynSent => TcpStep::Invalid,
+            SynRecv if !from_orig => TcpStep::To(SynRecv),
+            SynRecv | Established | Closed => TcpStep::To(if fin { Closing } else { Established }),
+            Closing => TcpStep::To(Closing),
+            UdpUnreplied | UdpStream => TcpStep::Invalid,
+        },
+        (false, false) => TcpStep::Invalid,
+    }
+}
+
+fn timeout(ct: &Conntrack, s: State) -> Nanos {
+    match s {
+        State::SynSent | State::SynRecv => ct.syn_timeout,
+        State::Established => ct.established_timeout,
+        State::Closing | State::Closed => ct.close_timeout,
+        State::UdpUnreplied => ct.udp_timeout,
+        State::UdpStream => ct.udp_stream_timeout,
+    }
+}
+
+/// The bounded flow table of one worker.
+pub struct FlowTable {
+    table: BoundedTable<FlowKey, Flow>,
+}
+
+impl FlowTable {
+    pub fn new(capacity: usize) -> FlowTable {
+        FlowTable {
+            table: BoundedTable::new(capacity),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    pub fn evictions(&self) -> u64 {
+        self.table.evictions()
+    }
+
+    /// The live flow for `key`, if any.
+    #[inline]
+    pub fn get(&mut self, hash: u64, key: &FlowKey, now: Nanos) -> Option<&mut Flow> {
+        self.table.get_mut(hash, key).filter(|f| f.expires > now.0)
+    }
+
+    /// Move a flow to `state` (creating it if needed), refreshing its expiry.
+    #[inline]
+    pub fn set(
+        &mut self,
+        hash: u64,
+        key: FlowKey,
+        now: Nanos,
+        ct: &Conntrack,
+        state: State,
+        orig_a: Option<bool>,
+    ) {
+        let rank = |f: &Flow| {
+            if f.expires <= now.0 {
+                None
+            } else if matches!(f.state, State::Established | State::UdpStream) {
+                Some((1 << 63) | f.last_seen >> 1)
+            } else {
+                Some(f.last_seen >> 1)
+            }
+        };
+        let f = match self.table.entry(hash, key, rank) {
+            Found::Hit(f) => f,
+            Found::Inserted(f) => f,
+        };
+        f.state = state;
+        if let Some(o) = orig_a {
+            f.orig_a = o;
+        }
+        f.last_seen = now.0;
+        f.expires = (now + timeout(ct, state)).0;
+    }
+
+    /// Drop expired flows (housekeeping; lookups ignore them anyway).
+    pub fn expire(&mut self, now: Nanos) {
+        self.table.retain(|_, f| f.expires > now.0);
+    }
+
+    pub fn clear(&mut self) {
+        self.table.clear();
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::filter::tcpflags::PSH;
+    use State::*;
+
+    #[test]
+    fn key_is_symmetric() {
+        let c: Addr = "198.51.100.20".parse().unwrap();
+        let s: Addr = "203.0.113.10".parse().unwrap();
+        let (k1, a1) = FlowKey::new(6, c, 40000, s, 80);
+        let (k2, a2) = FlowKey::new(6, s, 80, c, 40000);
+        assert_eq!(k1, k2);
+        assert_ne!(a1, a2);
+        let h = SeededHash::new(1);
+        assert_eq!(k1.hash(&h), k2.hash(&h));
+        let (k3, _) = FlowKey::new(17, c, 40000, s, 80);
+        assert_ne!(k1, k3);
+    }
+
+    #[test]
+    fn handshake_data_teardown() {
+        assert_eq!(tcp_step(None, true, SYN), TcpStep::New);
+        assert_eq!(
+            tcp_step(Some(SynSent), true, SYN),
+            TcpStep::To(SynSent),
+            "SYN retransmit"
+        );
+        assert_eq!(
+            tcp_step(Some(SynSent), false, SYN | ACK),
+            TcpStep::To(SynRecv)
+        );
+        assert_eq!(
+            tcp_step(Some(SynRecv), false, SYN | ACK),
+            TcpStep::To(SynRecv)
+        );
+        assert_eq!(tcp_step(Some(SynRecv), true, ACK), TcpStep::To(Established));
+        assert_eq!(
+            tcp_step(Some(Established), false, ACK | PSH),
+            TcpStep::To(Established)
+        );
+        assert_eq!(
+            tcp_step(Some(Established), true, FIN | ACK),
+            TcpStep::To(Closing)
+        );
+        assert_eq!(
+            tcp_step(Some(Closing), false, FIN | ACK),
+            TcpStep::To(Closing)
+        );
+        assert_eq!(tcp_step(Some(Closing), true, ACK), TcpStep::To(Closing));
+        assert_eq!(
+            tcp_step(Some(Closing), true, SYN),
+            TcpStep::New,
+            "port reuse"
+        );
+    }
+
+    #[test]
+    fn invalid_states() {
+        assert_eq!(
+            tcp_step(None, true, ACK),
+            TcpStep::Invalid,
+            "mid-stream ACK"
+        );
+        assert_eq!(
+            tcp_step(None, false, SYN | ACK),
+            TcpStep::Invalid,
+            "SYN-ACK without SYN"
+        );
+        assert_eq!(
+            tcp_step(None, true, RST),
+            TcpStep::Invalid,
+            "RST without flow"
+        );
+        assert_eq!(tcp_step(None, true, RST | ACK), TcpStep::Invalid);
+        assert_eq!(
+            tcp_step(Some(SynSent), true, ACK),
+            TcpStep::Invalid,
+            "ACK before SYN-ACK"
+        );
+        assert_eq!(
+            tcp_step(Some(SynSent), true, SYN | ACK),
+            TcpStep::Invalid,
+            "SYN-ACK from the originator"
+        );
+        assert_eq!(
+            tcp_step(Some(Established), true, SYN),
+            TcpStep::Invalid,
+            "SYN inside a connection"
+        );
+        assert_eq!(tcp_step(Some(UdpStream), true, ACK), TcpStep::Invalid);
+    }
+
+    #[test]
+    fn rst_closes_but_does_not_kill_the_flow() {
+        assert_eq!(tcp_step(Some(Established), false, RST), TcpStep::To(Closed));
+        assert_eq!(
+            tcp_step(Some(SynSent), false, RST | ACK),
+            TcpStep::To(Closed),
+            "port closed"
+        );
+        // The genuine segment after a forged RST still passes and revives the flow.
+        assert_eq!(
+            tcp_step(Some(Closed), true, ACK | PSH),
+            TcpStep::To(Established)
+        );
+        assert_eq!(tcp_step(Some(Closed), true, SYN), TcpStep::New);
+    }
+
+    #[test]
+    fn table_expiry_and_eviction_preference() {
+        let ct = Conntrack::default();
+        let h = SeededHash::new(5);
+        let mut t = FlowTable::new(4); // a single set of 4
+        let a: Addr = "198.51.100.20".parse().unwrap();
+        let now = Nanos::from_secs(100);
+        let key = |p: u16| FlowKey::new(6, a, p, "203.0.113.10".parse().unwrap(), 80).0;
+        // One established flow, then half-open ones.
+        t.set(key(1).hash(&h), key(1), now, &ct, Established, Some(true));
+        for p in 2..=4 {
+            t.set(
+                key(p).hash(&h),
+                key(p),
+                now + Nanos(p as u64),
+                &ct,
+                SynSent,
+                Some(true),
+            );
+        }
+        // A new flow evicts the oldest half-open (port 2), not the established one.
+        t.set(
+            key(5).hash(&h),
+            key(5),
+            now + Nanos(10),
+            &ct,
+            SynSent,
+            Some(true),
+        );
+        assert!(t.get(key(1).hash(&h), &key(1), now).is_some());
+        assert!(t.get(key(2).hash(&h), &key(2), now).is_none());
+        assert_eq!(t.evictions(), 1);
+        // Half-open flows expire after the SYN timeout (30 s).
+        let later = now + Nanos::from_secs(31);
+        assert!(t.get(key(3).hash(&h), &key(3), later).is_none());
+        assert!(t.get(key(1).hash(&h), &key(1), later).is_some());
+        t.expire(later);
+        assert_eq!(t.len(), 1);
+    }
+}

@@ -1,0 +1,270 @@
+//! A bounded, set-associative table for per-source and per-flow state.
+//!
+//! Memory is allocated once, at start-up, for exactly `sets * WAYS` entries,
+//! and never grows: a flood of new keys (spoofed random sources) evicts
+//! instead. A key hashes (with the seeded hash) to one set of `WAYS` entries;
+//! lookup scans that set. On a miss, the new key takes a free entry of the
+//! set, else an entry the caller says is dead (expired), else the entry with
+//! the lowest eviction rank the caller gives (for example: half-open flows
+//! before established ones, then least recently seen), like `xt_recent`
+//! evicting its oldest entry.
+//!
+//! hashbrown's map was the first candidate; it cannot serve here without a
+//! side structure: it grows on insert, and finding an entry to evict when it
+//! is full needs an LRU list beside it. A set-associative array gives both
+//! bounds (memory and work per frame) by construction.
+
+/// Entries per set.
+pub const WAYS: usize = 4;
+
+#[derive(Clone, Copy)]
+struct Slot<K, V> {
+    used: bool,
+    key: K,
+    val: V,
+}
+
+pub struct BoundedTable<K, V> {
+    slots: Box<[Slot<K, V>]>,
+    set_mask: usize,
+    len: usize,
+    evictions: u64,
+}
+
+/// What `entry` found.
+pub enum Found<'a, V> {
+    /// The key was present.
+    Hit(&'a mut V),
+    /// The key was absent; this is a free (or reclaimed) entry now holding it.
+    Inserted(&'a mut V),
+}
+
+impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
+    /// A table of at least `capacity` entries (rounded up to a power of two
+    /// number of sets of `WAYS` entries).
+    pub fn new(capacity: usize) -> BoundedTable<K, V> {
+        let sets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
+        let empty = Slot {
+            used: false,
+            key: K::default(),
+            val: V::default(),
+        };
+        BoundedTable {
+            slots: vec![empty; sets * WAYS].into_boxed_slice(),
+            set_mask: sets - 1,
+            len: 0,
+            evictions: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Entries in use (including ones that have expired but not been reclaimed).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Live entries evicted to make room for new keys.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    #[inline]
+    fn set(&self, hash: u64) -> usize {
+        // The high bits: the low bits of the same hash pick blacklist slots.
+        ((hash >> 32) as usize & self.set_mask) * WAYS
+    }
+
+    /// Look a key up.
+    #[inline]
+    pub fn get_mut(&mut self, hash: u64, key: &K) -> Option<&mut V> {
+        let base = self.set(hash);
+        self.slots[base..base + WAYS]
+            .iter_mut()
+            .find(|s| s.used && s.key == *key)
+            .map(|s| &mut s.val)
+    }
+
+    /// Look a key up, inserting it with `V::default()` if absent.
+    ///
+    /// `rank(v)` orders eviction candidates when the set is full: `None`
+    /// means the entry is dead and may be reused without counting an
+    /// eviction; otherwise the lowest rank is evicted.
+    #[inline]
+    pub fn entry(&mut self, hash: u64, key: K, rank: impl Fn(&V) -> Option<u64>) -> Found<'_, V> {
+        let base = self.set(hash);
+        let set = &mut self.slots[base..base + WAYS];
+        if let Some(i) = set.iter().position(|s| s.used && s.key == key) {
+            return Found::Hit(&mut set[i].val);
+        }
+        let mut victim = 0;
+        let mut victim_rank = u64::MAX;
+        let mut free = None;
+        for (i, s) in set.iter().enumerate() {
+            if !s.used {
+                free = Some((i, false));
+                break;
+            }
+            match rank(&s.val) {
+                None => {
+                    free = Some((i, true));
+                    break;
+                }
+                Some(r) if r < victim_rank => {
+                    victim = i;
+                    victim_rank = r;
+                }
+                Some(_) => {}
+            }
+        }
+        let i = match free {
+            Some((i, was_used)) => {
+                if !was_used {
+                    self.len += 1;
+                }
+                i
+            }
+            None => {
+                self.evictions += 1;
+                victim
+            }
+        };
+        set[i] = Slot {
+            used: true,
+            key,
+            val: V::default(),
+        };
+        Found::Inserted(&mut set[i].val)
+    }
+
+    /// Remove a key; returns whether it was present.
+    pub fn remove(&mut self, hash: u64, key: &K) -> bool {
+        let base = self.set(hash);
+        match self.slots[base..base + WAYS]
+            .iter_mut()
+            .find(|s| s.used && s.key == *key)
+        {
+            Some(s) => {
+                s.used = false;
+                self.len -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remove every entry `dead` says is dead.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
+        for s in self.slots.iter_mut() {
+            if s.used && !keep(&s.key, &s.val) {
+                s.used = false;
+                self.len -= 1;
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        for s in self.slots.iter_mut() {
+            s.used = false;
+        }
+        self.len = 0;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.slots
+            .iter()
+            .filter(|s| s.used)
+            .map(|s| (&s.key, &s.val))
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::filter::hash::SeededHash;
+
+    fn put(t: &mut BoundedTable<u64, u64>, h: &SeededHash, k: u64, v: u64) {
+        match t.entry(h.hash128(k as u128), k, |v| Some(*v)) {
+            Found::Hit(x) | Found::Inserted(x) => *x = v,
+        }
+    }
+
+    #[test]
+    fn insert_lookup_remove() {
+        let h = SeededHash::new(3);
+        let mut t: BoundedTable<u64, u64> = BoundedTable::new(64);
+        put(&mut t, &h, 5, 50);
+        assert_eq!(t.get_mut(h.hash128(5), &5).copied(), Some(50));
+        assert!(matches!(
+            t.entry(h.hash128(5), 5, |_| Some(0)),
+            Found::Hit(_)
+        ));
+        assert_eq!(t.len(), 1);
+        assert!(t.remove(h.hash128(5), &5));
+        assert!(!t.remove(h.hash128(5), &5));
+        assert_eq!(t.get_mut(h.hash128(5), &5), None);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_flood_never_grows_the_table() {
+        let h = SeededHash::new(9);
+        let mut t: BoundedTable<u64, u64> = BoundedTable::new(1024);
+        let cap = t.capacity();
+        for k in 0..100_000u64 {
+            put(&mut t, &h, k, k);
+            assert!(t.len() <= cap);
+        }
+        assert_eq!(t.len(), cap);
+        assert!(t.evictions() >= 100_000 - cap as u64);
+        // The most recent keys survive, evicted in rank (= value) order.
+        assert_eq!(t.get_mut(h.hash128(99_999), &99_999).copied(), Some(99_999));
+    }
+
+    #[test]
+    fn eviction_takes_the_lowest_rank_and_reuses_dead_entries_first() {
+        let h = SeededHash::new(1);
+        let mut t: BoundedTable<u64, u64> = BoundedTable::new(WAYS); // one set
+        for k in 0..WAYS as u64 {
+            put(&mut t, &h, k, 10 + k);
+        }
+        // Key 0 has the lowest rank (10): it goes first.
+        put(&mut t, &h, 100, 100);
+        assert_eq!(t.get_mut(h.hash128(0), &0), None);
+        assert_eq!(t.evictions(), 1);
+        // A dead entry (rank None) is reused without an eviction.
+        match t.entry(
+            h.hash128(200),
+            200,
+            |v| if *v == 12 { None } else { Some(*v) },
+        ) {
+            Found::Inserted(v) => *v = 200,
+            Found::Hit(_) => panic!("200 was not present"),
+        }
+        assert_eq!(t.get_mut(h.hash128(2), &2), None);
+        assert_eq!(t.evictions(), 1);
+        assert_eq!(t.len(), WAYS);
+    }
+
+    #[test]
+    fn retain_and_clear() {
+        let h = SeededHash::new(1);
+        let mut t: BoundedTable<u64, u64> = BoundedTable::new(256);
+        for k in 0..100 {
+            put(&mut t, &h, k, k);
+        }
+        let before = t.len();
+        t.retain(|_, v| v % 2 == 0);
+        assert_eq!(t.iter().count(), t.len());
+        assert!(t.iter().all(|(_, v)| v % 2 == 0));
+        assert!(t.len() < before);
+        t.clear();
+        assert_eq!(t.iter().count(), 0);
+    }
+}
