@@ -1,1 +1,177 @@
-fn main() {}
+//! The `flypaper` command.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use flypaper::config;
+use flypaper::replay::{self, FrameVerdict};
+use flypaper::Direction;
+
+#[derive(Parser)]
+#[command(
+    name = "flypaper",
+    version,
+    about = "Inline bridge firewall appliance: a transparent bump in the wire"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Port {
+    Wan,
+    Lan,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Replay a pcap or pcapng capture through the filter offline.
+    ///
+    /// pcapng interface 0 is the WAN side and 1 the LAN side; classic pcap
+    /// frames come from the WAN unless --from says otherwise. The capture's
+    /// timestamps are the clock.
+    Replay {
+        /// The capture (pcap or pcapng, Ethernet).
+        capture: PathBuf,
+        /// Policy file (TOML); default: the built-in seed policy.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Treat every frame as entering from this port.
+        #[arg(long, value_enum)]
+        from: Option<Port>,
+        /// Write the frames that would be forwarded (delayed ones at their release time).
+        #[arg(long, value_name = "OUT.pcap")]
+        pass: Option<PathBuf>,
+        /// Write one JSON object per frame with its verdict.
+        #[arg(long, value_name = "OUT.jsonl")]
+        verdicts: Option<PathBuf>,
+        /// Seed for the table hashes (replays are reproducible by default).
+        #[arg(long, default_value_t = replay::DEFAULT_SEED)]
+        seed: u64,
+    },
+    /// Check a policy file; print the first error with its key and line.
+    CheckConfig { file: PathBuf },
+    /// Print the default policy file (every key, with comments).
+    DefaultConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Replay {
+            capture,
+            config,
+            from,
+            pass,
+            verdicts,
+            seed,
+        } => run_replay(
+            &capture,
+            config.as_deref(),
+            from,
+            pass.as_deref(),
+            verdicts.as_deref(),
+            seed,
+        ),
+        Cmd::CheckConfig { file } => match config::load_file(&file) {
+            Ok(p) => {
+                println!(
+                    "{}: ok ({} LAN prefixes, {} allow rules, flypaper mode {})",
+                    file.display(),
+                    p.lan.0.len(),
+                    p.allow.len(),
+                    if p.strict { "strict" } else { "off" }
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::DefaultConfig => {
+            print!("{}", config::DEFAULT_TOML);
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run_replay(
+    capture: &Path,
+    config_file: Option<&Path>,
+    from: Option<Port>,
+    pass: Option<&Path>,
+    verdicts: Option<&Path>,
+    seed: u64,
+) -> ExitCode {
+    let policy = match config_file {
+        Some(f) => match config::load_file(f) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => flypaper::Policy::default(),
+    };
+    let input = match File::open(capture) {
+        Ok(f) => io::BufReader::new(f),
+        Err(e) => {
+            eprintln!("{}: {e}", capture.display());
+            return ExitCode::from(2);
+        }
+    };
+    let create = |p: &Path| File::create(p).map_err(|e| format!("{}: {e}", p.display()));
+    let pass_out = match pass.map(create).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut verdicts_out = match verdicts.map(create).transpose() {
+        Ok(f) => f.map(BufWriter::new),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = replay::Options {
+        from: from.map(|p| match p {
+            Port::Wan => Direction::Wan,
+            Port::Lan => Direction::Lan,
+        }),
+        seed,
+    };
+    let result =
+        replay::replay(
+            input,
+            policy,
+            &opts,
+            pass_out,
+            |v: &FrameVerdict| match verdicts_out.as_mut() {
+                Some(w) => writeln!(w, "{}", v.to_json()),
+                None => Ok(()),
+            },
+        );
+    let flushed = verdicts_out.as_mut().map_or(Ok(()), |w| w.flush());
+    match (result, flushed) {
+        (Ok(report), Ok(())) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) => {
+            eprintln!("{}: {e}", capture.display());
+            ExitCode::FAILURE
+        }
+        (_, Err(e)) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,285 @@
-//! (being written)
+//! Offline replay: a capture through the filter, the capture's timestamps
+//! as the clock.
+//!
+//! This is the third backend of the data path: instead of rings, frames
+//! come from a pcap or pcapng file. It lets an operator test a policy
+//! against a capture before deploying it, and it makes every rule testable
+//! deterministically. Frames with the `Delay` verdict go through the same
+//! bounded timer wheel as in the data path and are written to `--pass` at
+//! their release time.
+
+use std::fmt;
+use std::io::{self, BufWriter, Read, Write};
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+use crate::capture::{self, PcapWriter, Reader};
+use crate::filter::{Blacklist, Event, Filter, FlyEntry, Nanos, Policy, Reason, Stats, Verdict};
+use crate::timer_wheel::TimerWheel;
+use crate::Direction;
+
+/// The seed replay uses unless told otherwise: replays are reproducible.
+pub const DEFAULT_SEED: u64 = 0x666c_7970_6170_6572;
+
+pub struct Options {
+    /// Direction of every frame; `None`: pcapng interface 0 = WAN,
+    /// 1 = LAN; classic pcap = WAN.
+    pub from: Option<Direction>,
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            from: None,
+            seed: DEFAULT_SEED,
+        }
+    }
+}
+
+/// What happened to one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameVerdict {
+    /// 1-based frame number in the capture.
+    pub frame: u64,
+    pub dir: Direction,
+    pub verdict: Verdict,
+}
+
+impl FrameVerdict {
+    /// One JSON object: `{"frame":N,"dir":"wan","verdict":"drop","reason":"trap"}`;
+    /// `reason` only for drops, `until_ns` only for delays.
+    pub fn to_json(&self) -> String {
+        let mut s = format!(
+            "{{\"frame\":{},\"dir\":\"{}\",\"verdict\":\"{}\"",
+            self.frame,
+            self.dir.as_str(),
+            self.verdict.as_str()
+        );
+        match self.verdict {
+            Verdict::Drop(r) => s.push_str(&format!(",\"reason\":\"{}\"", r.as_str())),
+            Verdict::Delay(t) => s.push_str(&format!(",\"until_ns\":{}", t.0)),
+            Verdict::Forward => {}
+        }
+        s.push('}');
+        s
+    }
+}
+
+#[derive(Debug)]
+pub enum ReplayError {
+    Capture(capture::CaptureError),
+    Io(io::Error),
+    /// The capture is not Ethernet, or names an interface other than 0 and 1.
+    Unsupported(String),
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Capture(e) => write!(f, "capture: {e}"),
+            ReplayError::Io(e) => write!(f, "{e}"),
+            ReplayError::Unsupported(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+impl From<io::Error> for ReplayError {
+    fn from(e: io::Error) -> Self {
+        ReplayError::Io(e)
+    }
+}
+
+impl From<capture::CaptureError> for ReplayError {
+    fn from(e: capture::CaptureError) -> Self {
+        ReplayError::Capture(e)
+    }
+}
+
+/// The outcome of a replay.
+pub struct Report {
+    pub frames: u64,
+    pub stats: Stats,
+    /// Frames per verdict: forward, delay, drop per reason.
+    pub by_verdict: Vec<(String, u64)>,
+    /// Lock-out lines in the order the flies were made.
+    pub lockouts: Vec<String>,
+    /// The flies at the end of the capture.
+    pub flies: Vec<FlyEntry>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} frames ({} from wan, {} from lan)",
+            self.frames, self.stats.frames_wan, self.stats.frames_lan
+        )?;
+        writeln!(f)?;
+        writeln!(f, "{:<28} {:>10}", "verdict", "frames")?;
+        for (k, n) in &self.by_verdict {
+            writeln!(f, "{k:<28} {n:>10}")?;
+        }
+        writeln!(f)?;
+        if self.lockouts.is_empty() {
+            writeln!(f, "no flies")?;
+        } else {
+            writeln!(f, "{} flies:", self.flies.len())?;
+            for l in &self.lockouts {
+                writeln!(f, "  {l}")?;
+            }
+        }
+        if self.stats.flies_refused > 0 {
+            writeln!(
+                f,
+                "{} flies refused: blacklist full",
+                self.stats.flies_refused
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Replay `input` through a filter built from `policy`. Each frame's
+/// verdict goes to `on_verdict`; frames that pass are written, at the time
+/// they leave the appliance, to `pass` if given.
+pub fn replay<R: Read, W: Write>(
+    input: R,
+    policy: Policy,
+    opts: &Options,
+    pass: Option<W>,
+    mut on_verdict: impl FnMut(&FrameVerdict) -> io::Result<()>,
+) -> Result<Report, ReplayError> {
+    let mut reader = Reader::new(input)?;
+    let blacklist = Arc::new(Blacklist::new(policy.tables.flies, opts.seed));
+    let rst_queue = policy.tables.rst_queue;
+    let mut filter = Filter::new(Arc::new(policy), blacklist, opts.seed);
+    // The wheel holds descriptors: indexes into `held`, which has one
+    // buffer per wheel entry and is as bounded as the wheel.
+    let mut wheel: TimerWheel<usize> = TimerWheel::for_rst_delay(rst_queue);
+    let mut held: Vec<Option<Vec<u8>>> = Vec::new();
+    let mut free_held: Vec<usize> = Vec::new();
+    let mut pass = match pass {
+        Some(w) => Some(PcapWriter::new(BufWriter::new(w))?),
+        None => None,
+    };
+    let mut by_verdict: HashMap<String, u64> = HashMap::new();
+    let mut lockouts = Vec::new();
+    let mut frame_no = 0u64;
+    let mut now = Nanos::ZERO;
+
+    while let Some(pkt) = reader.next_packet()? {
+        frame_no += 1;
+        if pkt.link_type != capture::LINKTYPE_ETHERNET {
+            return Err(ReplayError::Unsupported(format!(
+                "frame {frame_no}: interface {} has link type {}; only Ethernet (1) can be replayed",
+                pkt.interface, pkt.link_type
+            )));
+        }
+        let dir = match (opts.from, pkt.interface) {
+            (Some(d), _) => d,
+            (None, 0) => Direction::Wan,
+            (None, 1) => Direction::Lan,
+            (None, i) => {
+                return Err(ReplayError::Unsupported(format!(
+                    "frame {frame_no}: interface {i}: pcapng interface 0 is the WAN and 1 the LAN; use --from to replay other captures"
+                )))
+            }
+        };
+        now = Nanos(pkt.ts_ns);
+        release(&mut wheel, &mut held, &mut free_held, now, &mut pass)?;
+        let mut verdict = filter.process(now, dir, pkt.data);
+        match verdict {
+            Verdict::Forward => {
+                if let Some(p) = pass.as_mut() {
+                    p.write(now.0, pkt.data)?;
+                }
+            }
+            Verdict::Delay(until) => {
+                let slot = free_held.pop().unwrap_or_else(|| {
+                    held.push(None);
+                    held.len() - 1
+                });
+                match wheel.insert(until, slot) {
+                    Ok(()) => held[slot] = Some(pkt.data.to_vec()),
+                    Err(slot) => {
+                        free_held.push(slot);
+                        filter.overrule(verdict, Reason::RstQueueFull);
+                        verdict = Verdict::Drop(Reason::RstQueueFull);
+                    }
+                }
+            }
+            Verdict::Drop(_) => {}
+        }
+        let key = match verdict {
+            Verdict::Drop(r) => format!("drop {}", r.as_str()),
+            v => v.as_str().to_string(),
+        };
+        *by_verdict.entry(key).or_insert(0) += 1;
+        for Event::Lockout(e) in filter.drain_events() {
+            lockouts.push(e.lockout_line());
+        }
+        on_verdict(&FrameVerdict {
+            frame: frame_no,
+            dir,
+            verdict,
+        })?;
+    }
+    // Frames still held are released at their deadlines.
+    release(
+        &mut wheel,
+        &mut held,
+        &mut free_held,
+        Nanos(u64::MAX),
+        &mut pass,
+    )?;
+    if let Some(p) = pass {
+        p.finish()?.flush()?;
+    }
+
+    let mut by_verdict: Vec<(String, u64)> = by_verdict.into_iter().collect();
+    by_verdict.sort_by(|a, b| {
+        verdict_order(&a.0)
+            .cmp(&verdict_order(&b.0))
+            .then(a.0.cmp(&b.0))
+    });
+    let mut flies = filter.blacklist().list(now);
+    flies.sort_by_key(|e| (e.first_seen, e.addr));
+    Ok(Report {
+        frames: frame_no,
+        stats: filter.stats(),
+        by_verdict,
+        lockouts,
+        flies,
+    })
+}
+
+fn verdict_order(k: &str) -> u8 {
+    match k {
+        "forward" => 0,
+        "delay" => 1,
+        _ => 2,
+    }
+}
+
+fn release<W: Write>(
+    wheel: &mut TimerWheel<usize>,
+    held: &mut [Option<Vec<u8>>],
+    free_held: &mut Vec<usize>,
+    now: Nanos,
+    pass: &mut Option<PcapWriter<W>>,
+) -> io::Result<()> {
+    let mut result = Ok(());
+    wheel.poll(now, |at, slot| {
+        if let Some(frame) = held[slot].take() {
+            if let (Some(p), Ok(())) = (pass.as_mut(), &result) {
+                result = p.write(at.0, &frame);
+            }
+        }
+        free_held.push(slot);
+    });
+    result
+}
