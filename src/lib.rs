@@ -14,6 +14,8 @@ pub mod addr;
 pub mod capture;
 pub mod config;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod replay;
 pub mod timer_wheel;
 pub mod wire;

@@ -1,0 +1,84 @@
+//! The body of the cargo-fuzz target, in the library so that the corpus is
+//! also replayed by `cargo test` (tests/fuzz_corpus.rs) on every CI run.
+//!
+//! An input is a sequence of frames for one fresh filter with small tables
+//! (so that eviction paths are reached): each frame is
+//! `[flags, len_hi, len_lo, bytes...]`; bit 0 of `flags` is the direction,
+//! bits 1..7 advance the virtual clock by that many 50 ms steps. Inputs that
+//! end early simply end the sequence. Every frame is parsed and processed;
+//! the checks are the invariants the filter promises.
+
+use crate::filter::policy::{PortSet, Prefix, PrefixSet};
+use crate::filter::{Direction, Filter, Nanos, Policy, Verdict};
+use crate::timer_wheel::TimerWheel;
+
+fn policy() -> Policy {
+    let d = Policy::default();
+    Policy {
+        lan: PrefixSet(vec![
+            Prefix::v4([198, 51, 100, 0], 24),
+            "2001:db8:1::/48".parse().expect("prefix"),
+        ]),
+        trap_udp: PortSet::from_ports(&[1900]),
+        tables: crate::filter::policy::Tables {
+            sources: 64,
+            flows: 64,
+            flies: 64,
+            rst_queue: 8,
+        },
+        ..d
+    }
+}
+
+/// Run one fuzz input. Panics if an invariant breaks.
+pub fn run(mut data: &[u8]) {
+    let strict = data.first().is_some_and(|b| b & 0x80 != 0);
+    let mut p = policy();
+    if strict {
+        p.strict = true;
+        p.allow = vec![crate::filter::policy::AllowRule {
+            proto: crate::filter::Proto::Tcp,
+            ports: (22, 22),
+            dst: PrefixSet::default(),
+        }];
+    }
+    let mut f = Filter::standalone(p, 1);
+    // 1024 slots of 1 ms: small enough to build per input.
+    let mut wheel: TimerWheel<u32> = TimerWheel::new(8, Nanos::from_millis(1), 1024);
+    let mut now = Nanos::from_secs(1);
+    let mut frames = 0u64;
+    while data.len() >= 3 {
+        let flags = data[0];
+        let len = (u16::from_be_bytes([data[1], data[2]]) as usize).min(data.len() - 3);
+        let frame = &data[3..3 + len];
+        data = &data[3 + len..];
+        let dir = if flags & 1 == 0 {
+            Direction::Wan
+        } else {
+            Direction::Lan
+        };
+        now = now + Nanos::from_millis(50 * (flags >> 1) as u64);
+
+        let parsed = crate::wire::parse(frame);
+        let v = f.process(now, dir, frame);
+        frames += 1;
+        if parsed.is_err() {
+            assert_eq!(v, Verdict::Drop(crate::filter::Reason::Malformed));
+        }
+        if let Verdict::Delay(t) = v {
+            assert!(t > now, "a delay is in the future");
+            if wheel.insert(t, frames as u32).is_err() {
+                f.overrule(v, crate::filter::Reason::RstQueueFull);
+            }
+        }
+        wheel.poll(now, |t, _| assert!(t <= now));
+        let _ = f.drain_events().count();
+    }
+    let st = f.stats();
+    assert_eq!(st.frames_wan + st.frames_lan, frames);
+    assert_eq!(st.forwarded + st.delayed + st.total_drops(), frames);
+    let (s, fl) = f.table_usage();
+    let (sc, fc) = f.table_capacity();
+    assert!(s <= sc && fl <= fc, "tables stay bounded");
+    assert!(f.blacklist().len() <= f.blacklist().capacity());
+}
