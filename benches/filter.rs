@@ -10,7 +10,9 @@
 //!   the cost of the timer pair itself is measured first and subtracted.
 //!
 //! Environment: FLYPAPER_BENCH_FRAMES (trace length, default 1_000_000),
-//! FLYPAPER_BENCH_ROUNDS (default 5).
+//! FLYPAPER_BENCH_ROUNDS (default 5), FLYPAPER_BENCH_FLIES (default
+//! 1_048_576), FLYPAPER_BENCH_CONNS (established connections, default
+//! 50_000), FLYPAPER_BENCH_SOURCES (distinct WAN sources, default 100_000).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -55,10 +57,15 @@ fn env(name: &str, default: usize) -> usize {
 /// A connection of the trace's legitimate traffic: (WAN server, LAN client, client port).
 type Conn = (String, String, u16);
 
-fn build_trace(n: usize, flies: u32, rng: &mut Rng) -> (Vec<Conn>, Vec<(Direction, Vec<u8>)>) {
-    let sources = 100_000u64;
+fn build_trace(
+    n: usize,
+    flies: u32,
+    conns: usize,
+    sources: u64,
+    rng: &mut Rng,
+) -> (Vec<Conn>, Vec<(Direction, Vec<u8>)>) {
     let server = a(LAN_NET + 10);
-    let conns: Vec<Conn> = (0..50_000)
+    let conns: Vec<Conn> = (0..conns)
         .map(|i| {
             let src = a(SRC_BASE + (rng.below(sources) as u32) * 7);
             (
@@ -145,6 +152,46 @@ fn setup(flies: u32) -> Filter {
     f
 }
 
+/// The trace packed like a receive ring: every frame in its own 128-byte
+/// slot of one buffer, read in order (frames from separate heap
+/// allocations would add cache misses no data path has).
+struct Ring {
+    buf: Vec<u8>,
+    frames: Vec<(Direction, usize, usize)>,
+}
+
+impl Ring {
+    fn new(trace: &[(Direction, Vec<u8>)]) -> Ring {
+        let mut buf = vec![0u8; trace.len() * 128];
+        let mut frames = Vec::with_capacity(trace.len());
+        for (i, (d, f)) in trace.iter().enumerate() {
+            assert!(f.len() <= 128);
+            buf[i * 128..i * 128 + f.len()].copy_from_slice(f);
+            frames.push((*d, i * 128, f.len()));
+        }
+        Ring { buf, frames }
+    }
+
+    /// The trace as the data path sees it: per 64 frames, a batch from the
+    /// WAN port then a batch from the LAN port.
+    fn batches(&self) -> Vec<(Direction, Vec<&[u8]>)> {
+        let mut out = Vec::new();
+        for chunk in self.frames.chunks(64) {
+            for dir in [Direction::Wan, Direction::Lan] {
+                let b: Vec<&[u8]> = chunk
+                    .iter()
+                    .filter(|(d, _, _)| *d == dir)
+                    .map(|(_, o, l)| &self.buf[*o..*o + *l])
+                    .collect();
+                if !b.is_empty() {
+                    out.push((dir, b));
+                }
+            }
+        }
+        out
+    }
+}
+
 fn main() {
     // `cargo test --benches` runs benches with --bench absent: do a tiny run.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -158,11 +205,20 @@ fn main() {
     } else {
         env("FLYPAPER_BENCH_ROUNDS", 5)
     };
+    let flies = if quick {
+        4096
+    } else {
+        env("FLYPAPER_BENCH_FLIES", 1 << 20) as u32
+    };
+    let nconns = env("FLYPAPER_BENCH_CONNS", 50_000);
+    let sources = env("FLYPAPER_BENCH_SOURCES", 100_000) as u64;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let t0 = Instant::now();
-    let flies = if quick { 4096 } else { 1 << 20 };
     let mut f = setup(flies);
-    let (conns, trace) = build_trace(n, flies, &mut rng);
+    let (conns, trace) = build_trace(n, flies, nconns, sources, &mut rng);
+    let ring = Ring::new(&trace);
+    drop(trace);
+    let batches = ring.batches();
     eprintln!(
         "setup: {flies} flies + {n} frames in {:.1}s",
         t0.elapsed().as_secs_f64()
@@ -174,40 +230,53 @@ fn main() {
     for (cs, cc, cp) in &conns {
         let _ = f.process(now, Direction::Lan, &tcp(cc, *cp, cs, 443, ACK));
     }
-    for (d, fr) in &trace {
-        let _ = black_box(f.process(now, *d, fr));
-        now = now + Nanos(50);
+    let mut out = vec![Verdict::Forward; 64];
+    for (d, b) in &batches {
+        f.process_batch(now, *d, b, &mut out);
+        now = now + Nanos(50 * b.len() as u64);
     }
 
-    // Throughput.
+    // Throughput of process_batch, as the data path calls it.
     let mut best = f64::MAX;
     let mut counts = [0u64; 3];
     for _ in 0..rounds {
         let start = Instant::now();
-        for (d, fr) in &trace {
-            let v = f.process(now, *d, black_box(fr));
-            counts[match v {
-                Verdict::Forward => 0,
-                Verdict::Delay(_) => 1,
-                Verdict::Drop(_) => 2,
-            }] += 1;
-            now = now + Nanos(50);
+        for (d, b) in &batches {
+            f.process_batch(now, *d, black_box(b), &mut out);
+            for v in &out[..b.len()] {
+                counts[match v {
+                    Verdict::Forward => 0,
+                    Verdict::Delay(_) => 1,
+                    Verdict::Drop(_) => 2,
+                }] += 1;
+            }
+            now = now + Nanos(50 * b.len() as u64);
         }
         best = best.min(start.elapsed().as_secs_f64());
     }
     let mps = n as f64 / best / 1e6;
 
-    // Latency per frame.
+    // Latency: per batch (divided by its size), and per single process() call.
     let mut overhead = u64::MAX;
     for _ in 0..10_000 {
         let s = Instant::now();
         let e = black_box(Instant::now());
         overhead = overhead.min((e - s).as_nanos() as u64);
     }
-    let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).unwrap();
-    for (d, fr) in &trace {
+    let mut hb = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).unwrap();
+    for (d, b) in &batches {
         let s = Instant::now();
-        let v = black_box(f.process(now, *d, black_box(fr)));
+        f.process_batch(now, *d, black_box(b), &mut out);
+        let ns = (s.elapsed().as_nanos() as u64).saturating_sub(overhead);
+        hb.record((ns / b.len() as u64).clamp(1, 10_000_000))
+            .unwrap();
+        now = now + Nanos(50 * b.len() as u64);
+    }
+    let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).unwrap();
+    let start = Instant::now();
+    for (d, o, l) in &ring.frames {
+        let s = Instant::now();
+        let v = black_box(f.process(now, *d, black_box(&ring.buf[*o..*o + *l])));
         let ns = (s.elapsed().as_nanos() as u64)
             .saturating_sub(overhead)
             .max(1);
@@ -215,27 +284,43 @@ fn main() {
         h.record(ns.min(10_000_000)).unwrap();
         now = now + Nanos(50);
     }
+    let _ = start;
+    let start = Instant::now();
+    for (d, o, l) in &ring.frames {
+        let _ = black_box(f.process(now, *d, black_box(&ring.buf[*o..*o + *l])));
+        now = now + Nanos(50);
+    }
+    let single_mps = n as f64 / start.elapsed().as_secs_f64() / 1e6;
 
     // Parsing alone, for comparison.
     let start = Instant::now();
-    for (_, fr) in &trace {
-        black_box(flypaper::wire::parse(black_box(fr)).is_ok());
+    for (_, o, l) in &ring.frames {
+        black_box(flypaper::wire::parse(black_box(&ring.buf[*o..*o + *l])).is_ok());
     }
     let parse_mps = n as f64 / start.elapsed().as_secs_f64() / 1e6;
 
     let st = f.stats();
     let total = (counts[0] + counts[1] + counts[2]).max(1) as f64;
     println!(
-        "flypaper filter bench: {n} frames, {rounds} rounds, 100k WAN sources, {} flies",
+        "flypaper filter bench: {n} frames, {rounds} rounds, {sources} WAN sources, {nconns} connections, {} flies",
         f.blacklist().len()
     );
     println!("| measure | value |");
     println!("|---|---|");
-    println!("| decisions/s, one core (best round) | {mps:.1} M |");
-    println!("| ns/frame p50 | {} |", h.value_at_quantile(0.50));
-    println!("| ns/frame p99 | {} |", h.value_at_quantile(0.99));
-    println!("| ns/frame p99.9 | {} |", h.value_at_quantile(0.999));
-    println!("| ns/frame max | {} |", h.max());
+    println!("| decisions/s, one core, process_batch (best round) | {mps:.1} M |");
+    println!(
+        "| ns/frame per batch p50 / p99 / p99.9 | {} / {} / {} |",
+        hb.value_at_quantile(0.50),
+        hb.value_at_quantile(0.99),
+        hb.value_at_quantile(0.999)
+    );
+    println!("| decisions/s, one core, process one frame at a time | {single_mps:.1} M |");
+    println!(
+        "| ns/frame single process() p50 / p99 / p99.9 | {} / {} / {} |",
+        h.value_at_quantile(0.50),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999)
+    );
     println!("| timer overhead subtracted | {overhead} ns |");
     println!("| parse only | {parse_mps:.1} M frames/s |");
     println!(
@@ -246,7 +331,7 @@ fn main() {
     );
     let (srcs, flows) = f.table_usage();
     println!(
-        "| tables | {srcs} sources, {flows} flows, {} source evictions |",
+        "| tables at the end | {srcs} sources, {flows} flows, {} source evictions |",
         st.source_evictions
     );
     let mut reasons: Vec<_> = Reason::ALL

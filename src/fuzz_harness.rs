@@ -31,6 +31,11 @@ fn policy() -> Policy {
 }
 
 /// Run one fuzz input. Panics if an invariant breaks.
+///
+/// Two filters with the same policy and seed see the same frames: one
+/// frame by frame (`process`), the other in batches of consecutive frames
+/// from the same port at the same time (`process_batch`). Their verdicts
+/// and counters must be identical.
 pub fn run(mut data: &[u8]) {
     let strict = data.first().is_some_and(|b| b & 0x80 != 0);
     let mut p = policy();
@@ -42,11 +47,23 @@ pub fn run(mut data: &[u8]) {
             dst: PrefixSet::default(),
         }];
     }
-    let mut f = Filter::standalone(p, 1);
+    let mut f = Filter::standalone(p.clone(), 1);
+    let mut batched = Filter::standalone(p, 1);
     // 1024 slots of 1 ms: small enough to build per input.
     let mut wheel: TimerWheel<u32> = TimerWheel::new(8, Nanos::from_millis(1), 1024);
     let mut now = Nanos::from_secs(1);
     let mut frames = 0u64;
+    // The pending batch: frames from one port at one time.
+    let mut batch: Vec<&[u8]> = Vec::new();
+    let mut batch_dir = Direction::Wan;
+    let mut expected: Vec<Verdict> = Vec::new();
+    let flush = |b: &mut Filter, batch: &mut Vec<&[u8]>, dir, now, expected: &mut Vec<Verdict>| {
+        let mut out = vec![Verdict::Forward; batch.len()];
+        b.process_batch(now, dir, batch, &mut out);
+        assert_eq!(&out, expected, "process_batch differs from process");
+        batch.clear();
+        expected.clear();
+    };
     while data.len() >= 3 {
         let flags = data[0];
         let len = (u16::from_be_bytes([data[1], data[2]]) as usize).min(data.len() - 3);
@@ -57,7 +74,11 @@ pub fn run(mut data: &[u8]) {
         } else {
             Direction::Lan
         };
-        now = now + Nanos::from_millis(50 * (flags >> 1) as u64);
+        let step = (flags >> 1) as u64;
+        if !batch.is_empty() && (step != 0 || dir != batch_dir) {
+            flush(&mut batched, &mut batch, batch_dir, now, &mut expected);
+        }
+        now = now + Nanos::from_millis(50 * step);
 
         let parsed = crate::wire::parse(frame);
         let v = f.process(now, dir, frame);
@@ -65,16 +86,25 @@ pub fn run(mut data: &[u8]) {
         if parsed.is_err() {
             assert_eq!(v, Verdict::Drop(crate::filter::Reason::Malformed));
         }
+        batch.push(frame);
+        batch_dir = dir;
+        expected.push(v);
         if let Verdict::Delay(t) = v {
             assert!(t > now, "a delay is in the future");
             if wheel.insert(t, frames as u32).is_err() {
                 f.overrule(v, crate::filter::Reason::RstQueueFull);
+                flush(&mut batched, &mut batch, batch_dir, now, &mut expected);
+                batched.overrule(v, crate::filter::Reason::RstQueueFull);
             }
         }
         wheel.poll(now, |t, _| assert!(t <= now));
         let _ = f.drain_events().count();
     }
+    if !batch.is_empty() {
+        flush(&mut batched, &mut batch, batch_dir, now, &mut expected);
+    }
     let st = f.stats();
+    assert_eq!(st, batched.stats(), "counters of the batched filter");
     assert_eq!(st.frames_wan + st.frames_lan, frames);
     assert_eq!(st.forwarded + st.delayed + st.total_drops(), frames);
     let (s, fl) = f.table_usage();

@@ -17,6 +17,8 @@ pub mod filter;
 #[doc(hidden)]
 pub mod fuzz_harness;
 pub mod replay;
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod timer_wheel;
 pub mod wire;
 

@@ -935,3 +935,36 @@ fn every_verdict_is_counted_and_replays_are_deterministic() {
     assert_eq!(s1.frames_wan + s1.frames_lan, 10);
     let _ = Addr::default();
 }
+
+#[test]
+fn a_batch_decides_exactly_like_frame_by_frame() {
+    // Mixed frames including a trap hit followed, in the same batch, by
+    // frames from the new fly: the batch must see the fly at once.
+    let frames: Vec<Vec<u8>> = vec![
+        tcp(WAN_HOST, 5000, LAN_SERVER, 22, SYN),
+        tcp(SCANNER, 5000, LAN_SERVER, 139, SYN),
+        tcp(SCANNER, 5001, LAN_SERVER, 22, SYN),
+        icmp(SCANNER, LAN_SERVER, 8),
+        udp("10.0.0.1", 1, LAN_SERVER, 53, b"q"),
+        tcp(WAN_HOST, 5000, LAN_SERVER, 22, SYN | FIN),
+        vec![0u8; 3],
+        icmp(WAN_HOST, LAN_SERVER, 8),
+        tcp(WAN_HOST, 80, LAN_CLIENT, 40000, ACK),
+    ];
+    let mut one = Lab::default();
+    let expected: Vec<Verdict> = frames.iter().map(|f| one.wan(f)).collect();
+    assert_eq!(expected[2], DROP(Reason::Fly));
+    let mut batched = Lab::default();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+    // 80 frames: several chunks of BATCH.
+    let many: Vec<&[u8]> = refs.iter().cycle().take(80).copied().collect();
+    let mut out = vec![Verdict::Forward; many.len()];
+    batched
+        .f
+        .process_batch(batched.now, Direction::Wan, &many, &mut out);
+    let mut again = Lab::default();
+    let want: Vec<Verdict> = many.iter().map(|f| again.wan(f)).collect();
+    assert_eq!(out, want);
+    assert_eq!(&out[..frames.len()], &expected[..]);
+    assert_eq!(batched.f.stats(), again.f.stats());
+}

@@ -15,6 +15,14 @@
 //! published with a per-slot sequence lock, so a reader that races a writer
 //! re-reads instead of seeing a torn address.
 //!
+//! In front of the table sits a membership bitmap of about eight bits per
+//! fly (1 MiB for a million flies, small enough to stay in L2): a clear bit
+//! answers "not a fly" without touching the table, which is the answer for
+//! nearly every frame. Bits are set on insert and not cleared on removal
+//! (a stale bit only sends a lookup to the table); `sweep` rebuilds the
+//! bitmap when stale bits pile up, storing each word as a subset of the old
+//! one that still holds every live fly's bit, so readers never miss a fly.
+//!
 //! Capacity is a hard bound: when `capacity` flies are live, new flies are
 //! refused (and counted by the caller). A flood of new sources can never
 //! evict, overwrite or flush existing flies.
@@ -159,6 +167,11 @@ pub enum Insert {
 }
 
 pub struct Blacklist {
+    /// One bit per hash bucket: set if some fly may hash there.
+    bits: Box<[AtomicU64]>,
+    bit_mask: usize,
+    /// Bits set (including stale ones), for the rebuild decision.
+    bits_set: AtomicUsize,
     tags: Box<[AtomicU32]>,
     slots: Box<[Slot]>,
     mask: usize,
@@ -175,7 +188,11 @@ impl Blacklist {
     pub fn new(capacity: usize, seed: u64) -> Blacklist {
         let capacity = capacity.max(1);
         let n = (capacity * 2).next_power_of_two().max(WINDOW);
+        let nbits = (capacity * 8).next_power_of_two().max(64);
         Blacklist {
+            bits: (0..nbits / 64).map(|_| AtomicU64::new(0)).collect(),
+            bit_mask: nbits - 1,
+            bits_set: AtomicUsize::new(0),
             tags: (0..n).map(|_| AtomicU32::new(EMPTY)).collect(),
             slots: (0..n).map(|_| Slot::default()).collect(),
             mask: n - 1,
@@ -210,6 +227,70 @@ impl Blacklist {
         (h as usize & self.mask, (h >> 32) as u32 | 0x8000_0000)
     }
 
+    /// The bitmap word and bit for `addr`.
+    #[inline(always)]
+    fn bit(&self, addr: Addr) -> (usize, u64) {
+        self.bit_of(self.hash.hash128(addr.0))
+    }
+
+    #[inline(always)]
+    fn bit_of(&self, h: u64) -> (usize, u64) {
+        let b = (h.rotate_right(17) as usize) & self.bit_mask;
+        (b / 64, 1u64 << (b % 64))
+    }
+
+    /// Start loading the bitmap word for `addr` (batched lookups).
+    #[inline(always)]
+    pub fn prefetch(&self, addr: Addr) {
+        let (w, _) = self.bit(addr);
+        crate::sys::prefetch::prefetch(&self.bits[w]);
+    }
+
+    /// Start loading the table lines where `addr` would be listed
+    /// (batched lookups, after `maybe_fly` said yes).
+    #[inline(always)]
+    pub fn prefetch_entry(&self, addr: Addr) {
+        let (home, _) = self.home_and_tag(addr);
+        crate::sys::prefetch::prefetch(&self.tags[home]);
+        crate::sys::prefetch::prefetch(&self.slots[home]);
+    }
+
+    /// The first, cheap half of `is_fly`: false means `addr` is certainly
+    /// not a fly; true means look it up. One load from a small bitmap.
+    #[inline(always)]
+    pub fn maybe_fly(&self, addr: Addr) -> bool {
+        let (w, m) = self.bit(addr);
+        self.bits[w].load(Ordering::Acquire) & m != 0
+    }
+
+    /// Set `addr`'s bit; callers hold the writer mutex.
+    fn set_bit(&self, addr: Addr) {
+        let (w, m) = self.bit(addr);
+        if self.bits[w].fetch_or(m, Ordering::Release) & m == 0 {
+            self.bits_set.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Rebuild the bitmap from the live entries; callers hold the writer
+    /// mutex. Each word is stored once, as a subset of the old word that
+    /// still has every live fly's bit, so concurrent readers stay correct.
+    fn rebuild_bits(&self) {
+        let mut fresh = vec![0u64; self.bits.len()];
+        for i in 0..self.tags.len() {
+            let t = self.tags[i].load(Ordering::Relaxed);
+            if t != EMPTY && t != TOMB {
+                let (w, m) = self.bit(Addr(self.slots[i].read().addr));
+                fresh[w] |= m;
+            }
+        }
+        let mut set = 0;
+        for (word, new) in self.bits.iter().zip(fresh) {
+            word.store(new, Ordering::Release);
+            set += new.count_ones() as usize;
+        }
+        self.bits_set.store(set, Ordering::Relaxed);
+    }
+
     /// Find the slot holding `addr` (live or expired). Lock-free.
     #[inline]
     fn find(&self, addr: Addr) -> Option<(usize, SlotData)> {
@@ -233,9 +314,15 @@ impl Blacklist {
     /// Is `addr` a fly at `now`? Lock-free; the hot-path check.
     #[inline]
     pub fn is_fly(&self, addr: Addr, now: Nanos) -> bool {
-        if self.occupied.load(Ordering::Relaxed) == 0 {
+        if !self.maybe_fly(addr) {
             return false;
         }
+        self.is_listed_fly(addr, now)
+    }
+
+    /// The second half of `is_fly`: the table lookup.
+    #[inline]
+    pub fn is_listed_fly(&self, addr: Addr, now: Nanos) -> bool {
         match self.find(addr) {
             Some((_, d)) => d.expires > now.0,
             None => false,
@@ -278,6 +365,7 @@ impl Blacklist {
                     } else {
                         e.first_seen.0
                     };
+                    self.set_bit(e.addr);
                     self.slots[i].write(SlotData {
                         addr: e.addr.0,
                         expires: e.expires.0,
@@ -302,6 +390,7 @@ impl Blacklist {
         if !reclaim && self.occupied.load(Ordering::Relaxed) >= self.capacity {
             return Insert::Full;
         }
+        self.set_bit(e.addr);
         self.slots[i].write(SlotData {
             addr: e.addr.0,
             expires: e.expires.0,
@@ -357,15 +446,13 @@ impl Blacklist {
                 n += 1;
             }
         }
-        // Tombstones first so no reader ever sees an empty slot inside a chain.
-        for i in 0..self.tags.len() {
-            if self.tags[i].load(Ordering::Relaxed) != EMPTY {
-                self.tags[i].store(TOMB, Ordering::Release);
-            }
-        }
         for t in self.tags.iter() {
             t.store(EMPTY, Ordering::Release);
         }
+        for w in self.bits.iter() {
+            w.store(0, Ordering::Release);
+        }
+        self.bits_set.store(0, Ordering::Relaxed);
         self.occupied.store(0, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::Release);
         n
@@ -386,6 +473,9 @@ impl Blacklist {
                 expired(to_entry(d));
                 n += 1;
             }
+        }
+        if self.bits_set.load(Ordering::Relaxed) > 2 * self.occupied.load(Ordering::Relaxed) + 64 {
+            self.rebuild_bits();
         }
         n
     }
@@ -563,6 +653,27 @@ mod test {
             }
             assert_eq!(b.len(), 0);
         }
+    }
+
+    #[test]
+    fn sweep_rebuilds_the_bitmap_without_losing_flies() {
+        let b = Blacklist::new(1024, 8);
+        // 600 short lock-outs and 10 long ones.
+        for i in 0..600 {
+            b.insert(fly(v4(i), 0, 10), Nanos::ZERO);
+        }
+        for i in 1000..1010 {
+            b.insert(fly(v4(i), 0, 3600), Nanos::ZERO);
+        }
+        let before = b.bits_set.load(Ordering::Relaxed);
+        assert!(before >= 500, "{before}");
+        assert_eq!(b.sweep(Nanos::from_secs(10), |_| {}), 600);
+        assert!(
+            b.bits_set.load(Ordering::Relaxed) <= 10,
+            "stale bits were dropped"
+        );
+        assert!((1000..1010).all(|i| b.is_fly(v4(i), Nanos::from_secs(10))));
+        assert!((0..600).all(|i| !b.is_fly(v4(i), Nanos::from_secs(10))));
     }
 
     #[test]

@@ -182,6 +182,18 @@ impl FlowTable {
         self.table.evictions()
     }
 
+    /// Batched lookup, stage one (see `BoundedTable::prefetch_tags`).
+    #[inline(always)]
+    pub fn prefetch_tags(&self, hash: u64) {
+        self.table.prefetch_tags(hash)
+    }
+
+    /// Batched lookup, stage two (see `BoundedTable::prefetch_entry`).
+    #[inline(always)]
+    pub fn prefetch_entry(&self, hash: u64) {
+        self.table.prefetch_entry(hash)
+    }
+
     /// The live flow for `key`, if any.
     #[inline]
     pub fn get(&mut self, hash: u64, key: &FlowKey, now: Nanos) -> Option<&mut Flow> {

@@ -71,6 +71,28 @@ use table::{BoundedTable, Found};
 /// Events queued per worker between two drains.
 pub const EVENT_QUEUE: usize = 256;
 
+/// Frames `process_batch` prepares together.
+pub const BATCH: usize = 32;
+
+/// A frame's flow key, worked out in the first phase.
+#[derive(Clone, Copy)]
+struct FlowPre {
+    key: FlowKey,
+    from_a: bool,
+    hash: u64,
+}
+
+/// What the first phase learns about a frame: the parse, whether the
+/// blacklist bitmap flags its source, and its flow key.
+#[derive(Clone, Copy)]
+struct Pre {
+    parsed: Result<wire::Summary, wire::ParseError>,
+    maybe_fly: bool,
+    flow: Option<FlowPre>,
+    /// The source's hash, when its rate-limit entry will be needed.
+    src_hash: Option<u64>,
+}
+
 /// Something the control plane must hear about (log, persist).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -240,11 +262,113 @@ impl Filter {
     /// Decide what to do with one frame.
     #[inline]
     pub fn process(&mut self, now: Nanos, dir: Direction, frame: &[u8]) -> Verdict {
+        let mut pre = self.prepare(dir, frame);
+        self.warm(&mut pre);
+        self.finish(now, dir, &pre, false)
+    }
+
+    /// Decide a batch of frames that entered from the same port, writing
+    /// `out[i]` for `frames[i]` (`out` must be at least as long).
+    ///
+    /// Same verdicts as calling `process` on each frame in order; faster,
+    /// because the table lookups are pipelined over the batch: every
+    /// frame's table lines are prefetched before any frame is decided, so
+    /// the cache misses of different frames overlap.
+    pub fn process_batch(
+        &mut self,
+        now: Nanos,
+        dir: Direction,
+        frames: &[&[u8]],
+        out: &mut [Verdict],
+    ) {
+        assert!(out.len() >= frames.len(), "one verdict per frame");
+        for (chunk, out) in frames.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            let mut pre: ArrayVec<Pre, BATCH> = ArrayVec::new();
+            for f in chunk {
+                pre.push(self.prepare(dir, f));
+            }
+            for p in pre.iter_mut() {
+                self.warm(p);
+            }
+            // A fly made by an earlier frame of this chunk was not in the
+            // bitmap when the chunk was prepared: look sources up fully then.
+            let flies_before = self.stats.flies_added;
+            for (p, v) in pre.iter().zip(out.iter_mut()) {
+                let recheck = self.stats.flies_added != flies_before;
+                *v = self.finish(now, dir, p, recheck);
+            }
+        }
+    }
+
+    /// Stage one: parse, hash, and prefetch the lines of the blacklist
+    /// bitmap and the tags of the flow and source tables. No state changes.
+    #[inline(always)]
+    fn prepare(&self, dir: Direction, frame: &[u8]) -> Pre {
+        let parsed = wire::parse(frame);
+        let mut pre = Pre {
+            parsed,
+            maybe_fly: false,
+            flow: None,
+            src_hash: None,
+        };
+        let Ok(wire::Summary { l3: L3::Ip(ip), .. }) = &pre.parsed else {
+            return pre;
+        };
+        self.blacklist.prefetch(ip.src);
+        let wan = dir == Direction::Wan;
+        let (proto, sport, dport) = match ip.l4 {
+            L4::Tcp(t) => {
+                if wan && t.flags & (tcpflags::SYN | tcpflags::RST) != 0 {
+                    pre.src_hash = Some(self.hash.hash128(ip.src.0));
+                }
+                (6, t.sport, t.dport)
+            }
+            L4::Udp { sport, dport } if self.policy.strict => (17, sport, dport),
+            L4::Icmp { .. } | L4::Icmpv6 { .. } if wan => {
+                pre.src_hash = Some(self.hash.hash128(ip.src.0));
+                (0, 0, 0)
+            }
+            _ => (0, 0, 0),
+        };
+        if let Some(h) = pre.src_hash {
+            self.sources.prefetch_tags(h);
+        }
+        if proto != 0 {
+            let (key, from_a) = FlowKey::new(proto, ip.src, sport, ip.dst, dport);
+            let hash = key.hash(&self.hash);
+            self.flows.prefetch_tags(hash);
+            pre.flow = Some(FlowPre { key, from_a, hash });
+        }
+        pre
+    }
+
+    /// Stage two: read the (now cached) tags and bitmap word, and prefetch
+    /// the matching table entries.
+    #[inline(always)]
+    fn warm(&self, pre: &mut Pre) {
+        let Ok(wire::Summary { l3: L3::Ip(ip), .. }) = &pre.parsed else {
+            return;
+        };
+        pre.maybe_fly = self.blacklist.maybe_fly(ip.src);
+        if pre.maybe_fly {
+            self.blacklist.prefetch_entry(ip.src);
+        }
+        if let Some(f) = &pre.flow {
+            self.flows.prefetch_entry(f.hash);
+        }
+        if let Some(h) = pre.src_hash {
+            self.sources.prefetch_entry(h);
+        }
+    }
+
+    /// Phase two: decide and count.
+    #[inline(always)]
+    fn finish(&mut self, now: Nanos, dir: Direction, pre: &Pre, recheck_fly: bool) -> Verdict {
         match dir {
             Direction::Wan => self.stats.frames_wan += 1,
             Direction::Lan => self.stats.frames_lan += 1,
         }
-        let v = self.decide(now, dir, frame);
+        let v = self.decide(now, dir, pre, recheck_fly);
         match v {
             Verdict::Forward => self.stats.forwarded += 1,
             Verdict::Delay(_) => self.stats.delayed += 1,
@@ -253,9 +377,9 @@ impl Filter {
         v
     }
 
-    #[inline]
-    fn decide(&mut self, now: Nanos, dir: Direction, frame: &[u8]) -> Verdict {
-        let summary = match wire::parse(frame) {
+    #[inline(always)]
+    fn decide(&mut self, now: Nanos, dir: Direction, pre: &Pre, recheck_fly: bool) -> Verdict {
+        let summary = match pre.parsed {
             Ok(s) => s,
             Err(_) => return Verdict::Drop(Reason::Malformed),
         };
@@ -265,7 +389,12 @@ impl Filter {
             L3::Other if self.policy.drop_non_ip => return Verdict::Drop(Reason::NonIp),
             L3::Other => return Verdict::Forward,
         };
-        if self.blacklist.is_fly(ip.src, now) {
+        let fly = if recheck_fly {
+            self.blacklist.is_fly(ip.src, now)
+        } else {
+            pre.maybe_fly && self.blacklist.is_listed_fly(ip.src, now)
+        };
+        if fly {
             return Verdict::Drop(Reason::Fly);
         }
         if let L4::Icmpv6 { ty: 133..=137, .. } = ip.l4 {
@@ -279,8 +408,11 @@ impl Filter {
             return Verdict::Drop(r);
         }
         match ip.l4 {
-            L4::Tcp(t) => self.tcp(now, dir, &ip, &t),
-            L4::Udp { sport, dport } => self.udp(now, dir, &ip, sport, dport),
+            L4::Tcp(t) => match pre.flow {
+                Some(fp) => self.tcp(now, dir, &ip, &t, fp),
+                None => Verdict::Drop(Reason::Malformed),
+            },
+            L4::Udp { sport, dport } => self.udp(now, dir, &ip, sport, dport, pre.flow),
             L4::Icmp { ty, .. } => self.icmp(now, dir, &ip, ty, false),
             L4::Icmpv6 { ty, .. } => self.icmp(now, dir, &ip, ty, true),
             L4::Other | L4::Fragment => Verdict::Forward,
@@ -389,7 +521,14 @@ impl Filter {
         s
     }
 
-    fn tcp(&mut self, now: Nanos, dir: Direction, ip: &IpSummary, t: &TcpSummary) -> Verdict {
+    fn tcp(
+        &mut self,
+        now: Nanos,
+        dir: Direction,
+        ip: &IpSummary,
+        t: &TcpSummary,
+        fp: FlowPre,
+    ) -> Verdict {
         if tcpflags::is_bogus(t.flags) {
             return Verdict::Drop(Reason::TcpFlags);
         }
@@ -397,8 +536,11 @@ impl Filter {
         if wan && self.policy.trap_tcp.contains(t.dport) {
             return self.make_fly(now, ip.src, Reason::Trap, Proto::Tcp, t.dport);
         }
-        let (key, from_a) = FlowKey::new(6, ip.src, t.sport, ip.dst, t.dport);
-        let h = key.hash(&self.hash);
+        let FlowPre {
+            key,
+            from_a,
+            hash: h,
+        } = fp;
         let cur = self
             .flows
             .get(h, &key, now)
@@ -464,6 +606,7 @@ impl Filter {
         ip: &IpSummary,
         sport: u16,
         dport: u16,
+        fp: Option<FlowPre>,
     ) -> Verdict {
         let wan = dir == Direction::Wan;
         if wan && self.policy.trap_udp.contains(dport) {
@@ -481,11 +624,15 @@ impl Filter {
         // UDP flows only matter to strict mode (replies to the LAN's own
         // datagrams are not "new inbound traffic"); without it, tracking
         // them would only churn the flow table.
-        if !self.policy.strict {
+        let Some(FlowPre {
+            key,
+            from_a,
+            hash: h,
+        }) = fp
+        else {
+            // Not strict: prepare() made no flow key.
             return Verdict::Forward;
-        }
-        let (key, from_a) = FlowKey::new(17, ip.src, sport, ip.dst, dport);
-        let h = key.hash(&self.hash);
+        };
         let ct = self.policy.conntrack;
         let next = match self.flows.get(h, &key, now) {
             Some(f) if f.orig_a == from_a => f.state,

@@ -17,15 +17,19 @@
 /// Entries per set.
 pub const WAYS: usize = 4;
 
-#[derive(Clone, Copy)]
-struct Slot<K, V> {
-    used: bool,
-    key: K,
-    val: V,
+/// A tag of 0 marks a free entry; live entries carry the low half of their
+/// hash with bit 0 set, so a lookup compares 16 bytes of tags (one cache
+/// line holds four sets' worth) and touches only the entry that matches.
+const FREE: u32 = 0;
+
+#[inline(always)]
+fn tag_of(hash: u64) -> u32 {
+    hash as u32 | 1
 }
 
 pub struct BoundedTable<K, V> {
-    slots: Box<[Slot<K, V>]>,
+    tags: Box<[[u32; WAYS]]>,
+    slots: Box<[(K, V)]>,
     set_mask: usize,
     len: usize,
     evictions: u64,
@@ -44,13 +48,9 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
     /// number of sets of `WAYS` entries).
     pub fn new(capacity: usize) -> BoundedTable<K, V> {
         let sets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
-        let empty = Slot {
-            used: false,
-            key: K::default(),
-            val: V::default(),
-        };
         BoundedTable {
-            slots: vec![empty; sets * WAYS].into_boxed_slice(),
+            tags: vec![[FREE; WAYS]; sets].into_boxed_slice(),
+            slots: vec![(K::default(), V::default()); sets * WAYS].into_boxed_slice(),
             set_mask: sets - 1,
             len: 0,
             evictions: 0,
@@ -75,20 +75,52 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
         self.evictions
     }
 
-    #[inline]
+    #[inline(always)]
     fn set(&self, hash: u64) -> usize {
-        // The high bits: the low bits of the same hash pick blacklist slots.
-        ((hash >> 32) as usize & self.set_mask) * WAYS
+        // The high half picks the set; the low half is the tag.
+        (hash >> 32) as usize & self.set_mask
+    }
+
+    #[inline(always)]
+    fn find(&self, set: usize, tag: u32, key: &K) -> Option<usize> {
+        let tags = &self.tags[set];
+        (0..WAYS).find(|&i| tags[i] == tag && self.slots[set * WAYS + i].0 == *key)
+    }
+
+    /// Stage one of a batched lookup: start loading the set's tags.
+    #[inline(always)]
+    pub fn prefetch_tags(&self, hash: u64) {
+        crate::sys::prefetch::prefetch(&self.tags[self.set(hash)]);
+    }
+
+    /// Stage two: read the (now cached) tags and start loading the entry
+    /// whose tag matches, if any.
+    #[inline(always)]
+    pub fn prefetch_entry(&self, hash: u64) {
+        let set = self.set(hash);
+        let tag = tag_of(hash);
+        let (first, last) = match self.tags[set].iter().position(|t| *t == tag) {
+            Some(i) => (set * WAYS + i, set * WAYS + i),
+            // A miss becomes an insert, which ranks every entry of the set.
+            None => (set * WAYS, set * WAYS + WAYS - 1),
+        };
+        let start: *const (K, V) = &self.slots[first];
+        let end: *const u8 = (&self.slots[last] as *const (K, V)).cast::<u8>();
+        let end = end.wrapping_add(std::mem::size_of::<(K, V)>() - 1);
+        let mut line = start.cast::<u8>();
+        while line <= end {
+            crate::sys::prefetch::prefetch(line);
+            line = line.wrapping_add(64);
+        }
+        crate::sys::prefetch::prefetch(end);
     }
 
     /// Look a key up.
     #[inline]
     pub fn get_mut(&mut self, hash: u64, key: &K) -> Option<&mut V> {
-        let base = self.set(hash);
-        self.slots[base..base + WAYS]
-            .iter_mut()
-            .find(|s| s.used && s.key == *key)
-            .map(|s| &mut s.val)
+        let set = self.set(hash);
+        let i = self.find(set, tag_of(hash), key)?;
+        Some(&mut self.slots[set * WAYS + i].1)
     }
 
     /// Look a key up, inserting it with `V::default()` if absent.
@@ -98,20 +130,32 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
     /// eviction; otherwise the lowest rank is evicted.
     #[inline]
     pub fn entry(&mut self, hash: u64, key: K, rank: impl Fn(&V) -> Option<u64>) -> Found<'_, V> {
-        let base = self.set(hash);
-        let set = &mut self.slots[base..base + WAYS];
-        if let Some(i) = set.iter().position(|s| s.used && s.key == key) {
-            return Found::Hit(&mut set[i].val);
+        let set = self.set(hash);
+        let tag = tag_of(hash);
+        if let Some(i) = self.find(set, tag, &key) {
+            return Found::Hit(&mut self.slots[set * WAYS + i].1);
         }
+        self.insert_cold(set, tag, key, rank)
+    }
+
+    #[inline(never)]
+    fn insert_cold(
+        &mut self,
+        set: usize,
+        tag: u32,
+        key: K,
+        rank: impl Fn(&V) -> Option<u64>,
+    ) -> Found<'_, V> {
+        let base = set * WAYS;
         let mut victim = 0;
         let mut victim_rank = u64::MAX;
         let mut free = None;
-        for (i, s) in set.iter().enumerate() {
-            if !s.used {
+        for i in 0..WAYS {
+            if self.tags[set][i] == FREE {
                 free = Some((i, false));
                 break;
             }
-            match rank(&s.val) {
+            match rank(&self.slots[base + i].1) {
                 None => {
                     free = Some((i, true));
                     break;
@@ -135,23 +179,17 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
                 victim
             }
         };
-        set[i] = Slot {
-            used: true,
-            key,
-            val: V::default(),
-        };
-        Found::Inserted(&mut set[i].val)
+        self.tags[set][i] = tag;
+        self.slots[base + i] = (key, V::default());
+        Found::Inserted(&mut self.slots[base + i].1)
     }
 
     /// Remove a key; returns whether it was present.
     pub fn remove(&mut self, hash: u64, key: &K) -> bool {
-        let base = self.set(hash);
-        match self.slots[base..base + WAYS]
-            .iter_mut()
-            .find(|s| s.used && s.key == *key)
-        {
-            Some(s) => {
-                s.used = false;
+        let set = self.set(hash);
+        match self.find(set, tag_of(hash), key) {
+            Some(i) => {
+                self.tags[set][i] = FREE;
                 self.len -= 1;
                 true
             }
@@ -159,28 +197,33 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
         }
     }
 
-    /// Remove every entry `dead` says is dead.
+    /// Keep only the entries `keep` accepts.
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
-        for s in self.slots.iter_mut() {
-            if s.used && !keep(&s.key, &s.val) {
-                s.used = false;
-                self.len -= 1;
+        for (set, tags) in self.tags.iter_mut().enumerate() {
+            for (i, t) in tags.iter_mut().enumerate() {
+                let (k, v) = &self.slots[set * WAYS + i];
+                if *t != FREE && !keep(k, v) {
+                    *t = FREE;
+                    self.len -= 1;
+                }
             }
         }
     }
 
     pub fn clear(&mut self) {
-        for s in self.slots.iter_mut() {
-            s.used = false;
+        for t in self.tags.iter_mut() {
+            *t = [FREE; WAYS];
         }
         self.len = 0;
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.slots
+        self.tags
             .iter()
-            .filter(|s| s.used)
-            .map(|s| (&s.key, &s.val))
+            .flat_map(|t| t.iter())
+            .zip(self.slots.iter())
+            .filter(|(t, _)| **t != FREE)
+            .map(|(_, (k, v))| (k, v))
     }
 }
 
@@ -262,7 +305,7 @@ mod test {
         let before = t.len();
         t.retain(|_, v| v % 2 == 0);
         assert_eq!(t.iter().count(), t.len());
-        assert!(t.iter().all(|(_, v)| v % 2 == 0));
+        assert!(t.iter().all(|(k, v)| v % 2 == 0 && k == v));
         assert!(t.len() < before);
         t.clear();
         assert_eq!(t.iter().count(), 0);
