@@ -13,6 +13,7 @@
 pub mod addr;
 pub mod capture;
 pub mod config;
+pub mod dataplane;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzz_harness;

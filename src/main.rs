@@ -28,8 +28,39 @@ enum Port {
     Lan,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Auto,
+    Afxdp,
+    Afpacket,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
+    /// Bridge two interfaces through the filter until SIGINT or SIGTERM.
+    ///
+    /// The interfaces carry no IP addresses: flypaper is a transparent bump
+    /// in the wire. Lock-outs are printed as they happen; on exit the final
+    /// counters are printed as one `stats {json}` line.
+    Run {
+        /// The internet-side (modem) interface.
+        #[arg(long)]
+        wan: String,
+        /// The protected-side interface.
+        #[arg(long)]
+        lan: String,
+        /// Policy file (TOML); default: the built-in seed policy.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Worker threads (default: one).
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+        backend: BackendArg,
+        /// Rewrite this file (atomically) with the counters as JSON every 200 ms.
+        #[arg(long)]
+        stats_file: Option<PathBuf>,
+    },
     /// Replay a pcap or pcapng capture through the filter offline.
     ///
     /// pcapng interface 0 is the WAN side and 1 the LAN side; classic pcap
@@ -63,6 +94,41 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Run {
+            wan,
+            lan,
+            config,
+            workers,
+            backend,
+            stats_file,
+        } => {
+            let policy = match config.as_deref().map(config::load_file).transpose() {
+                Ok(p) => p.unwrap_or_default(),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let cfg = flypaper::dataplane::RunConfig {
+                wan,
+                lan,
+                policy,
+                workers,
+                backend: match backend {
+                    BackendArg::Auto => flypaper::dataplane::BackendKind::Auto,
+                    BackendArg::Afxdp => flypaper::dataplane::BackendKind::AfXdp,
+                    BackendArg::Afpacket => flypaper::dataplane::BackendKind::AfPacket,
+                },
+                stats_file,
+            };
+            match flypaper::dataplane::run(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("flypaper run: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Replay {
             capture,
             config,

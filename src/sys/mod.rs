@@ -2,4 +2,6 @@
 //! data path) UMEM, rings, sockets and BPF loading. Every block carries a
 //! `// SAFETY:` line saying why it is sound.
 
+pub mod afpacket;
 pub mod prefetch;
+pub mod signal;

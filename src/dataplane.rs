@@ -1,0 +1,440 @@
+//! The data path: worker threads that move frames between the two ports
+//! through the filter.
+//!
+//! Each worker owns a `Filter` (its per-source buckets and flows), a timer
+//! wheel for delayed RSTs, and a backend that gives it frames from both
+//! ports. The loop: read the clock once per round; release the delayed
+//! frames that are due; for each port read a batch, decide it with
+//! `process_batch`, and forward, drop or hold each frame; flush; hand new
+//! flies to the control thread; sleep in `poll` only when there was nothing
+//! to do. The control thread (the caller of [`run`]) logs lock-outs, expires
+//! flies, sums the workers' counters and writes the stats file.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrayvec::ArrayVec;
+use crossbeam::channel;
+
+use crate::filter::{
+    hash, Blacklist, Event, Filter, FlyEntry, Nanos, Policy, Reason, Stats, Verdict, BATCH,
+};
+use crate::sys::{afpacket, signal};
+use crate::timer_wheel::TimerWheel;
+use crate::Direction;
+
+/// A frame held by a backend: an opaque id (a buffer slot, a UMEM address)
+/// and its length. Owned: it goes back to the backend exactly once, by
+/// `transmit` or `release`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FrameRef {
+    pub id: u64,
+    pub len: u32,
+}
+
+/// Where frames come from and go to. Port 0 is the WAN, port 1 the LAN.
+pub trait Backend {
+    /// Receive up to `BATCH - out.len()` frames from `port`.
+    fn recv(&mut self, port: usize, out: &mut ArrayVec<FrameRef, BATCH>) -> io::Result<()>;
+    /// The bytes of a held frame.
+    fn data(&self, f: &FrameRef) -> &[u8];
+    /// Send `f` out of `port` (returns the frame's resources to the backend).
+    fn transmit(&mut self, port: usize, f: FrameRef);
+    /// Drop `f`.
+    fn release(&mut self, f: FrameRef);
+    /// Push out queued transmissions and recycle completed buffers.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Block until a port has frames or `timeout_ms` passes.
+    fn wait(&mut self, timeout_ms: i32) -> io::Result<()>;
+    /// Frames too large for a buffer, per port, since the last call.
+    fn take_oversize(&mut self) -> [u64; 2];
+    /// Frames that could not be transmitted (queue full), since the last call.
+    fn take_tx_errors(&mut self) -> u64;
+}
+
+const DIRS: [Direction; 2] = [Direction::Wan, Direction::Lan];
+
+/// Frame buffers of the AF_PACKET backend: 2 KiB slots (1500-byte MTU,
+/// VLAN tags and headroom for a reinserted tag); larger frames are dropped
+/// as `oversize`.
+pub const SLOT: usize = 2048;
+
+/// The AF_PACKET backend of one worker: a socket per port and a fixed pool
+/// of buffers (frames are copied in and out).
+pub struct AfPacket {
+    socks: [afpacket::PacketSocket; 2],
+    pool: Vec<u8>,
+    free: Vec<u32>,
+    oversize: [u64; 2],
+    tx_errors: u64,
+}
+
+impl AfPacket {
+    /// Open both ports; `buffers` bounds the frames held at once (a batch
+    /// per port plus the RST delay queue).
+    pub fn open(wan: &str, lan: &str, buffers: usize) -> io::Result<AfPacket> {
+        let socks = [
+            afpacket::PacketSocket::open(wan)?,
+            afpacket::PacketSocket::open(lan)?,
+        ];
+        Ok(AfPacket {
+            socks,
+            pool: vec![0u8; buffers * SLOT],
+            free: (0..buffers as u32).rev().collect(),
+            oversize: [0; 2],
+            tx_errors: 0,
+        })
+    }
+
+    fn slot(&self, id: u64) -> &[u8] {
+        let s = id as usize * SLOT;
+        &self.pool[s..s + SLOT]
+    }
+}
+
+impl Backend for AfPacket {
+    fn recv(&mut self, port: usize, out: &mut ArrayVec<FrameRef, BATCH>) -> io::Result<()> {
+        while !out.is_full() {
+            let Some(id) = self.free.pop() else { break };
+            let s = id as usize * SLOT;
+            match self.socks[port].recv(&mut self.pool[s..s + SLOT])? {
+                afpacket::Recv::Frame(n) => out.push(FrameRef {
+                    id: id as u64,
+                    len: n as u32,
+                }),
+                afpacket::Recv::Oversize(_) => {
+                    self.oversize[port] += 1;
+                    self.free.push(id);
+                }
+                afpacket::Recv::Empty => {
+                    self.free.push(id);
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn data(&self, f: &FrameRef) -> &[u8] {
+        &self.slot(f.id)[..f.len as usize]
+    }
+
+    fn transmit(&mut self, port: usize, f: FrameRef) {
+        match self.socks[port].send(self.data(&f)) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => self.tx_errors += 1,
+        }
+        self.release(f);
+    }
+
+    fn release(&mut self, f: FrameRef) {
+        self.free.push(f.id as u32);
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn wait(&mut self, timeout_ms: i32) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        afpacket::poll_readable(
+            [self.socks[0].as_raw_fd(), self.socks[1].as_raw_fd()],
+            timeout_ms,
+        )
+        .map(|_| ())
+    }
+
+    fn take_oversize(&mut self) -> [u64; 2] {
+        std::mem::take(&mut self.oversize)
+    }
+
+    fn take_tx_errors(&mut self) -> u64 {
+        std::mem::take(&mut self.tx_errors)
+    }
+}
+
+/// What a worker reports to the control thread.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerReport {
+    pub stats: Stats,
+    pub tx_errors: u64,
+}
+
+/// One worker's loop. Returns when `stop` is set; frames still held for the
+/// RST delay are sent on the way out (they were accepted).
+pub fn worker_loop<B: Backend>(
+    backend: &mut B,
+    filter: &mut Filter,
+    stop: &AtomicBool,
+    events: &channel::Sender<Event>,
+    report: &Mutex<WorkerReport>,
+) -> io::Result<()> {
+    let mut wheel: TimerWheel<(usize, FrameRef)> =
+        TimerWheel::for_rst_delay(filter.policy().tables.rst_queue);
+    let mut verdicts = [Verdict::Forward; BATCH];
+    let mut tx_errors = 0u64;
+    let mut last_report = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let now = Nanos(afpacket::monotonic_ns());
+        wheel.poll(now, |_, (port, f)| backend.transmit(port, f));
+        let mut got = 0;
+        for (port, dir) in DIRS.iter().enumerate() {
+            let mut frames: ArrayVec<FrameRef, BATCH> = ArrayVec::new();
+            backend.recv(port, &mut frames)?;
+            if frames.is_empty() {
+                continue;
+            }
+            got += frames.len();
+            {
+                let data: ArrayVec<&[u8], BATCH> = frames.iter().map(|f| backend.data(f)).collect();
+                filter.process_batch(now, *dir, &data, &mut verdicts);
+            }
+            let out = 1 - port;
+            for (f, v) in frames.into_iter().zip(verdicts) {
+                match v {
+                    Verdict::Forward => backend.transmit(out, f),
+                    Verdict::Drop(_) => backend.release(f),
+                    Verdict::Delay(at) => {
+                        if let Err((_, f)) = wheel.insert(at, (out, f)) {
+                            filter.overrule(v, Reason::RstQueueFull);
+                            backend.release(f);
+                        }
+                    }
+                }
+            }
+        }
+        backend.flush()?;
+        for (port, n) in backend.take_oversize().into_iter().enumerate() {
+            for _ in 0..n {
+                filter.count_drop(DIRS[port], Reason::Oversize);
+            }
+        }
+        tx_errors += backend.take_tx_errors();
+        for e in filter.drain_events() {
+            // The control thread only logs; if it lags, the flies are in
+            // the blacklist all the same.
+            let _ = events.try_send(e);
+        }
+        if now.0 >= last_report + 100_000_000 {
+            last_report = now.0;
+            publish(report, filter, tx_errors);
+        }
+        if got == 0 {
+            // Sleep until traffic, or until the next delayed frame is due.
+            backend.wait(if wheel.is_empty() { 50 } else { 1 })?;
+        }
+    }
+    wheel.drain_all(|_, (port, f)| backend.transmit(port, f));
+    backend.flush()?;
+    publish(report, filter, tx_errors);
+    Ok(())
+}
+
+fn publish(report: &Mutex<WorkerReport>, filter: &Filter, tx_errors: u64) {
+    let mut r = report.lock().unwrap_or_else(|e| e.into_inner());
+    r.stats = filter.stats();
+    r.tx_errors = tx_errors;
+}
+
+/// Which backend `run` uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// AF_XDP where it binds, else AF_PACKET.
+    Auto,
+    AfXdp,
+    AfPacket,
+}
+
+pub struct RunConfig {
+    pub wan: String,
+    pub lan: String,
+    pub policy: Policy,
+    pub workers: usize,
+    pub backend: BackendKind,
+    pub stats_file: Option<PathBuf>,
+}
+
+/// Everything the control thread knows, as the stats file's JSON.
+pub fn stats_json(st: &Stats, tx_errors: u64, flies: &[FlyEntry]) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "{{\"frames_wan\":{},\"frames_lan\":{},\"forwarded\":{},\"delayed\":{},\"tx_errors\":{},\"drops\":{{",
+        st.frames_wan, st.frames_lan, st.forwarded, st.delayed, tx_errors
+    );
+    for (i, r) in Reason::ALL.iter().enumerate() {
+        let _ = write!(
+            s,
+            "{}\"{}\":{}",
+            if i > 0 { "," } else { "" },
+            r.as_str(),
+            st.drop_count(*r)
+        );
+    }
+    let _ = write!(
+        s,
+        "}},\"flies_added\":{},\"flies_refused\":{},\"flies\":{},\"fly_list\":[",
+        st.flies_added,
+        st.flies_refused,
+        flies.len()
+    );
+    for (i, f) in flies.iter().enumerate() {
+        let _ = write!(s, "{}\"{}\"", if i > 0 { "," } else { "" }, f.addr);
+    }
+    s.push_str("]}");
+    s
+}
+
+fn write_atomically(path: &std::path::Path, text: &str) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Bridge two interfaces until SIGINT or SIGTERM.
+pub fn run(cfg: RunConfig) -> io::Result<()> {
+    signal::install()?;
+    let kind = match cfg.backend {
+        BackendKind::AfXdp => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the AF_XDP backend is not built yet; use --backend afpacket",
+            ))
+        }
+        BackendKind::Auto => {
+            println!(
+                "backend auto: AF_XDP is not available in this build, falling back to AF_PACKET"
+            );
+            BackendKind::AfPacket
+        }
+        k => k,
+    };
+    debug_assert_eq!(kind, BackendKind::AfPacket);
+    let workers = cfg.workers.max(1);
+    if workers > 1 {
+        println!("note: the AF_PACKET backend runs one worker (fanout across workers comes with AF_XDP queues)");
+    }
+    // A packet socket reads frames after GRO: turn it off so that every
+    // frame read is a wire frame that can be sent out again.
+    let mut restore_gro = Vec::new();
+    for name in [&cfg.wan, &cfg.lan] {
+        match afpacket::set_gro(name, false) {
+            Ok(was) => {
+                if was {
+                    restore_gro.push(name.clone());
+                }
+            }
+            Err(e) => println!(
+                "{name}: cannot turn GRO off ({e}); merged frames will be dropped as oversize"
+            ),
+        }
+    }
+    let policy = Arc::new(cfg.policy);
+    let seed = hash::random_seed();
+    let blacklist = Arc::new(Blacklist::new(policy.tables.flies, seed));
+    let mut filter = Filter::new(Arc::clone(&policy), Arc::clone(&blacklist), seed);
+    let buffers = 2 * BATCH + policy.tables.rst_queue + 16;
+    let mut backend = AfPacket::open(&cfg.wan, &cfg.lan, buffers)?;
+    println!(
+        "backend afpacket: wan {} (ifindex {}), lan {} (ifindex {}), 1 worker, {} frame buffers",
+        cfg.wan,
+        backend.socks[0].ifindex(),
+        cfg.lan,
+        backend.socks[1].ifindex(),
+        buffers
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let report = Arc::new(Mutex::new(WorkerReport::default()));
+    let (tx, rx) = channel::bounded::<Event>(4096);
+    let worker = {
+        let stop = Arc::clone(&stop);
+        let report = Arc::clone(&report);
+        std::thread::Builder::new()
+            .name("flypaper-worker-0".into())
+            .spawn(move || {
+                if let Err(e) = afpacket::pin_to_cpu(0) {
+                    println!("worker 0: not pinned: {e}");
+                }
+                worker_loop(&mut backend, &mut filter, &stop, &tx, &report)
+            })?
+    };
+    println!("ready");
+
+    let write_stats = |final_line: bool| -> io::Result<()> {
+        let r = report.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let now = Nanos(afpacket::monotonic_ns());
+        let json = stats_json(&r.stats, r.tx_errors, &blacklist.list(now));
+        if let Some(p) = &cfg.stats_file {
+            write_atomically(p, &json)?;
+        }
+        if final_line {
+            println!("stats {json}");
+        }
+        Ok(())
+    };
+    let mut last_sweep = 0u64;
+    while !signal::stop_requested() && !worker.is_finished() {
+        // Wait up to 200 ms for a lock-out, then take what else is queued
+        // (bounded, so a storm of lock-outs cannot starve stats or stop).
+        if let Ok(Event::Lockout(e)) = rx.recv_timeout(Duration::from_millis(200)) {
+            println!("{}", e.lockout_line());
+            for Event::Lockout(e) in rx.try_iter().take(4096) {
+                println!("{}", e.lockout_line());
+            }
+        }
+        let now = afpacket::monotonic_ns();
+        if now >= last_sweep + 1_000_000_000 {
+            last_sweep = now;
+            blacklist.sweep(Nanos(now), |e| {
+                println!("release {}, lock-out expired", e.addr)
+            });
+        }
+        write_stats(false)?;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let result = worker
+        .join()
+        .map_err(|_| io::Error::other("worker panicked"))?;
+    for Event::Lockout(e) in rx.try_iter() {
+        println!("{}", e.lockout_line());
+    }
+    for name in &restore_gro {
+        let _ = afpacket::set_gro(name, true);
+    }
+    write_stats(true)?;
+    result
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn stats_json_has_every_reason_and_the_flies() {
+        let mut st = Stats::default();
+        st.drops[Reason::Trap as usize] = 3;
+        st.forwarded = 7;
+        let fly = FlyEntry {
+            addr: "198.51.100.66".parse().unwrap(),
+            reason: Reason::Trap,
+            proto: None,
+            port: 139,
+            first_seen: Nanos::ZERO,
+            expires: Nanos(1),
+        };
+        let j = stats_json(&st, 2, &[fly]);
+        assert!(j.contains("\"forwarded\":7"));
+        assert!(j.contains("\"trap\":3"));
+        assert!(j.contains("\"tx_errors\":2"));
+        assert!(j.contains("\"fly_list\":[\"198.51.100.66\"]"));
+        for r in Reason::ALL {
+            assert!(j.contains(&format!("\"{}\":", r.as_str())), "{r}");
+        }
+        assert!(j.starts_with('{') && j.ends_with('}'));
+    }
+}
