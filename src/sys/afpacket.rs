@@ -157,15 +157,31 @@ impl PacketSocket {
             "PACKET_IGNORE_OUTGOING",
         )?;
         s.setsockopt(PACKET_AUXDATA, &1i32, "PACKET_AUXDATA")?;
+        // Room for bursts between two reads (a 1 Gbit/s burst fills the
+        // default ~200 KiB in under 2 ms). The FORCE variants need
+        // CAP_NET_ADMIN; without it the default stays.
+        for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
+            let _ = s.sockopt(libc::SOL_SOCKET, opt, &(4i32 << 20), "socket buffer");
+        }
         Ok(s)
     }
 
     fn setsockopt<T>(&self, opt: libc::c_int, val: &T, what: &str) -> io::Result<()> {
+        self.sockopt(libc::SOL_PACKET, opt, val, what)
+    }
+
+    fn sockopt<T>(
+        &self,
+        level: libc::c_int,
+        opt: libc::c_int,
+        val: &T,
+        what: &str,
+    ) -> io::Result<()> {
         // SAFETY: `val` points to a live T and the length is its size.
         let r = unsafe {
             libc::setsockopt(
                 self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
+                level,
                 opt,
                 (val as *const T).cast(),
                 mem::size_of::<T>() as u32,
