@@ -357,8 +357,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         std::thread::Builder::new()
             .name("flypaper-worker-0".into())
             .spawn(move || {
-                if let Err(e) = afpacket::pin_to_cpu(0) {
-                    println!("worker 0: not pinned: {e}");
+                if !core_affinity::set_for_current(core_affinity::CoreId { id: 0 }) {
+                    println!("worker 0: could not be pinned to core 0");
                 }
                 worker_loop(&mut backend, &mut filter, &stop, &tx, &report)
             })?
