@@ -30,10 +30,16 @@
 #   mode, or frames vanish;
 # - MTU 1500 everywhere, default queue counts;
 # - IPv6 is disabled in the fw namespace, so its ports have no address at
-#   all (not even a link-local one) and send nothing of their own. The hosts
-#   keep IPv6 link-local addresses (their neighbour discovery crosses the
-#   appliance as it would on a real link).
+#   all (not even a link-local one) and send nothing of their own.
+# - IPv6 is disabled on the hosts too unless LAB_IPV6=1: a host bringing up
+#   IPv6 sends router solicitations and MLD reports for seconds (the first
+#   ones from `::`, which the appliance drops on the WAN side as a bogon
+#   source), and the tests count every frame. With LAB_IPV6=1 the hosts keep
+#   their link-local addresses and that traffic crosses the appliance as it
+#   would on a real link.
 set -Eeuo pipefail
+
+LAB_IPV6=${LAB_IPV6:-0}
 
 WAN_IP=198.51.100.1/24
 LAN_IP=198.51.100.130/24
@@ -137,8 +143,12 @@ up() {
     done
     # The appliance namespace has no addresses at all: no IPv6 link-local
     # on its ports either. Set before the ports exist so they inherit it.
-    nsx "$FW" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1
-    nsx "$FW" sysctl -q -w net.ipv6.conf.default.disable_ipv6=1
+    local quiet=("$FW")
+    [ "$LAB_IPV6" = 1 ] || quiet+=("$WAN" "$LAN")
+    for ns in "${quiet[@]}"; do
+        nsx "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1
+        nsx "$ns" sysctl -q -w net.ipv6.conf.default.disable_ipv6=1
+    done
 
     # Each pair is created inside fw with its peer placed straight into the
     # host's namespace: no name is ever taken in the root namespace.
@@ -160,7 +170,7 @@ up() {
     nsx "$LAN" ip link set eth0 up
     trap - ERR
 
-    echo "lab $P up:"
+    echo "lab $P up (host IPv6: $([ "$LAB_IPV6" = 1 ] && echo on || echo off)):"
     echo "  wan host: netns $WAN, eth0 ${WAN_IP}"
     echo "  appliance: netns $FW, ports wan0 lan0 (no addresses)"
     echo "  lan host: netns $LAN, eth0 ${LAN_IP}"
