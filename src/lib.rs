@@ -14,6 +14,7 @@ pub mod addr;
 pub mod capture;
 pub mod config;
 pub mod dataplane;
+pub mod demo;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzz_harness;

@@ -85,6 +85,9 @@ enum Cmd {
         #[arg(long, default_value_t = replay::DEFAULT_SEED)]
         seed: u64,
     },
+    /// The demo lab: the appliance between two network namespaces, legitimate
+    /// traffic and the seed's attacks, then its counters and flies (root).
+    Demo,
     /// Check a policy file; print the first error with its key and line.
     CheckConfig { file: PathBuf },
     /// Print the default policy file (every key, with comments).
@@ -160,6 +163,22 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Cmd::Demo => {
+            let exe = match std::env::current_exe() {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("flypaper demo: cannot find my own binary: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match flypaper::demo::run(&exe) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("flypaper demo: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::DefaultConfig => {
             print!("{}", config::DEFAULT_TOML);
             ExitCode::SUCCESS
