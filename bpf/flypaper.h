@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * The ABI between flypaper's XDP program (flypaper.bpf.c) and userspace
+ * (src/sys/xdp.rs, which mirrors every struct and constant below with
+ * #[repr(C)] types and checks them in its tests and again at load time).
+ *
+ * Maps (names are what userspace looks them up by):
+ *   flies     HASH          key struct fp_addr, value struct fp_fly.
+ *                           A source whose expiry lies in the future
+ *                           (CLOCK_MONOTONIC ns, bpf_ktime_get_ns) is a
+ *                           fly: its frames are dropped here. max_entries
+ *                           is set by userspace before load.
+ *   ports     HASH          key __u32 ifindex, value __u32 port slot
+ *                           (0..FP_MAX_PORTS), written by userspace when
+ *                           it attaches the program to an interface.
+ *   xsks      XSKMAP        key slot * FP_MAX_QUEUES + rx_queue_index,
+ *                           value an AF_XDP socket fd.
+ *   counters  PERCPU_ARRAY  index enum fp_counter, value __u64.
+ */
+#ifndef FLYPAPER_H
+#define FLYPAPER_H
+
+#include <linux/types.h>
+
+/* Interfaces one loaded program can serve (WAN, LAN and spares). */
+#define FP_MAX_PORTS 8
+/* RX queues per interface that can have an AF_XDP socket. */
+#define FP_MAX_QUEUES 64
+/* Entries of the xsks map. */
+#define FP_XSKS_ENTRIES (FP_MAX_PORTS * FP_MAX_QUEUES)
+
+/*
+ * A source address, exactly like flypaper::Addr: 16 bytes in network byte
+ * order; IPv4 is IPv4-mapped (::ffff:a.b.c.d).
+ */
+struct fp_addr {
+	__u8 addr[16];
+};
+
+/* What the flies map holds for one fly. */
+struct fp_fly {
+	__u64 expires_ns; /* CLOCK_MONOTONIC; the fly is dropped while now < expires_ns */
+};
+
+/*
+ * Per-CPU counters. Two families, each summing to the frames seen:
+ * - what happened: REDIRECTED + FLY_DROPS + NO_SOCKET + NO_PORT;
+ * - what it was: IPV4 + IPV6 + NON_IP + MALFORMED.
+ * FLY_EXPIRED counts lookups that found an expired entry (not a fly).
+ */
+enum fp_counter {
+	FP_CTR_REDIRECTED = 0, /* handed to the AF_XDP socket of (port, queue) */
+	FP_CTR_FLY_DROPS = 1,  /* source is a fly: XDP_DROP */
+	FP_CTR_NO_SOCKET = 2,  /* no socket registered for (port, queue): XDP_PASS */
+	FP_CTR_NO_PORT = 3,    /* ingress interface not registered: XDP_PASS */
+	FP_CTR_IPV4 = 4,
+	FP_CTR_IPV6 = 5,
+	FP_CTR_NON_IP = 6,      /* ARP, STP, LLDP, ...: never a fly */
+	FP_CTR_MALFORMED = 7,   /* headers truncated or bad IP version: userspace decides */
+	FP_CTR_FLY_EXPIRED = 8, /* found in flies but expired: not a fly */
+	FP_CTR_MAX = 9,
+};
+
+#endif /* FLYPAPER_H */
