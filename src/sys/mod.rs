@@ -5,3 +5,5 @@
 pub mod afpacket;
 pub mod prefetch;
 pub mod signal;
+pub mod xdp;
+pub mod xsk;

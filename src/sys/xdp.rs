@@ -1,0 +1,870 @@
+//! The XDP program (`bpf/flypaper.bpf.c`): load it, attach it to the
+//! bridge's interfaces, and keep its maps in step with userspace.
+//!
+//! The program drops frames whose source is in the `flies` map (before they
+//! cost userspace a cycle) and redirects every other frame to the AF_XDP
+//! socket registered for its (interface, RX queue); a queue without a socket
+//! passes the frame to the kernel stack. The maps are the ABI, defined in
+//! `bpf/flypaper.h` and mirrored here by `#[repr(C)]` types that are checked
+//! against the loaded object's map sizes at [`XdpProgram::load`].
+//!
+//! Fail-open by construction: every attachment is a `bpf_link` whose only
+//! file descriptor this process owns. When the process exits for any reason,
+//! SIGKILL included, the kernel closes the descriptor, the link is released
+//! and the interface is left without a program: the link is not black-holed
+//! (frames then reach the kernel stack, which on a bridge port without
+//! addresses means they are not forwarded until the appliance is back).
+//! Nothing is pinned: there is no bpffs on the target, and `ip netns exec`
+//! remounts `/sys`.
+//!
+//! ```no_run
+//! use flypaper::sys::xdp::{ifindex, monotonic_ns, XdpProgram};
+//! let mut prog = XdpProgram::load(262_144)?;
+//! let wan = ifindex("eth0")?;
+//! let mode = prog.attach(wan, true)?; // Native, or Generic as a fallback
+//! println!("XDP on eth0: {mode}");
+//! // prog.register_xsk(wan, 0, xsk.fd())?;
+//! prog.set_fly("69.0.231.79".parse::<flypaper::Addr>().unwrap().0, monotonic_ns() + 86_400_000_000_000)?;
+//! # Ok::<(), flypaper::sys::xdp::Error>(())
+//! ```
+
+use std::ffi::CString;
+use std::fmt;
+use std::io;
+use std::mem;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use libbpf_rs::libbpf_sys;
+use libbpf_rs::{MapCore, MapFlags, MapHandle, ObjectBuilder};
+
+/// Interfaces one loaded program can serve (`FP_MAX_PORTS`).
+pub const MAX_PORTS: u32 = 8;
+/// RX queues per interface that can have an AF_XDP socket (`FP_MAX_QUEUES`).
+pub const MAX_QUEUES: u32 = 64;
+/// Entries of the `xsks` map (`FP_XSKS_ENTRIES`).
+pub const XSKS_ENTRIES: u32 = MAX_PORTS * MAX_QUEUES;
+
+/// Key of the `flies` map (`struct fp_addr`): the source address as 16 bytes
+/// in network byte order, IPv4 mapped, exactly like [`crate::Addr`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlyKey {
+    pub addr: [u8; 16],
+}
+
+impl FlyKey {
+    /// The key of a [`crate::Addr`] value (`Addr.0`).
+    pub fn new(addr: u128) -> FlyKey {
+        FlyKey {
+            addr: addr.to_be_bytes(),
+        }
+    }
+}
+
+/// Value of the `flies` map (`struct fp_fly`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlyValue {
+    /// CLOCK_MONOTONIC ns; the source is a fly while `now < expires_ns`.
+    pub expires_ns: u64,
+}
+
+/// Indices of the per-CPU `counters` array (`enum fp_counter`).
+pub mod counter {
+    pub const REDIRECTED: u32 = 0;
+    pub const FLY_DROPS: u32 = 1;
+    pub const NO_SOCKET: u32 = 2;
+    pub const NO_PORT: u32 = 3;
+    pub const IPV4: u32 = 4;
+    pub const IPV6: u32 = 5;
+    pub const NON_IP: u32 = 6;
+    pub const MALFORMED: u32 = 7;
+    pub const FLY_EXPIRED: u32 = 8;
+    /// Number of counters (`FP_CTR_MAX`).
+    pub const MAX: u32 = 9;
+}
+
+/// The XDP program's counters, summed over CPUs.
+///
+/// `redirected + fly_drops + no_socket + no_port` and
+/// `ipv4 + ipv6 + non_ip + malformed` both count every frame seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpCounters {
+    /// Handed to the AF_XDP socket of the frame's (interface, queue). A
+    /// frame the socket then had no room for is counted by the socket
+    /// ([`crate::sys::xsk::Xsk::stats`]), not here.
+    pub redirected: u64,
+    /// Dropped in XDP because the source is a fly.
+    pub fly_drops: u64,
+    /// Passed to the kernel stack: no socket registered for the queue.
+    pub no_socket: u64,
+    /// Passed to the kernel stack: the interface has no port slot.
+    pub no_port: u64,
+    pub ipv4: u64,
+    pub ipv6: u64,
+    /// ARP, STP, LLDP, ...: never looked up in `flies`.
+    pub non_ip: u64,
+    /// Headers truncated or a wrong IP version: redirected unchecked, the
+    /// userspace filter drops it with a named reason.
+    pub malformed: u64,
+    /// The source was in `flies` with an expiry in the past (not a fly).
+    pub fly_expired: u64,
+}
+
+impl XdpCounters {
+    /// Every frame the program saw.
+    pub fn total(&self) -> u64 {
+        self.redirected + self.fly_drops + self.no_socket + self.no_port
+    }
+}
+
+/// How the program ended up attached to an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// In the driver (`XDP_FLAGS_DRV_MODE`).
+    Native,
+    /// In the generic skb path (`XDP_FLAGS_SKB_MODE`): works on any device,
+    /// slower, and AF_XDP sockets then run in copy mode.
+    Generic,
+}
+
+impl fmt::Display for AttachMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AttachMode::Native => "native",
+            AttachMode::Generic => "generic",
+        })
+    }
+}
+
+/// An error of the loader: what was being done, and the OS error.
+#[derive(Debug)]
+pub struct Error {
+    context: String,
+    source: io::Error,
+}
+
+impl Error {
+    fn new(context: impl Into<String>, source: io::Error) -> Error {
+        Error {
+            context: context.into(),
+            source,
+        }
+    }
+
+    fn bpf(context: impl Into<String>, e: libbpf_rs::Error) -> Error {
+        // libbpf-rs keeps the errno inside its own error type; its text
+        // (with the errno's description) is what an operator needs.
+        Error::new(context, io::Error::other(e.to_string()))
+    }
+
+    /// The errno, when the failing call reported one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+
+    pub fn kind(&self) -> io::ErrorKind {
+        self.source.kind()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.context, self.source)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        io::Error::new(e.source.kind(), e.to_string())
+    }
+}
+
+/// The compiled program, aligned for libelf.
+#[repr(C, align(8))]
+struct Aligned<B: ?Sized>(B);
+
+static OBJECT: &Aligned<[u8]> =
+    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/flypaper.bpf.o")));
+
+/// The bytes of the compiled XDP program (an ELF object for `-target bpf`).
+pub fn object_bytes() -> &'static [u8] {
+    &OBJECT.0
+}
+
+struct Attachment {
+    ifindex: u32,
+    slot: u32,
+    mode: AttachMode,
+    /// The bpf_link: closing it detaches the program.
+    _link: OwnedFd,
+}
+
+/// The loaded XDP program, its maps, and one `bpf_link` per interface.
+///
+/// Dropping it detaches the program from every interface (the links close);
+/// so does the process exiting in any way. Methods take `&self` where the
+/// kernel does the synchronisation (map updates are atomic per element), so
+/// the control plane can share it behind an `Arc`.
+pub struct XdpProgram {
+    // Declared first so that the links close (and the program detaches)
+    // before the program and map descriptors are dropped.
+    links: Vec<Attachment>,
+    prog: OwnedFd,
+    flies: MapHandle,
+    ports: MapHandle,
+    xsks: MapHandle,
+    counters: MapHandle,
+    flies_capacity: u32,
+}
+
+impl fmt::Debug for XdpProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XdpProgram")
+            .field("prog_fd", &self.prog.as_fd().as_raw_fd())
+            .field("flies_capacity", &self.flies_capacity)
+            .field(
+                "attached",
+                &self
+                    .links
+                    .iter()
+                    .map(|a| (a.ifindex, a.mode))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+const PROG_NAME: &str = "flypaper_xdp";
+
+impl XdpProgram {
+    /// Loads the program into the kernel with room for `flies_capacity`
+    /// flies (the blacklist capacity; entries are allocated on insert, so
+    /// a large capacity costs no memory until it is used). Attaches nothing.
+    pub fn load(flies_capacity: u32) -> Result<XdpProgram, Error> {
+        if flies_capacity == 0 {
+            return Err(Error::new(
+                "loading the XDP program",
+                io::Error::new(io::ErrorKind::InvalidInput, "flies capacity must be > 0"),
+            ));
+        }
+        let mut open = ObjectBuilder::default()
+            .open_memory(object_bytes())
+            .map_err(|e| Error::bpf("opening the XDP object", e))?;
+        let mut sized = false;
+        for mut map in open.maps_mut() {
+            if map.name() == "flies" {
+                map.set_max_entries(flies_capacity)
+                    .map_err(|e| Error::bpf("sizing the flies map", e))?;
+                sized = true;
+            }
+        }
+        if !sized {
+            return Err(abi_error("the object has no `flies` map"));
+        }
+        let obj = open
+            .load()
+            .map_err(|e| Error::bpf("loading the XDP program (needs root/CAP_BPF)", e))?;
+
+        let map = |name: &str| -> Result<MapHandle, Error> {
+            let m = obj
+                .maps()
+                .find(|m| m.name() == name)
+                .ok_or_else(|| abi_error(&format!("the object has no `{name}` map")))?;
+            MapHandle::try_from(&m).map_err(|e| Error::bpf(format!("map `{name}`"), e))
+        };
+        let flies = map("flies")?;
+        let ports = map("ports")?;
+        let xsks = map("xsks")?;
+        let counters = map("counters")?;
+        let prog = obj
+            .progs()
+            .find(|p| p.name() == PROG_NAME)
+            .ok_or_else(|| abi_error("the object has no `flypaper_xdp` program"))?;
+        let prog = prog
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Error::new("duplicating the program fd", e))?;
+
+        // The header and the Rust mirrors must agree, or every lookup
+        // would silently miss.
+        check_map(
+            &flies,
+            mem::size_of::<FlyKey>(),
+            mem::size_of::<FlyValue>(),
+            None,
+        )?;
+        check_map(&ports, 4, 4, Some(MAX_PORTS))?;
+        check_map(&xsks, 4, 4, Some(XSKS_ENTRIES))?;
+        check_map(&counters, 4, 8, Some(counter::MAX))?;
+
+        // The handles hold their own descriptors: the object can go.
+        drop(obj);
+        Ok(XdpProgram {
+            links: Vec::new(),
+            prog,
+            flies,
+            ports,
+            xsks,
+            counters,
+            flies_capacity,
+        })
+    }
+
+    /// The `max_entries` of the `flies` map.
+    pub fn flies_capacity(&self) -> u32 {
+        self.flies_capacity
+    }
+
+    /// Attaches the program to `ifindex` through a `bpf_link` (detached when
+    /// this value is dropped or the process dies). With `prefer_native` it
+    /// tries the driver first and falls back to generic mode; otherwise it
+    /// goes straight to generic. Returns the mode that took.
+    ///
+    /// Fails with `EBUSY` when another XDP program is attached to the
+    /// interface (e.g. by `ip link set ... xdp`): flypaper does not replace
+    /// programs it does not own.
+    pub fn attach(&mut self, ifindex: u32, prefer_native: bool) -> Result<AttachMode, Error> {
+        if self.links.iter().any(|a| a.ifindex == ifindex) {
+            return Err(Error::new(
+                format!("attaching XDP to ifindex {ifindex}"),
+                io::Error::new(io::ErrorKind::AlreadyExists, "already attached"),
+            ));
+        }
+        let slot = (0..MAX_PORTS)
+            .find(|s| self.links.iter().all(|a| a.slot != *s))
+            .ok_or_else(|| {
+                Error::new(
+                    format!("attaching XDP to ifindex {ifindex}"),
+                    io::Error::other(format!("at most {MAX_PORTS} interfaces")),
+                )
+            })?;
+        // The port slot first, so that the first frame finds it.
+        self.ports
+            .update(&ifindex.to_ne_bytes(), &slot.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|e| Error::bpf("registering the port", e))?;
+
+        let mut native_err = None;
+        if prefer_native {
+            match self.link_create(ifindex, libbpf_sys::XDP_FLAGS_DRV_MODE) {
+                Ok(link) => {
+                    self.links.push(Attachment {
+                        ifindex,
+                        slot,
+                        mode: AttachMode::Native,
+                        _link: link,
+                    });
+                    return Ok(AttachMode::Native);
+                }
+                Err(e) => native_err = Some(e),
+            }
+        }
+        match self.link_create(ifindex, libbpf_sys::XDP_FLAGS_SKB_MODE) {
+            Ok(link) => {
+                self.links.push(Attachment {
+                    ifindex,
+                    slot,
+                    mode: AttachMode::Generic,
+                    _link: link,
+                });
+                Ok(AttachMode::Generic)
+            }
+            Err(generic) => {
+                let _ = self.ports.delete(&ifindex.to_ne_bytes());
+                let context = match native_err {
+                    Some(native) => {
+                        format!("attaching XDP to ifindex {ifindex} (native: {native}; generic)")
+                    }
+                    None => format!("attaching XDP to ifindex {ifindex} (generic)"),
+                };
+                Err(Error::new(context, generic))
+            }
+        }
+    }
+
+    fn link_create(&self, ifindex: u32, flags: u32) -> io::Result<OwnedFd> {
+        let opts = libbpf_sys::bpf_link_create_opts {
+            sz: mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
+            flags,
+            ..Default::default()
+        };
+        let target = i32::try_from(ifindex)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex out of range"))?;
+        // SAFETY: plain FFI call: the program fd is valid for the duration
+        // (owned by `self.prog`), `opts` is a fully initialised struct whose
+        // `sz` tells libbpf its size, and libbpf does not keep the pointer.
+        let fd = unsafe {
+            libbpf_sys::bpf_link_create(
+                self.prog.as_fd().as_raw_fd(),
+                target,
+                libbpf_sys::BPF_XDP,
+                &opts,
+            )
+        };
+        if fd < 0 {
+            // libbpf returns -errno (and sets errno).
+            return Err(io::Error::from_raw_os_error(-fd));
+        }
+        // SAFETY: `fd` is a new link descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Detaches the program from `ifindex` (closes its link) and forgets
+    /// its port slot. Sockets registered for it must be re-registered after
+    /// a new [`attach`](Self::attach).
+    pub fn detach(&mut self, ifindex: u32) -> Result<(), Error> {
+        let i = self
+            .links
+            .iter()
+            .position(|a| a.ifindex == ifindex)
+            .ok_or_else(|| {
+                Error::new(
+                    format!("detaching XDP from ifindex {ifindex}"),
+                    io::Error::new(io::ErrorKind::NotFound, "not attached"),
+                )
+            })?;
+        let a = self.links.remove(i);
+        for q in 0..MAX_QUEUES {
+            let _ = self.xsks.delete(&(a.slot * MAX_QUEUES + q).to_ne_bytes());
+        }
+        let _ = self.ports.delete(&ifindex.to_ne_bytes());
+        Ok(())
+    }
+
+    /// The interfaces the program is attached to, with their modes.
+    pub fn attached(&self) -> Vec<(u32, AttachMode)> {
+        self.links.iter().map(|a| (a.ifindex, a.mode)).collect()
+    }
+
+    fn slot(&self, ifindex: u32) -> Result<u32, Error> {
+        self.links
+            .iter()
+            .find(|a| a.ifindex == ifindex)
+            .map(|a| a.slot)
+            .ok_or_else(|| {
+                Error::new(
+                    format!("ifindex {ifindex}"),
+                    io::Error::new(io::ErrorKind::NotFound, "XDP program not attached to it"),
+                )
+            })
+    }
+
+    /// Sends the frames of (`ifindex`, `queue`) to the AF_XDP socket `xsk_fd`
+    /// (a socket already bound to that interface and queue). The program
+    /// must be attached to `ifindex` first.
+    pub fn register_xsk(&self, ifindex: u32, queue: u32, xsk_fd: RawFd) -> Result<(), Error> {
+        let key = self.xsk_key(ifindex, queue)?;
+        self.xsks
+            .update(&key.to_ne_bytes(), &xsk_fd.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|e| Error::bpf(format!("registering the socket of queue {queue}"), e))
+    }
+
+    /// Stops redirecting (`ifindex`, `queue`): its frames pass to the stack.
+    pub fn unregister_xsk(&self, ifindex: u32, queue: u32) -> Result<(), Error> {
+        let key = self.xsk_key(ifindex, queue)?;
+        match self.xsks.delete(&key.to_ne_bytes()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::bpf("unregistering a socket", e)),
+        }
+    }
+
+    fn xsk_key(&self, ifindex: u32, queue: u32) -> Result<u32, Error> {
+        if queue >= MAX_QUEUES {
+            return Err(Error::new(
+                format!("queue {queue}"),
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("the XDP program serves queues 0..{MAX_QUEUES}"),
+                ),
+            ));
+        }
+        Ok(self.slot(ifindex)? * MAX_QUEUES + queue)
+    }
+
+    /// Makes `addr` (a [`crate::Addr`]'s `u128`) a fly until
+    /// `expires_monotonic_ns` ([`monotonic_ns`] clock), or updates its
+    /// expiry. Fails with `E2BIG` when the map is full.
+    pub fn set_fly(&self, addr: u128, expires_monotonic_ns: u64) -> Result<(), Error> {
+        let key = FlyKey::new(addr);
+        let value = FlyValue {
+            expires_ns: expires_monotonic_ns,
+        };
+        self.flies
+            .update(as_bytes(&key), as_bytes(&value), MapFlags::ANY)
+            .map_err(|e| Error::bpf("adding a fly", e))
+    }
+
+    /// Adds or updates many flies at once (one syscall per batch): for
+    /// restoring the blacklist at start-up.
+    pub fn set_flies(&self, flies: &[(u128, u64)]) -> Result<(), Error> {
+        const BATCH: usize = 4096;
+        let mut keys = Vec::with_capacity(BATCH * 16);
+        let mut values = Vec::with_capacity(BATCH * 8);
+        for chunk in flies.chunks(BATCH) {
+            keys.clear();
+            values.clear();
+            for &(addr, exp) in chunk {
+                keys.extend_from_slice(&addr.to_be_bytes());
+                values.extend_from_slice(&exp.to_ne_bytes());
+            }
+            self.flies
+                .update_batch(
+                    &keys,
+                    &values,
+                    chunk.len() as u32,
+                    MapFlags::ANY,
+                    MapFlags::ANY,
+                )
+                .map_err(|e| Error::bpf("adding flies", e))?;
+        }
+        Ok(())
+    }
+
+    /// The expiry of `addr` if it is in the map (expired or not).
+    pub fn fly(&self, addr: u128) -> Result<Option<u64>, Error> {
+        let key = FlyKey::new(addr);
+        let mut value = [0u8; 8];
+        match self
+            .flies
+            .lookup_into(as_bytes(&key), &mut value, MapFlags::ANY)
+        {
+            Ok(true) => Ok(Some(u64::from_ne_bytes(value))),
+            Ok(false) => Ok(None),
+            Err(e) => Err(Error::bpf("looking up a fly", e)),
+        }
+    }
+
+    /// Removes `addr` from the map; not being there is not an error.
+    pub fn remove_fly(&self, addr: u128) -> Result<(), Error> {
+        let key = FlyKey::new(addr);
+        match self.flies.delete(as_bytes(&key)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::bpf("removing a fly", e)),
+        }
+    }
+
+    /// Removes every fly. Returns how many entries were removed.
+    pub fn clear_flies(&self) -> Result<usize, Error> {
+        let mut removed = 0;
+        // Collect, then delete: deleting while walking a hash map with
+        // get_next_key can restart the walk. Entries added concurrently are
+        // caught by the next round; bounded so a racing writer cannot
+        // keep us here.
+        for _ in 0..16 {
+            let keys: Vec<Vec<u8>> = self.flies.keys().collect();
+            if keys.is_empty() {
+                return Ok(removed);
+            }
+            for k in keys {
+                match self.flies.delete(&k) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::bpf("clearing flies", e)),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// How many entries the `flies` map holds (expired ones included); walks
+    /// the map, so it is for the control plane, not the data path.
+    pub fn fly_count(&self) -> usize {
+        self.flies.keys().count()
+    }
+
+    /// The program's counters, summed over CPUs.
+    pub fn counters(&self) -> Result<XdpCounters, Error> {
+        let mut sums = [0u64; counter::MAX as usize];
+        for (i, sum) in sums.iter_mut().enumerate() {
+            let per_cpu = self
+                .counters
+                .lookup_percpu(&(i as u32).to_ne_bytes(), MapFlags::ANY)
+                .map_err(|e| Error::bpf("reading XDP counters", e))?
+                .unwrap_or_default();
+            *sum = per_cpu
+                .iter()
+                .filter_map(|v| v.get(..8))
+                .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
+                .fold(0u64, u64::wrapping_add);
+        }
+        Ok(XdpCounters {
+            redirected: sums[counter::REDIRECTED as usize],
+            fly_drops: sums[counter::FLY_DROPS as usize],
+            no_socket: sums[counter::NO_SOCKET as usize],
+            no_port: sums[counter::NO_PORT as usize],
+            ipv4: sums[counter::IPV4 as usize],
+            ipv6: sums[counter::IPV6 as usize],
+            non_ip: sums[counter::NON_IP as usize],
+            malformed: sums[counter::MALFORMED as usize],
+            fly_expired: sums[counter::FLY_EXPIRED as usize],
+        })
+    }
+}
+
+fn abi_error(msg: &str) -> Error {
+    Error::new(
+        "the XDP object does not match bpf/flypaper.h",
+        io::Error::new(io::ErrorKind::InvalidData, msg.to_string()),
+    )
+}
+
+fn check_map(map: &MapHandle, key: usize, value: usize, entries: Option<u32>) -> Result<(), Error> {
+    let name = map.name().to_string_lossy().into_owned();
+    if map.key_size() as usize != key || map.value_size() as usize != value {
+        return Err(abi_error(&format!(
+            "map `{name}`: key/value {}/{} bytes, Rust expects {key}/{value}",
+            map.key_size(),
+            map.value_size()
+        )));
+    }
+    if let Some(n) = entries {
+        let info = map
+            .info()
+            .map_err(|e| Error::bpf(format!("map `{name}` info"), e))?;
+        if info.info.max_entries != n {
+            return Err(abi_error(&format!(
+                "map `{name}`: {} entries, Rust expects {n}",
+                info.info.max_entries
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of a `#[repr(C)]` ABI struct without padding.
+fn as_bytes<T: AbiPod>(v: &T) -> &[u8] {
+    // SAFETY: `AbiPod` is implemented only for #[repr(C)] types made of
+    // integers with no padding (checked by the layout tests), so every
+    // byte of `*v` is initialised; the slice borrows `v`.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), mem::size_of::<T>()) }
+}
+
+trait AbiPod: Copy {}
+impl AbiPod for FlyKey {}
+impl AbiPod for FlyValue {}
+
+/// What a device says it can do with XDP (`NETDEV_XDP_ACT_*`, as reported
+/// by `bpf_xdp_query`; kernels before 6.3 report nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpFeatures {
+    pub raw: u64,
+}
+
+impl XdpFeatures {
+    /// Native XDP with XDP_PASS / XDP_DROP / XDP_TX (`NETDEV_XDP_ACT_BASIC`).
+    pub fn native(&self) -> bool {
+        self.raw & 1 != 0
+    }
+    /// Native XDP_REDIRECT (`NETDEV_XDP_ACT_REDIRECT`).
+    pub fn redirect(&self) -> bool {
+        self.raw & 2 != 0
+    }
+    /// Can be the target of a redirect (`NETDEV_XDP_ACT_NDO_XMIT`).
+    pub fn ndo_xmit(&self) -> bool {
+        self.raw & 4 != 0
+    }
+    /// AF_XDP zero-copy (`NETDEV_XDP_ACT_XSK_ZEROCOPY`).
+    pub fn xsk_zerocopy(&self) -> bool {
+        self.raw & 8 != 0
+    }
+}
+
+/// The XDP state of an interface, as the kernel reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpQuery {
+    /// Program attached in the driver, 0 when none.
+    pub drv_prog_id: u32,
+    /// Program attached in generic mode, 0 when none.
+    pub skb_prog_id: u32,
+    pub features: XdpFeatures,
+}
+
+impl XdpQuery {
+    /// True when any XDP program is attached.
+    pub fn attached(&self) -> bool {
+        self.drv_prog_id != 0 || self.skb_prog_id != 0
+    }
+}
+
+/// Asks the kernel (netlink, in the calling thread's network namespace)
+/// which XDP programs are attached to `ifindex` and what it supports.
+pub fn query(ifindex: u32) -> Result<XdpQuery, Error> {
+    let mut opts = libbpf_sys::bpf_xdp_query_opts {
+        sz: mem::size_of::<libbpf_sys::bpf_xdp_query_opts>() as _,
+        ..Default::default()
+    };
+    let target = i32::try_from(ifindex)
+        .map_err(|_| Error::new("XDP query", io::ErrorKind::InvalidInput.into()))?;
+    // SAFETY: plain FFI call with a fully initialised, correctly sized
+    // options struct that outlives the call; libbpf keeps no pointer.
+    let r = unsafe { libbpf_sys::bpf_xdp_query(target, 0, &mut opts) };
+    if r < 0 {
+        return Err(Error::new(
+            format!("XDP query of ifindex {ifindex}"),
+            io::Error::from_raw_os_error(-r),
+        ));
+    }
+    Ok(XdpQuery {
+        drv_prog_id: opts.drv_prog_id,
+        skb_prog_id: opts.skb_prog_id,
+        features: XdpFeatures {
+            raw: opts.feature_flags,
+        },
+    })
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the data path's clock, the same clock
+/// as the XDP program's `bpf_ktime_get_ns()` (fly expiries use it).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always
+    // exists on Linux, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// The index of interface `name` in the calling thread's network namespace.
+pub fn ifindex(name: &str) -> Result<u32, Error> {
+    let c = CString::new(name).map_err(|_| {
+        Error::new(
+            format!("interface {name:?}"),
+            io::ErrorKind::InvalidInput.into(),
+        )
+    })?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        return Err(Error::new(
+            format!("interface {name:?}"),
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(i)
+}
+
+/// Moves the calling thread (only it) into the network namespace `ns`: a
+/// name made by `ip netns add` (under `/run/netns`) or a path such as
+/// `/proc/PID/ns/net`. Interface indexes, XDP attachment, netlink queries
+/// and sockets created afterwards by this thread belong to that namespace;
+/// sockets keep their namespace when used from other threads. For the lab
+/// and tests: run it on a thread of its own.
+pub fn enter_netns(ns: &str) -> Result<(), Error> {
+    let path = if ns.starts_with('/') {
+        ns.to_string()
+    } else {
+        format!("/run/netns/{ns}")
+    };
+    let f = std::fs::File::open(&path)
+        .map_err(|e| Error::new(format!("opening network namespace {path}"), e))?;
+    // SAFETY: `f` is an open namespace file for the duration of the call;
+    // setns(CLONE_NEWNET) only changes the calling thread's namespace.
+    let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    if r != 0 {
+        return Err(Error::new(
+            format!("entering network namespace {path}"),
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use std::mem::{align_of, offset_of, size_of};
+
+    #[test]
+    fn abi_layout() {
+        assert_eq!(size_of::<FlyKey>(), 16);
+        assert_eq!(align_of::<FlyKey>(), 1);
+        assert_eq!(offset_of!(FlyKey, addr), 0);
+        assert_eq!(size_of::<FlyValue>(), 8);
+        assert_eq!(offset_of!(FlyValue, expires_ns), 0);
+    }
+
+    #[test]
+    fn key_is_addr_in_network_order() {
+        let a: crate::Addr = "69.0.231.79".parse().unwrap();
+        let k = FlyKey::new(a.0);
+        assert_eq!(
+            k.addr,
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 69, 0, 231, 79]
+        );
+        let b: crate::Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(FlyKey::new(b.0).addr[..4], [0x20, 0x01, 0x0d, 0xb8]);
+        assert_eq!(as_bytes(&k), &k.addr[..]);
+    }
+
+    /// The constants of bpf/flypaper.h, read from the header itself.
+    #[test]
+    fn header_matches_rust() {
+        let h = include_str!("../../bpf/flypaper.h");
+        let value = |name: &str| -> u32 {
+            for line in h.lines() {
+                let t = line.trim();
+                let rest = if let Some(r) = t.strip_prefix("#define ") {
+                    r
+                } else {
+                    t
+                };
+                if let Some(r) = rest.strip_prefix(name) {
+                    let r = r.trim_start().trim_start_matches('=').trim_start();
+                    let n: String = r.chars().take_while(|c| c.is_ascii_digit()).collect();
+                    if !n.is_empty() && (r.starts_with(&n)) {
+                        return n.parse().unwrap();
+                    }
+                }
+            }
+            panic!("{name} not found in bpf/flypaper.h");
+        };
+        assert_eq!(value("FP_MAX_PORTS"), MAX_PORTS);
+        assert_eq!(value("FP_MAX_QUEUES"), MAX_QUEUES);
+        assert_eq!(value("FP_CTR_REDIRECTED"), counter::REDIRECTED);
+        assert_eq!(value("FP_CTR_FLY_DROPS"), counter::FLY_DROPS);
+        assert_eq!(value("FP_CTR_NO_SOCKET"), counter::NO_SOCKET);
+        assert_eq!(value("FP_CTR_NO_PORT"), counter::NO_PORT);
+        assert_eq!(value("FP_CTR_IPV4"), counter::IPV4);
+        assert_eq!(value("FP_CTR_IPV6"), counter::IPV6);
+        assert_eq!(value("FP_CTR_NON_IP"), counter::NON_IP);
+        assert_eq!(value("FP_CTR_MALFORMED"), counter::MALFORMED);
+        assert_eq!(value("FP_CTR_FLY_EXPIRED"), counter::FLY_EXPIRED);
+        assert_eq!(value("FP_CTR_MAX"), counter::MAX);
+        assert!(h.contains("struct fp_addr {\n\t__u8 addr[16];\n};"));
+        assert!(h.contains("struct fp_fly {\n\t__u64 expires_ns;"));
+    }
+
+    #[test]
+    fn object_is_bpf_elf() {
+        let o = object_bytes();
+        assert_eq!(&o[..4], b"\x7fELF");
+        // e_machine EM_BPF (247), little endian.
+        assert_eq!(u16::from_le_bytes([o[18], o[19]]), 247);
+        assert_eq!(o.as_ptr() as usize % 8, 0);
+    }
+
+    #[test]
+    fn clock_is_monotonic() {
+        let a = monotonic_ns();
+        let b = monotonic_ns();
+        assert!(a > 0 && b >= a);
+    }
+
+    #[test]
+    fn loopback_has_an_index() {
+        assert!(ifindex("lo").unwrap() >= 1);
+        assert!(ifindex("no-such-if0").is_err());
+    }
+}
