@@ -1,0 +1,895 @@
+//! The kernel-facing data-path layer against a real kernel: the XDP program
+//! (src/sys/xdp.rs, bpf/) and AF_XDP sockets (src/sys/xsk.rs), in network
+//! namespaces this test creates.
+//!
+//! Topology of one lab (names unique per process and test):
+//!
+//! ```text
+//!   ns fpx<pid>_<n>a        ns fpx<pid>_<n>f (the appliance)        ns fpx<pid>_<n>b
+//!   h0 198.51.100.1  <-veth->  f0 [XDP, XSK]   [XDP, XSK] f1  <-veth->  h1 198.51.100.2
+//!      2001:db8::1                  (one shared UMEM)                    2001:db8::2
+//! ```
+//!
+//! The hosts have static neighbour entries (no ARP needed) and send real
+//! wire frames (`ethtool -K tx off ...`, `gro on` so that AF_XDP transmit
+//! into their veth is received). Needs root; as root every prerequisite is
+//! checked and a missing one fails the test (CI runs as root). Not root:
+//! each test says it is skipped.
+
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flypaper::sys::xdp::{self, AttachMode, XdpProgram};
+use flypaper::sys::xsk::{self, BindMode, Desc, Umem, Xsk, XskConfig};
+use flypaper::Addr;
+
+const H0_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0xa0];
+const H1_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0xb1];
+const H0_V4: &str = "198.51.100.1";
+const H1_V4: &str = "198.51.100.2";
+const H0_V6: &str = "2001:db8::1";
+const H1_V6: &str = "2001:db8::2";
+const VLAN_V4: &str = "203.0.113.1";
+const QINQ_V4: &str = "203.0.113.65";
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// True when the test can run; false (with a message) when not root.
+/// As root, a missing tool is a failure, not a skip.
+fn prerequisites() -> bool {
+    if !is_root() {
+        eprintln!("SKIPPED: the sys_xdp tests need root (CI runs them as root)");
+        return false;
+    }
+    for (tool, pkg) in [("ip", "iproute2"), ("ethtool", "ethtool")] {
+        let ok = Command::new(tool)
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        assert!(ok, "`{tool}` is missing: apt-get install {pkg}");
+    }
+    true
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("running {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn sh_out(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("running {args:?}: {e}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn mac_str(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Three namespaces wired as in the module doc; deleted on drop, even when
+/// the test panics.
+struct Lab {
+    fw: String,
+    a: String,
+    b: String,
+}
+
+static LAB_SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl Lab {
+    fn new() -> Lab {
+        let n = LAB_SEQ.fetch_add(1, Ordering::Relaxed);
+        let base = format!("fpx{}_{n}", std::process::id());
+        let lab = Lab {
+            fw: format!("{base}f"),
+            a: format!("{base}a"),
+            b: format!("{base}b"),
+        };
+        for ns in [&lab.fw, &lab.a, &lab.b] {
+            sh(&["ip", "netns", "add", ns]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        // One queue each way: native XDP on veth needs the rx queues to
+        // cover the peer's tx queues, and the test's sockets sit on queue 0.
+        for (f, h, ns) in [("f0", "h0", &lab.a), ("f1", "h1", &lab.b)] {
+            sh(&[
+                "ip",
+                "-n",
+                &lab.fw,
+                "link",
+                "add",
+                f,
+                "numtxqueues",
+                "1",
+                "numrxqueues",
+                "1",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                h,
+                "netns",
+                ns,
+                "numtxqueues",
+                "1",
+                "numrxqueues",
+                "1",
+            ]);
+        }
+        let hosts = [
+            (&lab.a, "h0", H0_MAC, H0_V4, H0_V6, H1_MAC, H1_V4, H1_V6),
+            (&lab.b, "h1", H1_MAC, H1_V4, H1_V6, H0_MAC, H0_V4, H0_V6),
+        ];
+        for (ns, dev, mac, v4, v6, peer_mac, peer_v4, peer_v6) in hosts {
+            let mac = mac_str(mac);
+            let peer_mac = mac_str(peer_mac);
+            sh(&["ip", "-n", ns, "link", "set", dev, "address", &mac]);
+            // Real wire frames, and NAPI on receive (GRO) so that frames
+            // sent by AF_XDP into the peer veth are taken in.
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "ethtool",
+                "-K",
+                dev,
+                "tx",
+                "off",
+                "tso",
+                "off",
+                "gso",
+                "off",
+                "gro",
+                "on",
+                "txvlan",
+                "off",
+                "tx-vlan-stag-hw-insert",
+                "off",
+            ]);
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v4}/24"),
+                "dev",
+                dev,
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ]);
+            for peer in [peer_v4, peer_v6] {
+                sh(&[
+                    "ip",
+                    "-n",
+                    ns,
+                    "neigh",
+                    "replace",
+                    peer,
+                    "lladdr",
+                    &peer_mac,
+                    "dev",
+                    dev,
+                    "nud",
+                    "permanent",
+                ]);
+            }
+        }
+        for f in ["f0", "f1"] {
+            sh(&["ip", "-n", &lab.fw, "link", "set", f, "up"]);
+        }
+        lab
+    }
+
+    /// Runs `f` on a thread inside namespace `ns`.
+    fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+        thread::scope(|s| {
+            s.spawn(|| {
+                xdp::enter_netns(ns).expect("setns");
+                f()
+            })
+            .join()
+            .expect("namespace thread panicked")
+        })
+    }
+
+    fn link_show(&self, dev: &str) -> String {
+        sh_out(&["ip", "-n", &self.fw, "link", "show", "dev", dev])
+    }
+
+    /// A UDP socket in namespace `ns` bound to `addr`.
+    fn udp(ns: &str, addr: &str) -> UdpSocket {
+        let addr = addr.to_string();
+        Lab::in_ns(ns, move || UdpSocket::bind(&addr).expect("udp bind"))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in [&self.fw, &self.a, &self.b] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// The appliance side of a lab: the program attached to f0 and f1, one
+/// UMEM, a socket on each port (the second shares the UMEM).
+struct Appliance {
+    prog: XdpProgram,
+    umem: Umem,
+    x0: Xsk,
+    x1: Xsk,
+    modes: (AttachMode, AttachMode),
+}
+
+const FRAMES: u32 = 4096;
+const FRAME_SIZE: u32 = 2048;
+
+fn appliance(lab: &Lab, ring: u32) -> Appliance {
+    Lab::in_ns(&lab.fw, || {
+        let f0 = xdp::ifindex("f0").unwrap();
+        let f1 = xdp::ifindex("f1").unwrap();
+        let mut prog = XdpProgram::load(1024).expect("load");
+        let m0 = prog.attach(f0, true).expect("attach f0");
+        let m1 = prog.attach(f1, true).expect("attach f1");
+        let umem = Umem::new(FRAMES, FRAME_SIZE).expect("umem");
+        let cfg = XskConfig {
+            rx_size: ring,
+            tx_size: ring,
+            fill_size: ring,
+            comp_size: ring,
+            ..XskConfig::default()
+        };
+        let mut x0 = Xsk::bind(&umem, f0, 0, &cfg, None).expect("bind f0");
+        let mut x1 = Xsk::bind(&umem, f1, 0, &cfg, Some(&x0)).expect("bind f1 (shared UMEM)");
+        let addrs: Vec<u64> = umem.frame_addrs().collect();
+        let half = addrs.len() / 2;
+        assert_eq!(x0.fill(&addrs[..ring as usize]), ring as usize);
+        assert_eq!(x1.fill(&addrs[half..half + ring as usize]), ring as usize);
+        prog.register_xsk(f0, 0, x0.fd()).expect("register f0");
+        prog.register_xsk(f1, 0, x1.fd()).expect("register f1");
+        Appliance {
+            prog,
+            umem,
+            x0,
+            x1,
+            modes: (m0, m1),
+        }
+    })
+}
+
+/// Receives on `x` until `pred` has matched `want` frames or `timeout`;
+/// returns the matching frames' bytes and how many frames arrived in all.
+/// Every received frame goes back to the fill ring.
+fn collect(
+    umem: &Umem,
+    x: &mut Xsk,
+    want: usize,
+    timeout: Duration,
+    pred: impl Fn(&[u8]) -> bool,
+) -> (Vec<Vec<u8>>, usize) {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut total = 0;
+    let mut descs = [Desc::default(); 64];
+    while got.len() < want && Instant::now() < deadline {
+        let n = x.rx(&mut descs);
+        if n == 0 {
+            if x.rx_needs_wakeup() {
+                x.wake_rx().unwrap();
+            }
+            xsk::poll(&[&*x], 20).unwrap();
+            continue;
+        }
+        total += n;
+        let mut addrs = [0u64; 64];
+        for (d, a) in descs[..n].iter().zip(addrs.iter_mut()) {
+            let f = umem.frame(d.addr, d.len as usize);
+            if pred(f) {
+                got.push(f.to_vec());
+            }
+            *a = d.addr;
+        }
+        assert_eq!(
+            x.fill(&addrs[..n]),
+            n,
+            "fill ring has room for what came back"
+        );
+    }
+    (got, total)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn send_n(sock: &UdpSocket, to: &str, marker: &[u8], n: usize) {
+    for i in 0..n {
+        let mut p = marker.to_vec();
+        p.extend_from_slice(format!("#{i:04}").as_bytes());
+        sock.send_to(&p, to).expect("send");
+    }
+}
+
+fn addr(s: &str) -> u128 {
+    s.parse::<Addr>().unwrap().0
+}
+
+/// An Ethernet frame h0 -> h1 with VLAN `tags` (TPID, VID), IPv4 from
+/// `src` to 203.0.113.2, UDP 40000 -> 40001 carrying `payload`.
+fn udp4_frame(tags: &[(u16, u16)], src: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&H1_MAC);
+    f.extend_from_slice(&H0_MAC);
+    for &(tpid, vid) in tags {
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&vid.to_be_bytes());
+    }
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + 8 + payload.len()) as u16;
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[6] = 0x40;
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&src);
+    ip[16..20].copy_from_slice(&[203, 0, 113, 2]);
+    let mut sum: u32 = ip
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&40000u16.to_be_bytes());
+    f.extend_from_slice(&40001u16.to_be_bytes());
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Sends `frames` (at most 64) out of `dev` in namespace `ns` through an
+/// AF_XDP socket (transmit needs no XDP program on `dev`), and waits until
+/// the kernel has completed them all.
+fn inject(ns: &str, dev: &str, frames: &[Vec<u8>]) {
+    assert!(frames.len() <= 64);
+    Lab::in_ns(ns, || {
+        let idx = xdp::ifindex(dev).unwrap();
+        let mut umem = Umem::new(64, 2048).unwrap();
+        let cfg = XskConfig {
+            rx_size: 64,
+            tx_size: 64,
+            fill_size: 64,
+            comp_size: 64,
+            ..XskConfig::default()
+        };
+        let mut x = Xsk::bind(&umem, idx, 0, &cfg, None).expect("bind injector");
+        let mut descs = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            let a = umem.frame_addr(i as u32);
+            umem.frame_mut(a, f.len()).copy_from_slice(f);
+            descs.push(Desc {
+                addr: a,
+                len: f.len() as u32,
+            });
+        }
+        assert_eq!(x.tx(&descs), descs.len());
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut done = 0;
+        let mut addrs = [0u64; 64];
+        while done < descs.len() {
+            assert!(Instant::now() < deadline, "only {done} frames sent");
+            x.kick_tx().unwrap();
+            done += x.completed(&mut addrs);
+            thread::sleep(Duration::from_millis(1));
+        }
+        let st = x.stats().unwrap();
+        assert_eq!(st.tx_invalid_descs, 0, "{st:?}");
+    });
+}
+
+#[test]
+fn frames_reach_the_xsk_with_their_bytes() {
+    if !prerequisites() {
+        return;
+    }
+    let lab = Lab::new();
+    let mut ap = appliance(&lab, 1024);
+    eprintln!(
+        "attach f0: {}, f1: {}; bind f0: {}, f1: {}",
+        ap.modes.0,
+        ap.modes.1,
+        ap.x0.mode(),
+        ap.x1.mode()
+    );
+    assert!(lab.link_show("f0").contains("xdp"));
+
+    let h0 = Lab::udp(&lab.a, &format!("{H0_V4}:40000"));
+    let before = ap.prog.counters().unwrap();
+    send_n(&h0, &format!("{H1_V4}:40001"), b"flypaper-rx-v4", 10);
+    let (frames, _) = collect(&ap.umem, &mut ap.x0, 10, Duration::from_secs(3), |f| {
+        contains(f, b"flypaper-rx-v4")
+    });
+    assert_eq!(frames.len(), 10, "10 IPv4 frames on the XSK RX ring");
+    let f = &frames[0];
+    // Ethernet: to h1, from h0, IPv4.
+    assert_eq!(&f[0..6], &H1_MAC);
+    assert_eq!(&f[6..12], &H0_MAC);
+    assert_eq!(&f[12..14], &[0x08, 0x00]);
+    // IPv4 header: UDP from h0 to h1.
+    assert_eq!(f[14] >> 4, 4);
+    assert_eq!(f[23], 17);
+    assert_eq!(&f[26..30], &[198, 51, 100, 1]);
+    assert_eq!(&f[30..34], &[198, 51, 100, 2]);
+    // UDP: ports 40000 -> 40001, payload at 42.
+    assert_eq!(&f[34..36], &40000u16.to_be_bytes());
+    assert_eq!(&f[36..38], &40001u16.to_be_bytes());
+    assert_eq!(&f[42..42 + 14], b"flypaper-rx-v4");
+    assert_eq!(f.len(), 42 + 14 + 5);
+
+    // IPv6 too.
+    let h0v6 = Lab::udp(&lab.a, &format!("[{H0_V6}]:40000"));
+    send_n(&h0v6, &format!("[{H1_V6}]:40001"), b"flypaper-rx-v6", 5);
+    let (frames, _) = collect(&ap.umem, &mut ap.x0, 5, Duration::from_secs(3), |f| {
+        contains(f, b"flypaper-rx-v6")
+    });
+    assert_eq!(frames.len(), 5, "5 IPv6 frames on the XSK RX ring");
+    let f = &frames[0];
+    assert_eq!(&f[12..14], &[0x86, 0xdd]);
+    assert_eq!(&f[22..38], &addr(H0_V6).to_be_bytes());
+
+    let after = ap.prog.counters().unwrap();
+    assert!(after.redirected >= before.redirected + 15, "{after:?}");
+    assert!(after.ipv4 >= before.ipv4 + 10);
+    assert!(after.ipv6 >= before.ipv6 + 5);
+    assert_eq!(after.fly_drops, 0);
+    assert_eq!(
+        after.total(),
+        after.ipv4 + after.ipv6 + after.non_ip + after.malformed
+    );
+    let st = ap.x0.stats().unwrap();
+    assert_eq!(st.rx_dropped, 0, "{st:?}");
+}
+
+#[test]
+fn flies_are_dropped_in_xdp() {
+    if !prerequisites() {
+        return;
+    }
+    let lab = Lab::new();
+    let mut ap = appliance(&lab, 512);
+    let to = format!("{H1_V4}:40001");
+    let h0 = Lab::udp(&lab.a, &format!("{H0_V4}:40000"));
+    let now = xdp::monotonic_ns();
+    let minute = 60_000_000_000;
+
+    // A fly (IPv4): dropped in XDP, counted, never on the ring.
+    ap.prog.set_fly(addr(H0_V4), now + minute).unwrap();
+    assert_eq!(ap.prog.fly(addr(H0_V4)).unwrap(), Some(now + minute));
+    let c0 = ap.prog.counters().unwrap();
+    send_n(&h0, &to, b"flypaper-fly-v4", 20);
+    let (seen, _) = collect(&ap.umem, &mut ap.x0, 1, Duration::from_millis(500), |f| {
+        contains(f, b"flypaper-fly-v4")
+    });
+    assert!(seen.is_empty(), "a fly's frame reached the XSK");
+    let c1 = ap.prog.counters().unwrap();
+    assert_eq!(c1.fly_drops - c0.fly_drops, 20, "{c1:?}");
+
+    // IPv6 fly.
+    ap.prog.set_fly(addr(H0_V6), now + minute).unwrap();
+    let h0v6 = Lab::udp(&lab.a, &format!("[{H0_V6}]:40000"));
+    send_n(&h0v6, &format!("[{H1_V6}]:40001"), b"flypaper-fly-v6", 7);
+    let (seen, _) = collect(&ap.umem, &mut ap.x0, 1, Duration::from_millis(500), |f| {
+        contains(f, b"flypaper-fly-v6")
+    });
+    assert!(seen.is_empty(), "an IPv6 fly's frame reached the XSK");
+    let c2 = ap.prog.counters().unwrap();
+    assert_eq!(c2.fly_drops - c1.fly_drops, 7, "{c2:?}");
+
+    // Behind one 802.1Q tag, and behind 802.1ad + 802.1Q (QinQ). This
+    // kernel has no VLAN devices (CONFIG_VLAN_8021Q is off), so the tagged
+    // frames are built here and sent from h0 with an AF_XDP socket.
+    ap.prog.set_fly(addr(VLAN_V4), now + minute).unwrap();
+    ap.prog.set_fly(addr(QINQ_V4), now + minute).unwrap();
+    let vlan = [(0x8100, 100)];
+    let qinq = [(0x88a8, 200), (0x8100, 300)];
+    let ad_only = [(0x88a8, 200)];
+    let mut frames = Vec::new();
+    for i in 0..5u8 {
+        frames.push(udp4_frame(&vlan, [203, 0, 113, 1], &[b'v', i]));
+        frames.push(udp4_frame(&qinq, [203, 0, 113, 65], &[b'q', i]));
+    }
+    for i in 0..3u8 {
+        frames.push(udp4_frame(&ad_only, [203, 0, 113, 129], &[b'a', i]));
+    }
+    // Not IP (ARP's ethertype): never a fly, goes to the socket.
+    let mut arp = udp4_frame(&[], [203, 0, 113, 1], b"arp");
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    frames.push(arp);
+    // Truncated IPv4 (10 bytes of header): userspace decides.
+    let mut short = udp4_frame(&[], [203, 0, 113, 1], b"");
+    short.truncate(24);
+    frames.push(short);
+    let c2b = ap.prog.counters().unwrap();
+    inject(&lab.a, "h0", &frames);
+    let (seen, _) = collect(&ap.umem, &mut ap.x0, 5, Duration::from_secs(3), |f| {
+        f.get(12..14) != Some(&[0x86, 0xdd][..]) // not the hosts' IPv6 chatter
+    });
+    let c3 = ap.prog.counters().unwrap();
+    assert_eq!(c3.fly_drops - c2.fly_drops, 10, "{c3:?}");
+    assert_eq!(c3.non_ip - c2b.non_ip, 1, "{c3:?}");
+    assert_eq!(c3.malformed - c2b.malformed, 1, "{c3:?}");
+    assert_eq!(seen.len(), 5, "3 tagged + ARP + truncated reach the socket");
+    let tagged: Vec<_> = seen.iter().filter(|f| f[12..14] == [0x88, 0xa8]).collect();
+    assert_eq!(tagged.len(), 3);
+    assert_eq!(
+        u16::from_be_bytes([tagged[0][14], tagged[0][15]]) & 0xfff,
+        200
+    );
+    assert_eq!(&tagged[0][16..18], &[0x08, 0x00], "tag intact, IPv4 inside");
+    assert!(seen.iter().any(|f| f.len() == 24));
+
+    // Unblocked: frames reach the socket again.
+    ap.prog.remove_fly(addr(H0_V4)).unwrap();
+    ap.prog.remove_fly(addr(H0_V4)).unwrap(); // absent is fine
+    assert_eq!(ap.prog.fly(addr(H0_V4)).unwrap(), None);
+    send_n(&h0, &to, b"flypaper-unblocked", 5);
+    let (seen, _) = collect(&ap.umem, &mut ap.x0, 5, Duration::from_secs(3), |f| {
+        contains(f, b"flypaper-unblocked")
+    });
+    assert_eq!(seen.len(), 5);
+
+    // An expired entry is not a fly.
+    ap.prog.set_fly(addr(H0_V4), now.saturating_sub(1)).unwrap();
+    let c4 = ap.prog.counters().unwrap();
+    send_n(&h0, &to, b"flypaper-expired", 4);
+    let (seen, _) = collect(&ap.umem, &mut ap.x0, 4, Duration::from_secs(3), |f| {
+        contains(f, b"flypaper-expired")
+    });
+    assert_eq!(seen.len(), 4);
+    let c5 = ap.prog.counters().unwrap();
+    assert_eq!(c5.fly_drops, c4.fly_drops);
+    assert_eq!(c5.fly_expired - c4.fly_expired, 4);
+
+    // Batch insert and clear.
+    let many: Vec<(u128, u64)> = (0..500u32)
+        .map(|i| {
+            (
+                Addr::from_v4(0xcb00_7100 | (i & 0xff)).0 + u128::from(i >> 8) * (1 << 40),
+                now + minute,
+            )
+        })
+        .collect();
+    ap.prog.set_flies(&many).unwrap();
+    assert!(ap.prog.fly_count() >= 500);
+    let removed = ap.prog.clear_flies().unwrap();
+    assert!(removed >= 500, "{removed}");
+    assert_eq!(ap.prog.fly_count(), 0);
+    assert!(ap.prog.set_flies(&vec![(1, 1); 2000]).is_ok());
+    assert_eq!(ap.prog.fly_count(), 1);
+}
+
+/// Forwards between the two ports through the shared UMEM: a received
+/// descriptor goes onto the other port's TX ring as is, the completed frame
+/// back to the receiving port's fill ring.
+fn forward(ap: &mut Appliance, stop: &AtomicBool, deadline: Instant) -> u64 {
+    let mut descs = [Desc::default(); 64];
+    let mut addrs = [0u64; 64];
+    let mut forwarded = 0u64;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        let mut busy = false;
+        for dir in 0..2 {
+            let (src, dst) = if dir == 0 {
+                (&mut ap.x0, &mut ap.x1)
+            } else {
+                (&mut ap.x1, &mut ap.x0)
+            };
+            let n = src.rx(&mut descs);
+            if n > 0 {
+                busy = true;
+                let sent = dst.tx(&descs[..n]);
+                forwarded += sent as u64;
+                // What did not fit goes back to the receiving port.
+                for (a, d) in addrs.iter_mut().zip(&descs[sent..n]) {
+                    *a = d.addr;
+                }
+                src.fill(&addrs[..n - sent]);
+            }
+            dst.kick_tx().expect("kick");
+            // Completed frames on dst came from src's fill ring.
+            let m = dst.completed(&mut addrs);
+            if m > 0 {
+                busy = true;
+                assert_eq!(src.fill(&addrs[..m]), m);
+            }
+            if src.rx_needs_wakeup() {
+                src.wake_rx().unwrap();
+            }
+        }
+        if !busy {
+            xsk::poll(&[&ap.x0, &ap.x1], 5).unwrap();
+        }
+    }
+    forwarded
+}
+
+#[test]
+fn forwarding_through_shared_umem() {
+    if !prerequisites() {
+        return;
+    }
+    let lab = Lab::new();
+    let mut ap = appliance(&lab, 256);
+    assert_eq!(
+        ap.x1.mode(),
+        ap.x0.mode(),
+        "a shared socket inherits the mode"
+    );
+    let h0 = Lab::udp(&lab.a, &format!("{H0_V4}:40000"));
+    let h1 = Lab::udp(&lab.b, &format!("{H1_V4}:40001"));
+    h1.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    h0.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(20);
+
+    let (forwarded, ap) = thread::scope(|s| {
+        let stop2 = Arc::clone(&stop);
+        let fwd = s.spawn(move || {
+            let n = forward(&mut ap, &stop2, deadline);
+            (n, ap)
+        });
+        // 600 datagrams of every size up to 1472 bytes (a full 1514-byte
+        // frame), more than the 256-entry rings: frames must be recycled.
+        let mut buf = [0u8; 2000];
+        for i in 0..600usize {
+            let len = 8 + (i * 37) % 1465;
+            let mut p = vec![0u8; len];
+            p[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            for (j, b) in p[4..].iter_mut().enumerate() {
+                *b = (i + j) as u8;
+            }
+            h0.send_to(&p, format!("{H1_V4}:40001")).unwrap();
+            let (n, from) = h1.recv_from(&mut buf).expect("datagram forwarded to h1");
+            assert_eq!(&buf[..n], &p[..], "datagram {i} intact");
+            assert_eq!(from.to_string(), format!("{H0_V4}:40000"));
+        }
+        // And back, without waiting for each: bursts through the rings.
+        for i in 0..200u32 {
+            h1.send_to(&i.to_be_bytes(), format!("{H0_V4}:40000"))
+                .unwrap();
+        }
+        let mut back = 0;
+        while back < 200 {
+            match h0.recv_from(&mut buf) {
+                Ok((4, _)) => back += 1,
+                Ok(_) => {}
+                Err(e) => panic!("after {back} replies: {e}"),
+            }
+        }
+        // IPv6 both ways.
+        let h0v6 = Lab::udp(&lab.a, &format!("[{H0_V6}]:40002"));
+        let h1v6 = Lab::udp(&lab.b, &format!("[{H1_V6}]:40003"));
+        h1v6.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        h0v6.send_to(b"v6 over AF_XDP", format!("[{H1_V6}]:40003"))
+            .unwrap();
+        let (n, _) = h1v6.recv_from(&mut buf).expect("IPv6 forwarded");
+        assert_eq!(&buf[..n], b"v6 over AF_XDP");
+        stop.store(true, Ordering::Relaxed);
+        fwd.join().unwrap()
+    });
+    assert!(forwarded >= 801, "{forwarded}");
+    let (s0, s1) = (ap.x0.stats().unwrap(), ap.x1.stats().unwrap());
+    assert_eq!(
+        s0.tx_invalid_descs + s1.tx_invalid_descs,
+        0,
+        "{s0:?} {s1:?}"
+    );
+    let c = ap.prog.counters().unwrap();
+    assert!(c.redirected >= 801, "{c:?}");
+}
+
+#[test]
+fn dropping_the_program_detaches_it() {
+    if !prerequisites() {
+        return;
+    }
+    let lab = Lab::new();
+    let ap = appliance(&lab, 64);
+    assert!(lab.link_show("f0").contains("xdp"));
+    assert!(lab.link_show("f1").contains("xdp"));
+    let q = Lab::in_ns(&lab.fw, || xdp::query(xdp::ifindex("f0").unwrap()).unwrap());
+    assert!(q.attached(), "{q:?}");
+    drop(ap);
+    wait_detached(&lab, "f0");
+    wait_detached(&lab, "f1");
+}
+
+/// Polls `ip link show` until `dev` has no XDP program (link release is
+/// deferred to a kernel work item), for at most 3 s.
+fn wait_detached(lab: &Lab, dev: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let s = lab.link_show(dev);
+        if !s.contains("xdp") {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{dev} still has XDP: {s}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The child half of `sigkill_detaches_and_a_restart_binds`: attaches,
+/// binds, says READY and waits to be killed. Run only by that test.
+#[test]
+#[ignore = "helper process of sigkill_detaches_and_a_restart_binds"]
+fn child_holds_xdp() {
+    let Ok(ns) = std::env::var("FPX_CHILD_NS") else {
+        return;
+    };
+    let lab_fw = ns;
+    Lab::in_ns(&lab_fw, || {
+        let f0 = xdp::ifindex("f0").unwrap();
+        let mut prog = XdpProgram::load(64).unwrap();
+        let mode = prog.attach(f0, true).unwrap();
+        let umem = Umem::new(256, 2048).unwrap();
+        let x = Xsk::bind(&umem, f0, 0, &XskConfig::default(), None).unwrap();
+        prog.register_xsk(f0, 0, x.fd()).unwrap();
+        println!("READY {mode} {}", x.mode());
+        thread::sleep(Duration::from_secs(60));
+    });
+}
+
+#[test]
+fn sigkill_detaches_and_a_restart_binds() {
+    if !prerequisites() {
+        return;
+    }
+    let lab = Lab::new();
+    let mut child: Child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_holds_xdp",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FPX_CHILD_NS", &lab.fw)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for READY (bounded: the child sleeps 60 s at most).
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(i) = line.find("READY") {
+                let line = line[i..].to_string();
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let ready = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("child did not attach");
+    eprintln!("child: {ready}");
+    assert!(lab.link_show("f0").contains("xdp"));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let took = wait_detached(&lab, "f0");
+    eprintln!("XDP gone {took:?} after SIGKILL");
+
+    // A restart: load, attach and bind the same queue at once.
+    Lab::in_ns(&lab.fw, || {
+        let start = Instant::now();
+        let f0 = xdp::ifindex("f0").unwrap();
+        let mut prog = XdpProgram::load(64).unwrap();
+        prog.attach(f0, true).unwrap();
+        let umem = Umem::new(256, 2048).unwrap();
+        let x = Xsk::bind(&umem, f0, 0, &XskConfig::default(), None).expect("rebind");
+        eprintln!(
+            "rebind after SIGKILL: {:?}, {} EBUSY retries",
+            start.elapsed(),
+            x.bind_retries()
+        );
+    });
+}
+
+#[test]
+fn attach_and_bind_modes_on_veth() {
+    if !prerequisites() {
+        return;
+    }
+    let lab = Lab::new();
+    Lab::in_ns(&lab.fw, || {
+        let f0 = xdp::ifindex("f0").unwrap();
+        let q = xdp::query(f0).unwrap();
+        eprintln!(
+            "veth features: native {} redirect {} ndo_xmit {} zerocopy {} (raw {:#x})",
+            q.features.native(),
+            q.features.redirect(),
+            q.features.ndo_xmit(),
+            q.features.xsk_zerocopy(),
+            q.features.raw
+        );
+        let mut prog = XdpProgram::load(16).unwrap();
+        assert_eq!(prog.attach(f0, true).unwrap(), AttachMode::Native);
+        let q = xdp::query(f0).unwrap();
+        assert!(q.drv_prog_id != 0 && q.skb_prog_id == 0, "{q:?}");
+        assert!(prog.attach(f0, true).is_err(), "attached twice");
+        prog.detach(f0).unwrap();
+        assert_eq!(prog.attach(f0, false).unwrap(), AttachMode::Generic);
+        let q = xdp::query(f0).unwrap();
+        assert!(q.skb_prog_id != 0 && q.drv_prog_id == 0, "{q:?}");
+
+        let umem = Umem::new(64, 4096).unwrap();
+        let zc = XskConfig {
+            zero_copy: Some(true),
+            busy_retry: Duration::ZERO,
+            ..XskConfig::default()
+        };
+        let e = Xsk::bind(&umem, f0, 0, &zc, None).unwrap_err();
+        eprintln!("zero-copy bind on veth: {e}");
+        assert_eq!(e.raw_os_error(), Some(libc_eopnotsupp()));
+        let x = Xsk::bind(&umem, f0, 0, &XskConfig::default(), None).unwrap();
+        assert_eq!(x.mode(), BindMode::Copy, "auto falls back to copy");
+        // Same queue twice is refused up front.
+        assert!(Xsk::bind(&umem, f0, 0, &XskConfig::default(), Some(&x)).is_err());
+    });
+}
+
+fn libc_eopnotsupp() -> i32 {
+    95
+}
