@@ -7,7 +7,7 @@
 //! Needs root; without it the tests fail unless `FLYPAPER_SKIP_E2E=1`. The
 //! AF_XDP variants run with `FLYPAPER_E2E_AFXDP=1` (see
 //! `support::AFXDP_BY_DEFAULT`). Tools: iproute2 ethtool iputils-ping
-//! netcat-openbsd tcpdump hping3 nmap iperf3 python3-scapy.
+//! netcat-openbsd tcpdump hping3 nmap python3-scapy.
 //!
 //! All traffic stays inside the lab: the hosts' addresses are
 //! 198.51.100.0/24, and spoofed sources are only ever sent toward the lab's
@@ -400,14 +400,15 @@ fn seed_attacks(b: Backend) {
     let pinger = start_pinger(&lab);
     let t = Duration::from_secs(5);
 
-    // Run `send`, then wait until `reason` rose by at least `min`; every
-    // drop in between must be of the expected reasons.
+    // Run `send`, then wait until the drops as `reasons` rose by at least
+    // `min`; every drop in between must be of those reasons.
+    let last = std::cell::RefCell::new(a.settled_drops());
     let step = |what: &str, reasons: &[&str], min: u64, send: &dyn Fn()| {
-        let before = a.settled_stats();
+        let before = last.borrow().clone();
         send();
         let sum = |s: &Stats| reasons.iter().map(|r| s.drop(r)).sum::<u64>();
         a.wait_stats(t, |s| sum(s) >= sum(&before) + min);
-        let after = a.settled_stats();
+        let after = a.settled_drops();
         let (got, total) = (
             sum(&after) - sum(&before),
             after.drops_total() - before.drops_total(),
@@ -425,6 +426,7 @@ fn seed_attacks(b: Backend) {
             before.nonzero_drops(),
             after.nonzero_drops()
         );
+        *last.borrow_mut() = after.clone();
         after
     };
 
@@ -668,7 +670,7 @@ fn xdp_drops_flies() {
     assert!(s.fly_list().iter().any(|f| f == fly), "fly_list: {s}");
     // The fly map is updated by userspace; give it a moment.
     std::thread::sleep(Duration::from_millis(500));
-    let before = a.settled_stats();
+    let before = a.settled_drops();
 
     let cap = lab.capture(Host::Lan, "");
     hping(
@@ -678,7 +680,7 @@ fn xdp_drops_flies() {
     let after = a.wait_stats(Duration::from_secs(5), |s| {
         s.xdp("fly_drops") >= before.xdp("fly_drops") + 200
     });
-    let after2 = a.settled_stats();
+    let after2 = a.settled_drops();
     let got = cap.stop();
     assert!(
         after.xdp("fly_drops") >= before.xdp("fly_drops") + 200,

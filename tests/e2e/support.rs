@@ -4,14 +4,17 @@
 //! always stopped, and the appliance's stats file.
 //!
 //! Every guard cleans up in `Drop`, so a failing assertion (a panic) still
-//! stops the appliance and removes the lab. Labs are serialized within one
-//! test binary: the machine has two cores, and the rate-limit tests measure
-//! real time, so two floods side by side would make each other flaky.
+//! stops the appliance and removes the lab. Labs are serialized, within one
+//! test binary and across test processes: the machine has two cores, and
+//! the rate-limit tests measure real time, so two floods side by side would
+//! make each other flaky.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -45,7 +48,6 @@ const TOOLS: &[(&str, &str)] = &[
     ("tcpdump", "tcpdump"),
     ("hping3", "hping3"),
     ("nmap", "nmap"),
-    ("iperf3", "iperf3"),
 ];
 
 // ---------------------------------------------------------------------------
@@ -437,8 +439,68 @@ fn reader<R: Read + Send + 'static>(r: R, lines: Arc<(Mutex<Lines>, Condvar)>, s
 // ---------------------------------------------------------------------------
 // The lab
 
+/// The labs of these tests are `e2e-NAME-PID-{wan,fw,lan}`.
+const LAB_PREFIX_TAG: &str = "e2e-";
+
+/// Remove the labs of earlier test runs that were killed before their
+/// guards could run (the pid in the name is gone). Only names of exactly
+/// this tests' form are touched.
+fn remove_stale_labs() {
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for e in dir.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = n
+            .strip_prefix(LAB_PREFIX_TAG)
+            .and_then(|r| r.strip_suffix("-fw"))
+        else {
+            continue;
+        };
+        let Some((name, pid)) = rest.split_once('-') else {
+            continue;
+        };
+        let well_formed = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric())
+            && !pid.is_empty()
+            && pid.chars().all(|c| c.is_ascii_digit());
+        if well_formed && !Path::new(&format!("/proc/{pid}")).exists() {
+            let prefix = format!("{LAB_PREFIX_TAG}{name}-{pid}-");
+            eprintln!("e2e: removing the stale lab {prefix}");
+            run_root(60, &[&lab_sh(), "down", &prefix]);
+        }
+    }
+}
+
 /// One lab at a time per test binary (see the module doc).
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One lab at a time on the machine, across test processes too (two
+/// checkouts testing at once): an abstract Unix socket name is bound by one
+/// process at a time and released by the kernel when the process dies, so
+/// a killed run never leaves the lock behind.
+fn machine_lock() -> UnixListener {
+    let addr = SocketAddr::from_abstract_name(b"flypaper-e2e-lab").expect("abstract name");
+    let t0 = Instant::now();
+    let mut told = false;
+    loop {
+        match UnixListener::bind_addr(&addr) {
+            Ok(l) => return l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                if !told {
+                    eprintln!("e2e: another test process has a lab up; waiting for it");
+                    told = true;
+                }
+                assert!(
+                    t0.elapsed() < Duration::from_secs(600),
+                    "e2e: waited 10 minutes for another test process's lab"
+                );
+                thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("e2e: lab lock: {e}"),
+        }
+    }
+}
 
 /// A lab built by `appliance/lab.sh up PREFIX` and removed by `down` when
 /// dropped (also when the test panics), with a scratch directory for
@@ -446,6 +508,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 pub struct Lab {
     pub prefix: String,
     pub dir: PathBuf,
+    _machine: UnixListener,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -454,11 +517,14 @@ impl Lab {
     /// among the tests of this binary).
     pub fn up(name: &str) -> Lab {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let machine = machine_lock();
         assert!(
             name.len() <= 12 && name.chars().all(|c| c.is_ascii_alphanumeric()),
             "lab name {name:?}: at most 12 letters or digits"
         );
-        let prefix = format!("fp{}{}-", name, std::process::id());
+        static STALE: OnceLock<()> = OnceLock::new();
+        STALE.get_or_init(remove_stale_labs);
+        let prefix = format!("{LAB_PREFIX_TAG}{name}-{}-", std::process::id());
         // A lab left over by a killed run of the same pid (unlikely) would
         // make `up` fail: remove it first.
         run_root(60, &[&lab_sh(), "down", &prefix]);
@@ -469,6 +535,7 @@ impl Lab {
         let lab = Lab {
             prefix,
             dir,
+            _machine: machine,
             _serial: serial,
         };
         assert!(out.ok(), "lab.sh up failed: {out}");
@@ -879,16 +946,36 @@ impl Appliance {
         }
     }
 
-    /// Stats once the counters have settled: two stats periods after the
-    /// last change has been seen.
+    /// Stats once the counters have settled: three stats periods with no
+    /// change.
     pub fn settled_stats(&self) -> Stats {
+        self.settled_on(&[])
+    }
+
+    /// Stats once the drop counters, the flies and the XDP counters have
+    /// settled (frames and `forwarded` may still move: a background ping).
+    pub fn settled_drops(&self) -> Stats {
+        self.settled_on(&["drops", "flies", "fly_list", "xdp"])
+    }
+
+    /// Stats once `keys` (all keys if empty) have not changed for three
+    /// stats periods (bounded: 5 s).
+    pub fn settled_on(&self, keys: &[&str]) -> Stats {
+        let view = |s: &Stats| -> Value {
+            if keys.is_empty() {
+                return s.0.clone();
+            }
+            keys.iter()
+                .map(|k| s.0.get(*k).cloned().unwrap_or(Value::Null))
+                .collect()
+        };
         let mut last = self.stats();
         let mut same = 0;
         let deadline = Instant::now() + Duration::from_secs(5);
         while same < 3 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(200));
             let s = self.stats();
-            if s.0 == last.0 {
+            if view(&s) == view(&last) {
                 same += 1;
             } else {
                 same = 0;
