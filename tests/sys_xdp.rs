@@ -260,6 +260,8 @@ struct Appliance {
     umem: Umem,
     x0: Xsk,
     x1: Xsk,
+    /// Frames in no ring and not held by the test.
+    free: Vec<u64>,
     modes: (AttachMode, AttachMode),
 }
 
@@ -283,10 +285,13 @@ fn appliance(lab: &Lab, ring: u32) -> Appliance {
         };
         let mut x0 = Xsk::bind(&umem, f0, 0, &cfg, None).expect("bind f0");
         let mut x1 = Xsk::bind(&umem, f1, 0, &cfg, Some(&x0)).expect("bind f1 (shared UMEM)");
-        let addrs: Vec<u64> = umem.frame_addrs().collect();
-        let half = addrs.len() / 2;
-        assert_eq!(x0.fill(&addrs[..ring as usize]), ring as usize);
-        assert_eq!(x1.fill(&addrs[half..half + ring as usize]), ring as usize);
+        // Both fill rings full; the other frames wait on a free list.
+        let mut free: Vec<u64> = umem.frame_addrs().collect();
+        for x in [&mut x0, &mut x1] {
+            let n = x.fill(&free[free.len() - ring as usize..]);
+            assert_eq!(n, ring as usize);
+            free.truncate(free.len() - n);
+        }
         prog.register_xsk(f0, 0, x0.fd()).expect("register f0");
         prog.register_xsk(f1, 0, x1.fd()).expect("register f1");
         Appliance {
@@ -294,6 +299,7 @@ fn appliance(lab: &Lab, ring: u32) -> Appliance {
             umem,
             x0,
             x1,
+            free,
             modes: (m0, m1),
         }
     })
@@ -614,13 +620,15 @@ fn flies_are_dropped_in_xdp() {
     assert_eq!(ap.prog.fly_count(), 1);
 }
 
-/// Forwards between the two ports through the shared UMEM: a received
-/// descriptor goes onto the other port's TX ring as is, the completed frame
-/// back to the receiving port's fill ring.
+/// Forwards between the two ports through the shared UMEM, the way a
+/// worker does: a received descriptor goes onto the other port's TX ring as
+/// is; frames that complete (or did not fit) go to a free list, and the
+/// free list tops up both fill rings (a frame is not tied to a port).
 fn forward(ap: &mut Appliance, stop: &AtomicBool, deadline: Instant) -> u64 {
     let mut descs = [Desc::default(); 64];
     let mut addrs = [0u64; 64];
     let mut forwarded = 0u64;
+    let free = &mut ap.free;
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
         let mut busy = false;
         for dir in 0..2 {
@@ -634,18 +642,20 @@ fn forward(ap: &mut Appliance, stop: &AtomicBool, deadline: Instant) -> u64 {
                 busy = true;
                 let sent = dst.tx(&descs[..n]);
                 forwarded += sent as u64;
-                // What did not fit goes back to the receiving port.
-                for (a, d) in addrs.iter_mut().zip(&descs[sent..n]) {
-                    *a = d.addr;
-                }
-                src.fill(&addrs[..n - sent]);
+                free.extend(descs[sent..n].iter().map(|d| d.addr));
             }
+            // Copy mode sends at most 32 per kick: kick while anything is
+            // outstanding, not only after queueing.
             dst.kick_tx().expect("kick");
-            // Completed frames on dst came from src's fill ring.
             let m = dst.completed(&mut addrs);
             if m > 0 {
                 busy = true;
-                assert_eq!(src.fill(&addrs[..m]), m);
+                free.extend_from_slice(&addrs[..m]);
+            }
+            let want = (src.fill_free() as usize).min(free.len());
+            if want > 0 {
+                let k = src.fill(&free[free.len() - want..]);
+                free.truncate(free.len() - k);
             }
             if src.rx_needs_wakeup() {
                 src.wake_rx().unwrap();
@@ -865,6 +875,14 @@ fn attach_and_bind_modes_on_veth() {
             q.features.raw
         );
         let mut prog = XdpProgram::load(16).unwrap();
+        // A full flies map refuses new flies (and says so), keeps the old.
+        for i in 0..16u32 {
+            prog.set_fly(Addr::from_v4(i).0, u64::MAX).unwrap();
+        }
+        let e = prog.set_fly(Addr::from_v4(99).0, u64::MAX).unwrap_err();
+        assert!(e.is_map_full(), "{e}");
+        prog.set_fly(Addr::from_v4(3).0, 5).unwrap(); // an update still fits
+        assert_eq!(prog.fly_count(), 16);
         assert_eq!(prog.attach(f0, true).unwrap(), AttachMode::Native);
         let q = xdp::query(f0).unwrap();
         assert!(q.drv_prog_id != 0 && q.skb_prog_id == 0, "{q:?}");
@@ -892,4 +910,88 @@ fn attach_and_bind_modes_on_veth() {
 
 fn libc_eopnotsupp() -> i32 {
     95
+}
+
+/// A measurement, not a test: 64-byte frames injected on h0 with AF_XDP,
+/// forwarded f0 -> f1 by one pinned worker through the shared UMEM,
+/// counted on h1. `cargo test --release --test sys_xdp -- --ignored
+/// forwarding_rate --nocapture`.
+#[test]
+#[ignore = "measurement; run by hand"]
+fn forwarding_rate() {
+    if !prerequisites() {
+        return;
+    }
+    let lab = Lab::new();
+    let mut ap = appliance(&lab, 2048);
+    let secs = 3;
+    let stop = AtomicBool::new(false);
+    let frame = udp4_frame(&[], [198, 51, 100, 1], &[0u8; 18]); // 64 bytes with FCS
+    let frame = {
+        let mut f = frame;
+        f[30..34].copy_from_slice(&[198, 51, 100, 2]);
+        f
+    };
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let (sent, forwarded) = thread::scope(|s| {
+        let fwd = s.spawn(|| {
+            if let Some(c) = cores.first() {
+                core_affinity::set_for_current(*c);
+            }
+            forward(
+                &mut ap,
+                &stop,
+                Instant::now() + Duration::from_secs(secs + 5),
+            )
+        });
+        let inj = s.spawn(|| {
+            if let Some(c) = cores.last() {
+                core_affinity::set_for_current(*c);
+            }
+            Lab::in_ns(&lab.a, || {
+                if let Some(c) = cores.last() {
+                    core_affinity::set_for_current(*c);
+                }
+                let idx = xdp::ifindex("h0").unwrap();
+                let mut umem = Umem::new(4096, 2048).unwrap();
+                let mut x = Xsk::bind(&umem, idx, 0, &XskConfig::default(), None).unwrap();
+                let mut free: Vec<u64> = umem.frame_addrs().collect();
+                for &a in &free {
+                    umem.frame_mut(a, frame.len()).copy_from_slice(&frame);
+                }
+                let end = Instant::now() + Duration::from_secs(secs);
+                let mut sent = 0u64;
+                let mut descs = [Desc::default(); 64];
+                let mut done = [0u64; 64];
+                while Instant::now() < end {
+                    let n = free.len().min(64);
+                    for (d, a) in descs.iter_mut().zip(free.drain(free.len() - n..)) {
+                        *d = Desc {
+                            addr: a,
+                            len: frame.len() as u32,
+                        };
+                    }
+                    let q = x.tx(&descs[..n]);
+                    free.extend(descs[q..n].iter().map(|d| d.addr));
+                    x.kick_tx().unwrap();
+                    let m = x.completed(&mut done);
+                    sent += m as u64;
+                    free.extend_from_slice(&done[..m]);
+                }
+                sent
+            })
+        });
+        let sent = inj.join().unwrap();
+        thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        (sent, fwd.join().unwrap())
+    });
+    let rx_h1 = sh_out(&["ip", "-n", &lab.b, "-s", "link", "show", "h1"]);
+    let c = ap.prog.counters().unwrap();
+    let s0 = ap.x0.stats().unwrap();
+    eprintln!(
+        "injected {sent} ({:.0} kpps), forwarded {forwarded} ({:.0} kpps)\nXDP {c:?}\nf0 socket {s0:?}\n{rx_h1}",
+        sent as f64 / secs as f64 / 1e3,
+        forwarded as f64 / secs as f64 / 1e3
+    );
 }

@@ -153,9 +153,35 @@ impl Error {
     }
 
     fn bpf(context: impl Into<String>, e: libbpf_rs::Error) -> Error {
-        // libbpf-rs keeps the errno inside its own error type; its text
-        // (with the errno's description) is what an operator needs.
-        Error::new(context, io::Error::other(e.to_string()))
+        use libbpf_rs::ErrorKind as K;
+        // libbpf-rs keeps the errno inside its own error type: recover
+        // the ones a caller may act on, keep libbpf's text as context.
+        let errno = match e.kind() {
+            K::NotFound => Some(libc::ENOENT),
+            K::PermissionDenied => Some(libc::EPERM),
+            K::AlreadyExists => Some(libc::EEXIST),
+            K::WouldBlock => Some(libc::EAGAIN),
+            K::InvalidInput => Some(libc::EINVAL),
+            K::Unsupported => Some(libc::EOPNOTSUPP),
+            K::OutOfMemory => Some(libc::ENOMEM),
+            K::TooBig => Some(libc::E2BIG),
+            _ => None,
+        };
+        let source = match errno {
+            Some(n) => io::Error::from_raw_os_error(n),
+            None => io::Error::other(e.to_string()),
+        };
+        let context = match errno {
+            Some(_) => format!("{} ({e})", context.into()),
+            None => context.into(),
+        };
+        Error { context, source }
+    }
+
+    /// True when a fly could not be added because the `flies` map holds
+    /// its capacity (E2BIG).
+    pub fn is_map_full(&self) -> bool {
+        self.source.raw_os_error() == Some(libc::E2BIG)
     }
 
     /// The errno, when the failing call reported one.
@@ -853,6 +879,13 @@ mod test {
         // e_machine EM_BPF (247), little endian.
         assert_eq!(u16::from_le_bytes([o[18], o[19]]), 247);
         assert_eq!(o.as_ptr() as usize % 8, 0);
+    }
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<XdpProgram>();
+        check::<Error>();
     }
 
     #[test]
