@@ -870,7 +870,11 @@ impl Appliance {
         ];
         argv.extend(extra.iter().map(|s| s.to_string()));
         let mut bg = Bg::spawn("flypaper", &argv);
-        let ready = bg.wait_line(false, Duration::from_secs(20), |l| l.contains("ready"));
+        // The word, not the letters: "already bound" is not ready.
+        let ready = bg.wait_line(false, Duration::from_secs(20), |l| {
+            l.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == "ready")
+        });
         if !ready {
             let (status, _) = bg.stop("TERM", Duration::from_secs(5));
             panic!(
@@ -989,6 +993,22 @@ impl Appliance {
     pub fn terminate(mut self) -> Exit {
         let (status, killed) = self.bg.stop("TERM", Duration::from_secs(10));
         self.exit(status, killed)
+    }
+
+    /// Stop with SIGINT (bounded; SIGKILL if it does not exit).
+    pub fn interrupt(mut self) -> Exit {
+        let (status, killed) = self.bg.stop("INT", Duration::from_secs(10));
+        self.exit(status, killed)
+    }
+
+    /// Frames of flies dropped, wherever: in userspace (`drops.fly`) and,
+    /// with the afxdp backend, in the XDP program (`xdp.fly_drops`).
+    pub fn fly_drops(&self, s: &Stats) -> u64 {
+        s.drop("fly")
+            + match self.backend {
+                Backend::AfXdp => s.xdp("fly_drops"),
+                Backend::AfPacket => 0,
+            }
     }
 
     /// Kill with SIGKILL.
