@@ -892,6 +892,16 @@ fn attach_and_bind_modes_on_veth() {
         let q = xdp::query(f0).unwrap();
         assert!(q.skb_prog_id != 0 && q.drv_prog_id == 0, "{q:?}");
 
+        prog.detach(f0).unwrap();
+        wait_detached(&lab, "f0");
+        // veth refuses native XDP when its peer's MTU does not fit a page:
+        // attach falls back to generic mode and says so.
+        sh(&["ip", "-n", &lab.a, "link", "set", "h0", "mtu", "9000"]);
+        assert_eq!(prog.attach(f0, true).unwrap(), AttachMode::Generic);
+        let why = prog.native_refusal(f0).expect("native refusal recorded");
+        eprintln!("native XDP refused with peer MTU 9000: {why}");
+        sh(&["ip", "-n", &lab.a, "link", "set", "h0", "mtu", "1500"]);
+
         let umem = Umem::new(64, 4096).unwrap();
         let zc = XskConfig {
             zero_copy: Some(true),
@@ -901,10 +911,21 @@ fn attach_and_bind_modes_on_veth() {
         let e = Xsk::bind(&umem, f0, 0, &zc, None).unwrap_err();
         eprintln!("zero-copy bind on veth: {e}");
         assert_eq!(e.raw_os_error(), Some(libc_eopnotsupp()));
-        let x = Xsk::bind(&umem, f0, 0, &XskConfig::default(), None).unwrap();
+        let mut x = Xsk::bind(&umem, f0, 0, &XskConfig::default(), None).unwrap();
         assert_eq!(x.mode(), BindMode::Copy, "auto falls back to copy");
         // Same queue twice is refused up front.
         assert!(Xsk::bind(&umem, f0, 0, &XskConfig::default(), Some(&x)).is_err());
+
+        // Generic mode redirects to the socket too.
+        let addrs: Vec<u64> = umem.frame_addrs().collect();
+        assert_eq!(x.fill(&addrs), 64);
+        prog.register_xsk(f0, 0, x.fd()).unwrap();
+        let h0 = Lab::udp(&lab.a, &format!("{H0_V4}:40000"));
+        send_n(&h0, &format!("{H1_V4}:40001"), b"flypaper-generic", 3);
+        let (seen, _) = collect(&umem, &mut x, 3, Duration::from_secs(3), |f| {
+            contains(f, b"flypaper-generic")
+        });
+        assert_eq!(seen.len(), 3, "generic XDP redirects to the XSK");
     });
 }
 

@@ -228,6 +228,8 @@ struct Attachment {
     ifindex: u32,
     slot: u32,
     mode: AttachMode,
+    /// Why driver mode was refused, when the attachment is generic.
+    native_refused: Option<io::Error>,
     /// The bpf_link: closing it detaches the program.
     _link: OwnedFd,
 }
@@ -384,6 +386,7 @@ impl XdpProgram {
                         ifindex,
                         slot,
                         mode: AttachMode::Native,
+                        native_refused: None,
                         _link: link,
                     });
                     return Ok(AttachMode::Native);
@@ -397,13 +400,14 @@ impl XdpProgram {
                     ifindex,
                     slot,
                     mode: AttachMode::Generic,
+                    native_refused: native_err,
                     _link: link,
                 });
                 Ok(AttachMode::Generic)
             }
             Err(generic) => {
                 let _ = self.ports.delete(&ifindex.to_ne_bytes());
-                let context = match native_err {
+                let context = match &native_err {
                     Some(native) => {
                         format!("attaching XDP to ifindex {ifindex} (native: {native}; generic)")
                     }
@@ -466,6 +470,17 @@ impl XdpProgram {
     /// The interfaces the program is attached to, with their modes.
     pub fn attached(&self) -> Vec<(u32, AttachMode)> {
         self.links.iter().map(|a| (a.ifindex, a.mode)).collect()
+    }
+
+    /// Why the driver refused native mode on `ifindex`, when
+    /// [`attach`](Self::attach) fell back to generic (for the start-up
+    /// report: on veth, ERANGE means the peer's MTU is too large, ENOSPC
+    /// that the peer has more TX queues than this device has RX queues).
+    pub fn native_refusal(&self, ifindex: u32) -> Option<&io::Error> {
+        self.links
+            .iter()
+            .find(|a| a.ifindex == ifindex)
+            .and_then(|a| a.native_refused.as_ref())
     }
 
     fn slot(&self, ifindex: u32) -> Result<u32, Error> {

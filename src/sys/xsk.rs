@@ -271,10 +271,9 @@ impl Umem {
 
     /// Writable frame bytes. Panics like [`frame`](Self::frame).
     pub fn frame_mut(&mut self, addr: u64, len: usize) -> &mut [u8] {
-        let size = self.area.len;
         match self.try_frame_mut(addr, len) {
             Some(f) => f,
-            None => bad_frame(addr, len.min(size)),
+            None => bad_frame(addr, len),
         }
     }
 }
