@@ -8,8 +8,9 @@
 //! build-dependency tree to every `cargo build`. This script runs clang once
 //! (well under a second) and only when a file under `bpf/` changes.
 //!
-//! Needs Debian's `clang` (the compiler), `libbpf-dev` (`bpf/bpf_helpers.h`)
-//! and `linux-libc-dev` (`linux/bpf.h`, installed with `libc6-dev`). A
+//! Needs Debian's `clang` and `linux-libc-dev` (`linux/bpf.h`; installed
+//! with `libc6-dev`, which Rust needs anyway). The program defines the few
+//! libbpf helper declarations it uses, so `libbpf-dev` is not needed. A
 //! missing tool is a build error that names the package: the appliance
 //! cannot work without its XDP program, so the build never skips it.
 //! `CLANG` overrides the compiler.
@@ -35,10 +36,10 @@ fn main() {
              Install it with: apt-get install clang   (or set CLANG=/path/to/clang)"
         ));
     }
-    if !Path::new("/usr/include/bpf/bpf_helpers.h").exists() {
+    if !Path::new("/usr/include/linux/bpf.h").exists() {
         fail(
-            "/usr/include/bpf/bpf_helpers.h is missing: the XDP program needs libbpf's headers.\n\
-             Install them with: apt-get install libbpf-dev",
+            "/usr/include/linux/bpf.h is missing: the XDP program needs the kernel's UAPI headers.\n\
+             Install them with: apt-get install linux-libc-dev",
         );
     }
 
@@ -63,7 +64,7 @@ fn main() {
     match result {
         Ok(o) if o.status.success() => {}
         Ok(o) => fail(&format!(
-            "clang failed to compile {}:\n{}\n(needs Debian packages clang, libbpf-dev and linux-libc-dev)",
+            "clang failed to compile {}:\n{}\n(needs Debian packages clang and linux-libc-dev)",
             src.display(),
             String::from_utf8_lossy(&o.stderr)
         )),

@@ -17,10 +17,27 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
 
 #include "flypaper.h"
+
+/*
+ * The few pieces of libbpf's bpf_helpers.h / bpf_endian.h this program
+ * uses, so that building it needs only clang and the kernel's UAPI headers
+ * (linux-libc-dev). Helper numbers are stable kernel ABI.
+ */
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int(*name)[val]
+#define __type(name, val) typeof(val) *name
+#undef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define bpf_htons(x) ((__be16)__builtin_bswap16(x))
+#else
+#define bpf_htons(x) ((__be16)(x))
+#endif
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)BPF_FUNC_map_lookup_elem;
+static __u64 (*bpf_ktime_get_ns)(void) = (void *)BPF_FUNC_ktime_get_ns;
+static long (*bpf_redirect_map)(void *map, __u64 key, __u64 flags) = (void *)BPF_FUNC_redirect_map;
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
