@@ -23,7 +23,7 @@ use crossbeam::channel;
 use crate::filter::{
     hash, Blacklist, Event, Filter, FlyEntry, Nanos, Policy, Reason, Stats, Verdict, BATCH,
 };
-use crate::sys::{afpacket, signal};
+use crate::sys::{afpacket, signal, xdp, xsk};
 use crate::timer_wheel::TimerWheel;
 use crate::Direction;
 
@@ -157,6 +157,131 @@ impl Backend for AfPacket {
     }
 }
 
+/// The AF_XDP backend of one worker: one socket per port on queue 0, both
+/// on one UMEM, so forwarding puts the received descriptor on the other
+/// port's TX ring and no byte is copied.
+pub struct AfXdp {
+    umem: xsk::Umem,
+    socks: [xsk::Xsk; 2],
+    /// Frames the worker owns and has not given to the kernel.
+    free: Vec<u64>,
+    descs: [xsk::Desc; BATCH],
+    done: Vec<u64>,
+    tx_errors: u64,
+}
+
+impl AfXdp {
+    /// Bind both ports. Frames: both fill rings and both TX rings full, plus
+    /// the RST delay queue and a batch per port.
+    pub fn open(wan_ifindex: u32, lan_ifindex: u32, rst_queue: usize) -> io::Result<AfXdp> {
+        let cfg = xsk::XskConfig::default();
+        let frames = 2 * cfg.fill_size + 2 * cfg.tx_size + rst_queue as u32 + 2 * BATCH as u32;
+        let umem = xsk::Umem::new(frames, 2048)?;
+        let wan = xsk::Xsk::bind(&umem, wan_ifindex, 0, &cfg, None)?;
+        let lan = xsk::Xsk::bind(&umem, lan_ifindex, 0, &cfg, Some(&wan))?;
+        let free: Vec<u64> = umem.frame_addrs().collect();
+        let mut b = AfXdp {
+            umem,
+            socks: [wan, lan],
+            free,
+            descs: [xsk::Desc { addr: 0, len: 0 }; BATCH],
+            done: vec![0; cfg.comp_size as usize],
+            tx_errors: 0,
+        };
+        b.refill();
+        Ok(b)
+    }
+
+    /// Give free frames to both fill rings, half each.
+    fn refill(&mut self) {
+        for port in 0..2 {
+            let room = self.socks[port].fill_free() as usize;
+            let give = room.min(self.free.len() / (2 - port));
+            if give > 0 {
+                let from = self.free.len() - give;
+                let n = self.socks[port].fill(&self.free[from..]);
+                self.free.truncate(self.free.len() - n);
+            }
+        }
+    }
+
+    pub fn modes(&self) -> [xsk::BindMode; 2] {
+        [self.socks[0].mode(), self.socks[1].mode()]
+    }
+
+    pub fn fds(&self) -> [std::os::fd::RawFd; 2] {
+        [self.socks[0].fd(), self.socks[1].fd()]
+    }
+}
+
+impl Backend for AfXdp {
+    fn recv(&mut self, port: usize, out: &mut ArrayVec<FrameRef, BATCH>) -> io::Result<()> {
+        let room = out.remaining_capacity();
+        let n = self.socks[port].rx(&mut self.descs[..room]);
+        for d in &self.descs[..n] {
+            out.push(FrameRef {
+                id: d.addr,
+                len: d.len,
+            });
+        }
+        Ok(())
+    }
+
+    fn data(&self, f: &FrameRef) -> &[u8] {
+        self.umem.frame(f.id, f.len as usize)
+    }
+
+    fn transmit(&mut self, port: usize, f: FrameRef) {
+        if self.socks[port].tx(&[xsk::Desc {
+            addr: f.id,
+            len: f.len,
+        }]) == 0
+        {
+            self.tx_errors += 1;
+            self.release(f);
+        }
+    }
+
+    fn release(&mut self, f: FrameRef) {
+        self.free.push(self.umem.frame_base(f.id));
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        for port in 0..2 {
+            // Copy mode sends at most 32 descriptors per kick: kick
+            // whenever anything is outstanding, not only after a submit.
+            if self.socks[port].tx_outstanding() > 0 {
+                self.socks[port].kick_tx()?;
+            }
+            let n = self.socks[port].completed(&mut self.done);
+            for &a in &self.done[..n] {
+                self.free.push(self.umem.frame_base(a));
+            }
+        }
+        self.refill();
+        for s in &self.socks {
+            if s.rx_needs_wakeup() {
+                s.wake_rx()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self, timeout_ms: i32) -> io::Result<()> {
+        xsk::poll(&[&self.socks[0], &self.socks[1]], timeout_ms).map(|_| ())
+    }
+
+    fn take_oversize(&mut self) -> [u64; 2] {
+        // The UMEM frame is the MTU's limit: the kernel drops larger frames
+        // before they reach the ring (counted in the socket's stats).
+        [0; 2]
+    }
+
+    fn take_tx_errors(&mut self) -> u64 {
+        std::mem::take(&mut self.tx_errors)
+    }
+}
+
 /// What a worker reports to the control thread.
 #[derive(Clone, Debug, Default)]
 pub struct WorkerReport {
@@ -259,7 +384,12 @@ pub struct RunConfig {
 }
 
 /// Everything the control thread knows, as the stats file's JSON.
-pub fn stats_json(st: &Stats, tx_errors: u64, flies: &[FlyEntry]) -> String {
+pub fn stats_json(
+    st: &Stats,
+    tx_errors: u64,
+    flies: &[FlyEntry],
+    xdp: Option<&xdp::XdpCounters>,
+) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
@@ -285,7 +415,15 @@ pub fn stats_json(st: &Stats, tx_errors: u64, flies: &[FlyEntry]) -> String {
     for (i, f) in flies.iter().enumerate() {
         let _ = write!(s, "{}\"{}\"", if i > 0 { "," } else { "" }, f.addr);
     }
-    s.push_str("]}");
+    s.push(']');
+    if let Some(x) = xdp {
+        let _ = write!(
+            s,
+            ",\"xdp\":{{\"redirected\":{},\"fly_drops\":{},\"no_socket\":{},\"non_ip\":{},\"malformed\":{}}}",
+            x.redirected, x.fly_drops, x.no_socket, x.non_ip, x.malformed
+        );
+    }
+    s.push('}');
     s
 }
 
@@ -295,58 +433,97 @@ fn write_atomically(path: &std::path::Path, text: &str) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// The XDP program attached to both ports and the two AF_XDP sockets.
+fn open_afxdp(cfg: &RunConfig, policy: &Policy) -> Result<(xdp::XdpProgram, AfXdp), String> {
+    let wan = xdp::ifindex(&cfg.wan).map_err(|e| e.to_string())?;
+    let lan = xdp::ifindex(&cfg.lan).map_err(|e| e.to_string())?;
+    let flies = u32::try_from(policy.tables.flies).unwrap_or(u32::MAX);
+    let mut prog =
+        xdp::XdpProgram::load(flies).map_err(|e| format!("loading the XDP program: {e}"))?;
+    let mut modes = Vec::new();
+    for (name, idx) in [(&cfg.wan, wan), (&cfg.lan, lan)] {
+        let mode = prog
+            .attach(idx, true)
+            .map_err(|e| format!("attaching XDP to {name}: {e}"))?;
+        modes.push(mode);
+    }
+    let backend = AfXdp::open(wan, lan, policy.tables.rst_queue)
+        .map_err(|e| format!("binding AF_XDP sockets: {e}"))?;
+    let fds = backend.fds();
+    for (idx, fd) in [(wan, fds[0]), (lan, fds[1])] {
+        prog.register_xsk(idx, 0, fd)
+            .map_err(|e| format!("registering the AF_XDP socket: {e}"))?;
+    }
+    let bind = backend.modes();
+    println!(
+        "backend afxdp: wan {} (ifindex {wan}): XDP {}, socket {}; lan {} (ifindex {lan}): XDP {}, socket {}; one UMEM shared by both",
+        cfg.wan, modes[0], bind[0], cfg.lan, modes[1], bind[1]
+    );
+    Ok((prog, backend))
+}
+
 /// Bridge two interfaces until SIGINT or SIGTERM.
+///
+/// The worker thread owns the backend and the filter; this (control)
+/// thread logs lock-outs, copies new flies into the XDP program's map (so
+/// a fly's frames are dropped in the kernel from then on), expires flies,
+/// and writes the stats file. On exit the worker stops first (closing its
+/// sockets), then the XDP program is detached: its attachments are
+/// bpf_links owned by this process, so a SIGKILL detaches them too.
 pub fn run(cfg: RunConfig) -> io::Result<()> {
     signal::install()?;
-    let kind = match cfg.backend {
-        BackendKind::AfXdp => {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the AF_XDP backend is not built yet; use --backend afpacket",
-            ))
-        }
-        BackendKind::Auto => {
-            println!(
-                "backend auto: AF_XDP is not available in this build, falling back to AF_PACKET"
-            );
-            BackendKind::AfPacket
-        }
-        k => k,
-    };
-    debug_assert_eq!(kind, BackendKind::AfPacket);
-    let workers = cfg.workers.max(1);
-    if workers > 1 {
-        println!("note: the AF_PACKET backend runs one worker (fanout across workers comes with AF_XDP queues)");
-    }
-    // A packet socket reads frames after GRO: turn it off so that every
-    // frame read is a wire frame that can be sent out again.
-    let mut restore_gro = Vec::new();
-    for name in [&cfg.wan, &cfg.lan] {
-        match afpacket::set_gro(name, false) {
-            Ok(was) => {
-                if was {
-                    restore_gro.push(name.clone());
-                }
-            }
-            Err(e) => println!(
-                "{name}: cannot turn GRO off ({e}); merged frames will be dropped as oversize"
-            ),
-        }
-    }
-    let policy = Arc::new(cfg.policy);
+    let policy = Arc::new(cfg.policy.clone());
     let seed = hash::random_seed();
     let blacklist = Arc::new(Blacklist::new(policy.tables.flies, seed));
     let mut filter = Filter::new(Arc::clone(&policy), Arc::clone(&blacklist), seed);
-    let buffers = 2 * BATCH + policy.tables.rst_queue + 16;
-    let mut backend = AfPacket::open(&cfg.wan, &cfg.lan, buffers)?;
-    println!(
-        "backend afpacket: wan {} (ifindex {}), lan {} (ifindex {}), 1 worker, {} frame buffers",
-        cfg.wan,
-        backend.socks[0].ifindex(),
-        cfg.lan,
-        backend.socks[1].ifindex(),
-        buffers
-    );
+    if cfg.workers > 1 {
+        println!("note: one worker per port queue; the ports' queue 0 gets one worker (--workers {} ignored)", cfg.workers);
+    }
+
+    let mut prog: Option<xdp::XdpProgram> = None;
+    let mut xdp_backend: Option<AfXdp> = None;
+    match cfg.backend {
+        BackendKind::AfXdp => {
+            let (p, b) = open_afxdp(&cfg, &policy).map_err(io::Error::other)?;
+            prog = Some(p);
+            xdp_backend = Some(b);
+        }
+        BackendKind::Auto => match open_afxdp(&cfg, &policy) {
+            Ok((p, b)) => {
+                prog = Some(p);
+                xdp_backend = Some(b);
+            }
+            Err(e) => println!("backend auto: AF_XDP unavailable ({e}); falling back to AF_PACKET"),
+        },
+        BackendKind::AfPacket => {}
+    }
+
+    // A packet socket reads frames after GRO: turn it off so that every
+    // frame read is a wire frame that can be sent out again.
+    let mut restore_gro = Vec::new();
+    let mut packet_backend = None;
+    if xdp_backend.is_none() {
+        for name in [&cfg.wan, &cfg.lan] {
+            match afpacket::set_gro(name, false) {
+                Ok(true) => restore_gro.push(name.clone()),
+                Ok(false) => {}
+                Err(e) => println!(
+                    "{name}: cannot turn GRO off ({e}); merged frames will be dropped as oversize"
+                ),
+            }
+        }
+        let buffers = 2 * BATCH + policy.tables.rst_queue + 16;
+        let b = AfPacket::open(&cfg.wan, &cfg.lan, buffers)?;
+        println!(
+            "backend afpacket: wan {} (ifindex {}), lan {} (ifindex {}), {} frame buffers",
+            cfg.wan,
+            b.socks[0].ifindex(),
+            cfg.lan,
+            b.socks[1].ifindex(),
+            buffers
+        );
+        packet_backend = Some(b);
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let report = Arc::new(Mutex::new(WorkerReport::default()));
@@ -360,15 +537,36 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                 if !core_affinity::set_for_current(core_affinity::CoreId { id: 0 }) {
                     println!("worker 0: could not be pinned to core 0");
                 }
-                worker_loop(&mut backend, &mut filter, &stop, &tx, &report)
+                match (xdp_backend, packet_backend) {
+                    (Some(mut b), _) => worker_loop(&mut b, &mut filter, &stop, &tx, &report),
+                    (None, Some(mut b)) => worker_loop(&mut b, &mut filter, &stop, &tx, &report),
+                    (None, None) => Ok(()),
+                }
             })?
     };
-    println!("ready");
+    println!("worker 0 on core 0; ready");
 
+    let lockout = |e: &FlyEntry| {
+        println!("{}", e.lockout_line());
+        if let Some(p) = &prog {
+            if let Err(err) = p.set_fly(e.addr.0, e.expires.0) {
+                println!(
+                    "{}: not copied to the XDP program ({err}); userspace still drops it",
+                    e.addr
+                );
+            }
+        }
+    };
     let write_stats = |final_line: bool| -> io::Result<()> {
         let r = report.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let now = Nanos(afpacket::monotonic_ns());
-        let json = stats_json(&r.stats, r.tx_errors, &blacklist.list(now));
+        let counters = prog.as_ref().and_then(|p| p.counters().ok());
+        let json = stats_json(
+            &r.stats,
+            r.tx_errors,
+            &blacklist.list(now),
+            counters.as_ref(),
+        );
         if let Some(p) = &cfg.stats_file {
             write_atomically(p, &json)?;
         }
@@ -382,16 +580,19 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         // Wait up to 200 ms for a lock-out, then take what else is queued
         // (bounded, so a storm of lock-outs cannot starve stats or stop).
         if let Ok(Event::Lockout(e)) = rx.recv_timeout(Duration::from_millis(200)) {
-            println!("{}", e.lockout_line());
+            lockout(&e);
             for Event::Lockout(e) in rx.try_iter().take(4096) {
-                println!("{}", e.lockout_line());
+                lockout(&e);
             }
         }
         let now = afpacket::monotonic_ns();
         if now >= last_sweep + 1_000_000_000 {
             last_sweep = now;
             blacklist.sweep(Nanos(now), |e| {
-                println!("release {}, lock-out expired", e.addr)
+                println!("release {}, lock-out expired", e.addr);
+                if let Some(p) = &prog {
+                    let _ = p.remove_fly(e.addr.0);
+                }
             });
         }
         write_stats(false)?;
@@ -401,12 +602,13 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         .join()
         .map_err(|_| io::Error::other("worker panicked"))?;
     for Event::Lockout(e) in rx.try_iter() {
-        println!("{}", e.lockout_line());
+        lockout(&e);
     }
     for name in &restore_gro {
         let _ = afpacket::set_gro(name, true);
     }
     write_stats(true)?;
+    drop(prog);
     result
 }
 
@@ -427,7 +629,15 @@ mod test {
             first_seen: Nanos::ZERO,
             expires: Nanos(1),
         };
-        let j = stats_json(&st, 2, &[fly]);
+        let j = stats_json(&st, 2, &[fly], None);
+        assert!(!j.contains("\"xdp\""));
+        let x = xdp::XdpCounters {
+            fly_drops: 9,
+            ..Default::default()
+        };
+        assert!(
+            stats_json(&st, 0, &[], Some(&x)).contains("\"xdp\":{\"redirected\":0,\"fly_drops\":9")
+        );
         assert!(j.contains("\"forwarded\":7"));
         assert!(j.contains("\"trap\":3"));
         assert!(j.contains("\"tx_errors\":2"));
