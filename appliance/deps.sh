@@ -3,12 +3,12 @@
 # those missing. Sourced by demo.sh and test.sh.
 # - python3-scapy: the capture generator and the lab's spoofed attacks
 #   (Debian's scapy lives in /usr/bin/python3);
-# - clang, llvm, libelf-dev, zlib1g-dev, pkg-config, make: building the XDP
+# - clang, linux-libc-dev, libelf-dev, zlib1g-dev, pkg-config, make: the XDP
 #   program and libbpf (libbpf-rs builds libbpf from source);
 # - iproute2, ethtool, iputils-ping, iperf3, hping3, nmap, tcpdump,
 #   netcat-openbsd: the network-namespace lab and its traffic.
 flypaper_install_deps() {
-    local pkgs=(python3-scapy clang llvm libelf-dev zlib1g-dev pkg-config make
+    local pkgs=(python3-scapy clang linux-libc-dev libelf-dev zlib1g-dev pkg-config make
                 iproute2 ethtool iputils-ping iperf3 hping3 nmap tcpdump netcat-openbsd)
     local need=() p
     for p in "${pkgs[@]}"; do

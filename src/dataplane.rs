@@ -171,11 +171,13 @@ pub struct AfXdp {
 }
 
 impl AfXdp {
-    /// Bind both ports. Frames: both fill rings and both TX rings full, plus
-    /// the RST delay queue and a batch per port.
+    /// Bind both ports. Frames: both fill, RX and TX rings full, plus the
+    /// RST delay queue and a batch per port. Received data starts 256 bytes
+    /// into a 2048-byte frame, so the largest frame is 1792 bytes (a
+    /// 1500-byte MTU with two VLAN tags fits); the kernel drops larger ones.
     pub fn open(wan_ifindex: u32, lan_ifindex: u32, rst_queue: usize) -> io::Result<AfXdp> {
         let cfg = xsk::XskConfig::default();
-        let frames = 2 * cfg.fill_size + 2 * cfg.tx_size + rst_queue as u32 + 2 * BATCH as u32;
+        let frames = 2 * (cfg.fill_size + cfg.rx_size + cfg.tx_size) + rst_queue as u32 + 2 * BATCH as u32;
         let umem = xsk::Umem::new(frames, 2048)?;
         let wan = xsk::Xsk::bind(&umem, wan_ifindex, 0, &cfg, None)?;
         let lan = xsk::Xsk::bind(&umem, lan_ifindex, 0, &cfg, Some(&wan))?;
