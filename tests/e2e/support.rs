@@ -148,7 +148,7 @@ impl Backend {
 
 /// The AF_XDP variants run by default once the backend has landed; until
 /// then `FLYPAPER_E2E_AFXDP=1` turns them on (and `=0` off, later).
-pub const AFXDP_BY_DEFAULT: bool = false;
+pub const AFXDP_BY_DEFAULT: bool = true;
 
 /// Whether a test of `backend` runs (prints why not).
 pub fn backend_enabled(backend: Backend) -> bool {
