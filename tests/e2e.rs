@@ -145,10 +145,11 @@ fn stop_pinger(mut p: Bg) -> Ping {
     Ping::parse(&out).unwrap_or_else(|| panic!("no ping summary\n{}", p.transcript()))
 }
 
-/// hping3 from the wan host (`-I eth0`), quiet, bounded.
-fn hping(lab: &Lab, args: &[&str]) -> Out {
+/// hping3 from the wan host (`-I eth0`) toward the lan host, quiet,
+/// bounded; `args` split at spaces.
+fn hping(lab: &Lab, args: &str) -> Out {
     let mut v = vec!["hping3", "-I", "eth0", "-q"];
-    v.extend_from_slice(args);
+    v.extend(args.split_whitespace());
     v.push(LAN_IP);
     // hping3 exits non-zero when nothing answers, which is the point here.
     lab.run_t(Host::Wan, 30, &v)
@@ -273,35 +274,8 @@ fn lab_with_linux_bridge() {
     // The attack senders and the capture at the lan host see each other.
     let cap = lab.capture(Host::Lan, "");
     send_bogons(&lab);
-    hping(
-        &lab,
-        &[
-            "-a",
-            "198.51.100.70",
-            "-S",
-            "-F",
-            "-p",
-            "80",
-            "-c",
-            "5",
-            "-i",
-            "u10000",
-        ],
-    );
-    hping(
-        &lab,
-        &[
-            "-a",
-            "198.51.100.80",
-            "-S",
-            "-p",
-            "8080",
-            "-c",
-            "300",
-            "-i",
-            "u100",
-        ],
-    );
+    hping(&lab, "-a 198.51.100.70 -S -F -p 80 -c 5 -i u10000");
+    hping(&lab, "-a 198.51.100.80 -S -p 8080 -c 300 -i u100");
     send_icmp_types(&lab, "198.51.100.95", 2);
     let got = cap.stop();
     for b in BOGONS {
@@ -434,68 +408,20 @@ fn seed_attacks(b: Backend) {
         send_bogons(&lab)
     });
     step("SYN+FIN", &["tcp-flags"], 5, &|| {
-        hping(
-            &lab,
-            &[
-                "-a",
-                "198.51.100.70",
-                "-S",
-                "-F",
-                "-p",
-                "80",
-                "-c",
-                "5",
-                "-i",
-                "u10000",
-            ],
-        );
+        hping(&lab, "-a 198.51.100.70 -S -F -p 80 -c 5 -i u10000");
     });
     step("XMAS", &["tcp-flags"], 5, &|| {
-        hping(
-            &lab,
-            &[
-                "-a",
-                "198.51.100.71",
-                "-F",
-                "-P",
-                "-U",
-                "-p",
-                "80",
-                "-c",
-                "5",
-                "-i",
-                "u10000",
-            ],
-        );
+        hping(&lab, "-a 198.51.100.71 -F -P -U -p 80 -c 5 -i u10000");
     });
     step("NULL", &["tcp-flags"], 5, &|| {
-        hping(
-            &lab,
-            &["-a", "198.51.100.72", "-p", "80", "-c", "5", "-i", "u10000"],
-        );
+        hping(&lab, "-a 198.51.100.72 -p 80 -c 5 -i u10000");
     });
     let s = step("SYN flood", &["syn-rate"], 1, &|| {
-        hping(
-            &lab,
-            &[
-                "-a",
-                "198.51.100.80",
-                "-S",
-                "-p",
-                "8080",
-                "-c",
-                "1500",
-                "-i",
-                "u100",
-            ],
-        );
+        hping(&lab, "-a 198.51.100.80 -S -p 8080 -c 1500 -i u100");
     });
     eprintln!("SYN flood: syn-rate {}", s.drop("syn-rate"));
     step("ICMP flood", &["icmp-rate"], 1, &|| {
-        hping(
-            &lab,
-            &["-1", "-a", "198.51.100.90", "-c", "200", "-i", "u1000"],
-        );
+        hping(&lab, "-1 -a 198.51.100.90 -c 200 -i u1000");
     });
     step(
         "ICMP timestamp and address mask",
@@ -663,7 +589,7 @@ fn xdp_drops_flies() {
     let lab = Lab::up("xf");
     let a = Appliance::start(&lab, Backend::AfXdp, &base_config());
     let fly = "198.51.100.66";
-    hping(&lab, &["-a", fly, "-S", "-p", "139", "-c", "1"]);
+    hping(&lab, &format!("-a {fly} -S -p 139 -c 1"));
     let s = a.wait_stats(Duration::from_secs(5), |s| {
         s.fly_list().iter().any(|f| f == fly)
     });
@@ -673,10 +599,7 @@ fn xdp_drops_flies() {
     let before = a.settled_drops();
 
     let cap = lab.capture(Host::Lan, "");
-    hping(
-        &lab,
-        &["-a", fly, "-S", "-p", "80", "-c", "200", "-i", "u1000"],
-    );
+    hping(&lab, &format!("-a {fly} -S -p 80 -c 200 -i u1000"));
     let after = a.wait_stats(Duration::from_secs(5), |s| {
         s.xdp("fly_drops") >= before.xdp("fly_drops") + 200
     });
