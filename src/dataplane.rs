@@ -76,11 +76,21 @@ pub struct AfPacket {
 impl AfPacket {
     /// Open both ports; `buffers` bounds the frames held at once (a batch
     /// per port plus the RST delay queue).
-    pub fn open(wan: &str, lan: &str, buffers: usize) -> io::Result<AfPacket> {
+    pub fn open(
+        wan: &str,
+        lan: &str,
+        buffers: usize,
+        fanout: Option<[u16; 2]>,
+    ) -> io::Result<AfPacket> {
         let socks = [
             afpacket::PacketSocket::open(wan)?,
             afpacket::PacketSocket::open(lan)?,
         ];
+        if let Some(groups) = fanout {
+            for (s, g) in socks.iter().zip(groups) {
+                s.join_fanout(g)?;
+            }
+        }
         Ok(AfPacket {
             socks,
             pool: vec![0u8; buffers * SLOT],
@@ -177,7 +187,8 @@ impl AfXdp {
     /// 1500-byte MTU with two VLAN tags fits); the kernel drops larger ones.
     pub fn open(wan_ifindex: u32, lan_ifindex: u32, rst_queue: usize) -> io::Result<AfXdp> {
         let cfg = xsk::XskConfig::default();
-        let frames = 2 * (cfg.fill_size + cfg.rx_size + cfg.tx_size) + rst_queue as u32 + 2 * BATCH as u32;
+        let frames =
+            2 * (cfg.fill_size + cfg.rx_size + cfg.tx_size) + rst_queue as u32 + 2 * BATCH as u32;
         let umem = xsk::Umem::new(frames, 2048)?;
         let wan = xsk::Xsk::bind(&umem, wan_ifindex, 0, &cfg, None)?;
         let lan = xsk::Xsk::bind(&umem, lan_ifindex, 0, &cfg, Some(&wan))?;
@@ -293,7 +304,7 @@ pub struct WorkerReport {
 
 /// One worker's loop. Returns when `stop` is set; frames still held for the
 /// RST delay are sent on the way out (they were accepted).
-pub fn worker_loop<B: Backend>(
+pub fn worker_loop<B: Backend + ?Sized>(
     backend: &mut B,
     filter: &mut Filter,
     stop: &AtomicBool,
@@ -477,34 +488,35 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     let policy = Arc::new(cfg.policy.clone());
     let seed = hash::random_seed();
     let blacklist = Arc::new(Blacklist::new(policy.tables.flies, seed));
-    let mut filter = Filter::new(Arc::clone(&policy), Arc::clone(&blacklist), seed);
-    if cfg.workers > 1 {
-        println!("note: one worker per port queue; the ports' queue 0 gets one worker (--workers {} ignored)", cfg.workers);
-    }
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
 
     let mut prog: Option<xdp::XdpProgram> = None;
-    let mut xdp_backend: Option<AfXdp> = None;
-    match cfg.backend {
-        BackendKind::AfXdp => {
-            let (p, b) = open_afxdp(&cfg, &policy).map_err(io::Error::other)?;
-            prog = Some(p);
-            xdp_backend = Some(b);
-        }
-        BackendKind::Auto => match open_afxdp(&cfg, &policy) {
+    let mut backends: Vec<Box<dyn Backend + Send>> = Vec::new();
+    let want_xdp = match cfg.backend {
+        BackendKind::AfXdp | BackendKind::Auto => true,
+        BackendKind::AfPacket => false,
+    };
+    if want_xdp {
+        match open_afxdp(&cfg, &policy) {
             Ok((p, b)) => {
                 prog = Some(p);
-                xdp_backend = Some(b);
+                backends.push(Box::new(b));
+                if cfg.workers > 1 {
+                    println!(
+                        "note: AF_XDP runs one worker per port queue and binds queue 0 only: --workers {} would need symmetric RSS over several queues (both directions of a flow on the same queue number), which this build does not set up",
+                        cfg.workers
+                    );
+                }
             }
+            Err(e) if cfg.backend == BackendKind::AfXdp => return Err(io::Error::other(e)),
             Err(e) => println!("backend auto: AF_XDP unavailable ({e}); falling back to AF_PACKET"),
-        },
-        BackendKind::AfPacket => {}
+        }
     }
 
     // A packet socket reads frames after GRO: turn it off so that every
     // frame read is a wire frame that can be sent out again.
     let mut restore_gro = Vec::new();
-    let mut packet_backend = None;
-    if xdp_backend.is_none() {
+    if backends.is_empty() {
         for name in [&cfg.wan, &cfg.lan] {
             match afpacket::set_gro(name, false) {
                 Ok(true) => restore_gro.push(name.clone()),
@@ -514,39 +526,54 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                 ),
             }
         }
+        let workers = cfg.workers.max(1);
         let buffers = 2 * BATCH + policy.tables.rst_queue + 16;
-        let b = AfPacket::open(&cfg.wan, &cfg.lan, buffers)?;
+        // Fanout group ids are per network namespace: derive them from the pid.
+        let base = (std::process::id() as u16 & 0x7fff) << 1;
+        let fanout = (workers > 1).then_some([base, base | 1]);
+        for _ in 0..workers {
+            backends.push(Box::new(AfPacket::open(
+                &cfg.wan, &cfg.lan, buffers, fanout,
+            )?));
+        }
         println!(
-            "backend afpacket: wan {} (ifindex {}), lan {} (ifindex {}), {} frame buffers",
+            "backend afpacket: wan {}, lan {}; {workers} worker(s){}, {buffers} frame buffers each",
             cfg.wan,
-            b.socks[0].ifindex(),
             cfg.lan,
-            b.socks[1].ifindex(),
-            buffers
+            if fanout.is_some() {
+                " sharing each port by flow hash (PACKET_FANOUT_HASH)"
+            } else {
+                ""
+            }
         );
-        packet_backend = Some(b);
     }
 
     let stop = Arc::new(AtomicBool::new(false));
-    let report = Arc::new(Mutex::new(WorkerReport::default()));
     let (tx, rx) = channel::bounded::<Event>(4096);
-    let worker = {
+    let mut workers = Vec::new();
+    let mut reports = Vec::new();
+    for (i, mut backend) in backends.into_iter().enumerate() {
+        let report = Arc::new(Mutex::new(WorkerReport::default()));
+        reports.push(Arc::clone(&report));
         let stop = Arc::clone(&stop);
-        let report = Arc::clone(&report);
-        std::thread::Builder::new()
-            .name("flypaper-worker-0".into())
-            .spawn(move || {
-                if !core_affinity::set_for_current(core_affinity::CoreId { id: 0 }) {
-                    println!("worker 0: could not be pinned to core 0");
-                }
-                match (xdp_backend, packet_backend) {
-                    (Some(mut b), _) => worker_loop(&mut b, &mut filter, &stop, &tx, &report),
-                    (None, Some(mut b)) => worker_loop(&mut b, &mut filter, &stop, &tx, &report),
-                    (None, None) => Ok(()),
-                }
-            })?
-    };
-    println!("worker 0 on core 0; ready");
+        let tx = tx.clone();
+        let core = cores.get(i % cores.len().max(1)).copied();
+        let mut filter = Filter::new(Arc::clone(&policy), Arc::clone(&blacklist), seed ^ i as u64);
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("flypaper-worker-{i}"))
+                .spawn(move || {
+                    match core {
+                        Some(c) if core_affinity::set_for_current(c) => {}
+                        _ => println!("worker {i}: not pinned to a core"),
+                    }
+                    worker_loop(&mut *backend, &mut filter, &stop, &tx, &report)
+                })?,
+        );
+        println!("worker {i} on core {}", core.map_or(-1, |c| c.id as i64));
+    }
+    drop(tx);
+    println!("ready");
 
     let lockout = |e: &FlyEntry| {
         println!("{}", e.lockout_line());
@@ -560,15 +587,16 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         }
     };
     let write_stats = |final_line: bool| -> io::Result<()> {
-        let r = report.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut st = Stats::default();
+        let mut tx_errors = 0;
+        for r in &reports {
+            let r = r.lock().unwrap_or_else(|e| e.into_inner());
+            st.merge(&r.stats);
+            tx_errors += r.tx_errors;
+        }
         let now = Nanos(afpacket::monotonic_ns());
         let counters = prog.as_ref().and_then(|p| p.counters().ok());
-        let json = stats_json(
-            &r.stats,
-            r.tx_errors,
-            &blacklist.list(now),
-            counters.as_ref(),
-        );
+        let json = stats_json(&st, tx_errors, &blacklist.list(now), counters.as_ref());
         if let Some(p) = &cfg.stats_file {
             write_atomically(p, &json)?;
         }
@@ -578,7 +606,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         Ok(())
     };
     let mut last_sweep = 0u64;
-    while !signal::stop_requested() && !worker.is_finished() {
+    while !signal::stop_requested() && !workers.iter().any(|w| w.is_finished()) {
         // Wait up to 200 ms for a lock-out, then take what else is queued
         // (bounded, so a storm of lock-outs cannot starve stats or stop).
         if let Ok(Event::Lockout(e)) = rx.recv_timeout(Duration::from_millis(200)) {
@@ -600,9 +628,13 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         write_stats(false)?;
     }
     stop.store(true, Ordering::SeqCst);
-    let result = worker
-        .join()
-        .map_err(|_| io::Error::other("worker panicked"))?;
+    let mut result = Ok(());
+    for w in workers {
+        let r = w.join().map_err(|_| io::Error::other("worker panicked"))?;
+        if result.is_ok() {
+            result = r;
+        }
+    }
     for Event::Lockout(e) in rx.try_iter() {
         lockout(&e);
     }

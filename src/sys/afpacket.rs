@@ -198,6 +198,16 @@ impl PacketSocket {
         self.ifindex
     }
 
+    /// Join fanout group `group` (one per port): the kernel then gives each
+    /// frame to one socket of the group, chosen by the flow hash. That hash
+    /// does not depend on the direction, so with the same number of sockets
+    /// in each port's group both directions of a connection reach the same
+    /// worker (and its flow table).
+    pub fn join_fanout(&self, group: u16) -> io::Result<()> {
+        let arg: i32 = group as i32 | ((libc::PACKET_FANOUT_HASH as i32) << 16);
+        self.setsockopt(libc::PACKET_FANOUT, &arg, "PACKET_FANOUT")
+    }
+
     /// Read one frame into `buf` (non-blocking). `buf` must have 4 bytes of
     /// room beyond the largest frame for a reinserted VLAN tag.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Recv> {
