@@ -4,10 +4,11 @@
 //! and removes. Every test asserts on what the appliance's stats file says
 //! and on what actually arrives at the lan host, not only on exit codes.
 //!
-//! Needs root; without it the tests fail unless `FLYPAPER_SKIP_E2E=1`. The
-//! AF_XDP variants run with `FLYPAPER_E2E_AFXDP=1` (see
-//! `support::AFXDP_BY_DEFAULT`). Tools: iproute2 ethtool iputils-ping
-//! netcat-openbsd tcpdump hping3 nmap python3-scapy.
+//! Needs root; without it the tests fail unless `FLYPAPER_SKIP_E2E=1`.
+//! `FLYPAPER_E2E_AFXDP=0` leaves out the AF_XDP variants (see
+//! `support::AFXDP_BY_DEFAULT`); `FLYPAPER_E2E_KEEP=1` keeps each lab's
+//! scratch directory. Tools: iproute2 ethtool iputils-ping netcat-openbsd
+//! tcpdump hping3 nmap python3-scapy.
 //!
 //! All traffic stays inside the lab: the hosts' addresses are
 //! 198.51.100.0/24, and spoofed sources are only ever sent toward the lab's
@@ -616,6 +617,11 @@ fn xdp_drops_flies() {
         "the fly's frames reached userspace: {after2}"
     );
     assert_eq!(got.count_from(fly), 0, "{:?}", got.by_source());
+    eprintln!(
+        "fly: xdp.fly_drops +{}, drops.fly +{}",
+        after2.xdp("fly_drops") - before.xdp("fly_drops"),
+        after2.drop("fly") - before.drop("fly")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -664,6 +670,15 @@ fn signals_and_restart(b: Backend) {
     let lab = Lab::up(&lab_name("sg", b));
     let a = Appliance::start(&lab, b, &base_config());
     passes(&lab, &a, "first start");
+    if b == Backend::AfXdp {
+        // The control for the "no program left" checks below.
+        for port in ["wan0", "lan0"] {
+            assert!(
+                lab.xdp_attached(port),
+                "no XDP program on {port} while running"
+            );
+        }
+    }
     let stats_path = a.stats_path.clone();
 
     let exit = a.terminate();

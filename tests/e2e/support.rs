@@ -146,8 +146,8 @@ impl Backend {
     }
 }
 
-/// The AF_XDP variants run by default once the backend has landed; until
-/// then `FLYPAPER_E2E_AFXDP=1` turns them on (and `=0` off, later).
+/// Whether the AF_XDP variants run when `FLYPAPER_E2E_AFXDP` is unset
+/// (`=1` turns them on, `=0` off).
 pub const AFXDP_BY_DEFAULT: bool = true;
 
 /// Whether a test of `backend` runs (prints why not).
@@ -156,7 +156,7 @@ pub fn backend_enabled(backend: Backend) -> bool {
         return false;
     }
     if backend == Backend::AfXdp && !env_flag("FLYPAPER_E2E_AFXDP").unwrap_or(AFXDP_BY_DEFAULT) {
-        eprintln!("e2e: afxdp variant skipped (set FLYPAPER_E2E_AFXDP=1 to run it)");
+        eprintln!("e2e: afxdp variant skipped (FLYPAPER_E2E_AFXDP=1 runs it)");
         return false;
     }
     true
