@@ -166,6 +166,10 @@ pub struct Filter {
     events: ArrayVec<Event, EVENT_QUEUE>,
     lan_v4: bool,
     lan_v6: bool,
+    /// The policy's prefix sets, compiled for the hot path.
+    bogon_src: policy::AddrMatcher,
+    bogus_dst: policy::AddrMatcher,
+    lan: policy::AddrMatcher,
 }
 
 const DHCP_SERVER: u16 = 67;
@@ -186,6 +190,9 @@ impl Filter {
             hash: SeededHash::new(seed),
             stats: Stats::default(),
             events: ArrayVec::new(),
+            bogon_src: policy::AddrMatcher::new(&policy.bogon_src),
+            bogus_dst: policy::AddrMatcher::new(&policy.bogus_dst),
+            lan: policy::AddrMatcher::new(&policy.lan),
             policy,
             blacklist,
             lan_v4,
@@ -428,12 +435,11 @@ impl Filter {
     /// Bogons, bogus destinations and anti-spoof by direction.
     #[inline]
     fn check_addresses(&self, dir: Direction, ip: &IpSummary) -> Option<Reason> {
-        let p = &*self.policy;
         let v6 = ip.version == 6;
         let lan_checked = if v6 { self.lan_v6 } else { self.lan_v4 };
         match dir {
             Direction::Wan => {
-                if p.bogon_src.contains(ip.src) || (v6 && ip.src.is_v4()) {
+                if self.bogon_src.contains(ip.src) || (v6 && ip.src.is_v4()) {
                     return Some(Reason::BogonSrc);
                 }
                 if v6
@@ -442,7 +448,7 @@ impl Filter {
                 {
                     return Some(Reason::BogonSrc);
                 }
-                if p.bogus_dst.contains(ip.dst)
+                if self.bogus_dst.contains(ip.dst)
                     && !matches!(
                         ip.l4,
                         L4::Udp {
@@ -454,12 +460,12 @@ impl Filter {
                 {
                     return Some(Reason::BogusDst);
                 }
-                if lan_checked && p.lan.contains(ip.src) {
+                if lan_checked && self.lan.contains(ip.src) {
                     return Some(Reason::Spoofed);
                 }
             }
             Direction::Lan => {
-                if lan_checked && !p.lan.contains(ip.src) && !lan_source_exempt(ip) {
+                if lan_checked && !self.lan.contains(ip.src) && !lan_source_exempt(ip) {
                     return Some(Reason::Spoofed);
                 }
             }

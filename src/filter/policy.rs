@@ -118,6 +118,72 @@ impl PrefixSet {
     }
 }
 
+/// A `PrefixSet` compiled for the hot path: IPv4 addresses are decided by a
+/// 256-entry table on the first octet (no prefix can match, every address
+/// matches, or scan the few prefixes that start in that octet as 32-bit
+/// compares); IPv6 addresses scan the IPv6 prefixes only.
+#[derive(Clone, Debug)]
+pub struct AddrMatcher {
+    octet: Box<[u8; 256]>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<Prefix>,
+}
+
+const OCTET_NONE: u8 = 0;
+const OCTET_ALL: u8 = 1;
+const OCTET_SCAN: u8 = 2;
+
+impl AddrMatcher {
+    pub fn new(set: &PrefixSet) -> AddrMatcher {
+        let mut octet = Box::new([OCTET_NONE; 256]);
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for p in &set.0 {
+            if !p.is_v4() {
+                v6.push(*p);
+                continue;
+            }
+            let len = p.len128() - 96;
+            let net = p.addr().v4().unwrap_or(0);
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - len as u32)
+            };
+            let first = (net >> 24) as usize;
+            if len <= 8 {
+                // Every address whose first octet is in the prefix's range.
+                let span = 1usize << (8 - len);
+                for o in &mut octet[first..first + span] {
+                    *o = OCTET_ALL;
+                }
+            } else {
+                if octet[first] != OCTET_ALL {
+                    octet[first] = OCTET_SCAN;
+                }
+                v4.push((net & mask, mask));
+            }
+        }
+        AddrMatcher { octet, v4, v6 }
+    }
+
+    #[inline]
+    pub fn contains(&self, a: Addr) -> bool {
+        match a.v4() {
+            Some(v4) => match self.octet[(v4 >> 24) as usize] {
+                OCTET_NONE => false,
+                OCTET_ALL => true,
+                _ => self.v4.iter().any(|(net, mask)| v4 & mask == *net),
+            },
+            None => self.v6.iter().any(|p| p.contains(a)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.v6.is_empty() && self.octet.iter().all(|o| *o == OCTET_NONE)
+    }
+}
+
 /// A set of ports as a 65536-bit bitmap.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PortSet(Box<[u64; 1024]>);
@@ -493,6 +559,58 @@ mod test {
             );
         }
         assert!(!p.bogus_dst.contains(a("ff02::1")));
+    }
+
+    #[test]
+    fn the_compiled_matcher_agrees_with_the_prefix_scan() {
+        let mut sets = vec![
+            Policy::default().bogon_src,
+            Policy::default().bogus_dst,
+            PrefixSet(vec![
+                "198.51.100.128/25".parse().unwrap(),
+                "2001:db8:1::/48".parse().unwrap(),
+            ]),
+            PrefixSet(vec!["0.0.0.0/0".parse().unwrap()]),
+            PrefixSet(vec![
+                "10.0.0.0/7".parse().unwrap(),
+                "10.1.2.3".parse().unwrap(),
+            ]),
+            PrefixSet::default(),
+        ];
+        sets.push(PrefixSet(vec![
+            "128.0.0.0/1".parse().unwrap(),
+            "1.2.3.0/24".parse().unwrap(),
+        ]));
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        for set in &sets {
+            let m = AddrMatcher::new(set);
+            for i in 0..20_000u32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly IPv4 (random and near the interesting prefixes), some IPv6.
+                let a = match i % 4 {
+                    0 => Addr::from_v4(x as u32),
+                    1 => Addr::from_v4((x as u32 & 0x00ff_ffff) | ((i % 256) << 24)),
+                    2 => Addr::from_v4(0xc633_6400 | (x as u32 & 0xff)),
+                    _ => Addr(((x as u128) << 64 | x as u128) ^ ((i as u128) << 120)),
+                };
+                assert_eq!(m.contains(a), set.contains(a), "{a} in {set:?}");
+            }
+            for a in [
+                "255.255.255.255",
+                "0.0.0.0",
+                "127.0.0.1",
+                "::1",
+                "fe80::1",
+                "ff02::1",
+                "::",
+            ] {
+                let a: Addr = a.parse().unwrap();
+                assert_eq!(m.contains(a), set.contains(a), "{a} in {set:?}");
+            }
+            assert_eq!(m.is_empty(), set.is_empty());
+        }
     }
 
     #[test]
