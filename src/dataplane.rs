@@ -54,6 +54,10 @@ pub trait Backend {
     fn take_oversize(&mut self) -> [u64; 2];
     /// Frames that could not be transmitted (queue full), since the last call.
     fn take_tx_errors(&mut self) -> u64;
+    /// Frames the kernel dropped before they reached the worker (receive
+    /// queue or ring full, no free buffer, too large for a buffer), in all.
+    /// A syscall: call it now and then, not per batch.
+    fn kernel_drops(&mut self) -> u64;
 }
 
 const DIRS: [Direction; 2] = [Direction::Wan, Direction::Lan];
@@ -71,6 +75,7 @@ pub struct AfPacket {
     free: Vec<u32>,
     oversize: [u64; 2],
     tx_errors: u64,
+    kernel_drops: u64,
 }
 
 impl AfPacket {
@@ -97,6 +102,7 @@ impl AfPacket {
             free: (0..buffers as u32).rev().collect(),
             oversize: [0; 2],
             tx_errors: 0,
+            kernel_drops: 0,
         })
     }
 
@@ -164,6 +170,13 @@ impl Backend for AfPacket {
 
     fn take_tx_errors(&mut self) -> u64 {
         std::mem::take(&mut self.tx_errors)
+    }
+
+    fn kernel_drops(&mut self) -> u64 {
+        for s in &self.socks {
+            self.kernel_drops += s.take_drops().unwrap_or(0);
+        }
+        self.kernel_drops
     }
 }
 
@@ -293,6 +306,14 @@ impl Backend for AfXdp {
     fn take_tx_errors(&mut self) -> u64 {
         std::mem::take(&mut self.tx_errors)
     }
+
+    fn kernel_drops(&mut self) -> u64 {
+        self.socks
+            .iter()
+            .filter_map(|s| s.stats().ok())
+            .map(|st| st.rx_dropped + st.rx_ring_full)
+            .sum()
+    }
 }
 
 /// What a worker reports to the control thread.
@@ -300,6 +321,8 @@ impl Backend for AfXdp {
 pub struct WorkerReport {
     pub stats: Stats,
     pub tx_errors: u64,
+    /// Frames the kernel dropped before they reached the worker.
+    pub kernel_drops: u64,
 }
 
 /// One worker's loop. Returns when `stop` is set; frames still held for the
@@ -359,7 +382,7 @@ pub fn worker_loop<B: Backend + ?Sized>(
         }
         if now.0 >= last_report + 100_000_000 {
             last_report = now.0;
-            publish(report, filter, tx_errors);
+            publish(report, filter, tx_errors, backend.kernel_drops());
         }
         if got == 0 {
             // Sleep until traffic, or until the next delayed frame is due.
@@ -368,14 +391,15 @@ pub fn worker_loop<B: Backend + ?Sized>(
     }
     wheel.drain_all(|_, (port, f)| backend.transmit(port, f));
     backend.flush()?;
-    publish(report, filter, tx_errors);
+    publish(report, filter, tx_errors, backend.kernel_drops());
     Ok(())
 }
 
-fn publish(report: &Mutex<WorkerReport>, filter: &Filter, tx_errors: u64) {
+fn publish(report: &Mutex<WorkerReport>, filter: &Filter, tx_errors: u64, kernel_drops: u64) {
     let mut r = report.lock().unwrap_or_else(|e| e.into_inner());
     r.stats = filter.stats();
     r.tx_errors = tx_errors;
+    r.kernel_drops = kernel_drops;
 }
 
 /// Which backend `run` uses.
@@ -399,15 +423,15 @@ pub struct RunConfig {
 /// Everything the control thread knows, as the stats file's JSON.
 pub fn stats_json(
     st: &Stats,
-    tx_errors: u64,
+    (tx_errors, kernel_drops): (u64, u64),
     flies: &[FlyEntry],
     xdp: Option<&xdp::XdpCounters>,
 ) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "{{\"frames_wan\":{},\"frames_lan\":{},\"forwarded\":{},\"delayed\":{},\"tx_errors\":{},\"drops\":{{",
-        st.frames_wan, st.frames_lan, st.forwarded, st.delayed, tx_errors
+        "{{\"frames_wan\":{},\"frames_lan\":{},\"forwarded\":{},\"delayed\":{},\"tx_errors\":{},\"kernel_drops\":{},\"drops\":{{",
+        st.frames_wan, st.frames_lan, st.forwarded, st.delayed, tx_errors, kernel_drops
     );
     for (i, r) in Reason::ALL.iter().enumerate() {
         let _ = write!(
@@ -588,15 +612,21 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     };
     let write_stats = |final_line: bool| -> io::Result<()> {
         let mut st = Stats::default();
-        let mut tx_errors = 0;
+        let (mut tx_errors, mut kernel_drops) = (0, 0);
         for r in &reports {
             let r = r.lock().unwrap_or_else(|e| e.into_inner());
             st.merge(&r.stats);
             tx_errors += r.tx_errors;
+            kernel_drops += r.kernel_drops;
         }
         let now = Nanos(afpacket::monotonic_ns());
         let counters = prog.as_ref().and_then(|p| p.counters().ok());
-        let json = stats_json(&st, tx_errors, &blacklist.list(now), counters.as_ref());
+        let json = stats_json(
+            &st,
+            (tx_errors, kernel_drops),
+            &blacklist.list(now),
+            counters.as_ref(),
+        );
         if let Some(p) = &cfg.stats_file {
             write_atomically(p, &json)?;
         }
@@ -663,15 +693,15 @@ mod test {
             first_seen: Nanos::ZERO,
             expires: Nanos(1),
         };
-        let j = stats_json(&st, 2, &[fly], None);
+        let j = stats_json(&st, (2, 5), &[fly], None);
+        assert!(j.contains("\"kernel_drops\":5"));
         assert!(!j.contains("\"xdp\""));
         let x = xdp::XdpCounters {
             fly_drops: 9,
             ..Default::default()
         };
-        assert!(
-            stats_json(&st, 0, &[], Some(&x)).contains("\"xdp\":{\"redirected\":0,\"fly_drops\":9")
-        );
+        assert!(stats_json(&st, (0, 0), &[], Some(&x))
+            .contains("\"xdp\":{\"redirected\":0,\"fly_drops\":9"));
         assert!(j.contains("\"forwarded\":7"));
         assert!(j.contains("\"trap\":3"));
         assert!(j.contains("\"tx_errors\":2"));

@@ -288,6 +288,30 @@ impl PacketSocket {
         }
     }
 
+    /// Frames the kernel dropped on this socket (its receive queue was
+    /// full) since the last call: PACKET_STATISTICS resets on read.
+    pub fn take_drops(&self) -> io::Result<u64> {
+        let mut st = libc::tpacket_stats {
+            tp_packets: 0,
+            tp_drops: 0,
+        };
+        let mut len = mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+        // SAFETY: `st` is a writable tpacket_stats and `len` its size.
+        let r = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats).cast(),
+                &mut len,
+            )
+        };
+        if r < 0 {
+            return Err(last_err("PACKET_STATISTICS"));
+        }
+        Ok(st.tp_drops as u64)
+    }
+
     /// Transmit one frame (non-blocking). Returns false when the socket's
     /// queue is full (the caller counts the frame as dropped).
     pub fn send(&self, frame: &[u8]) -> io::Result<bool> {
