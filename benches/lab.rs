@@ -595,13 +595,20 @@ fn flood(lab: &Lab, dir: &Path, secs: u64) -> Result<Flood, String> {
     if let Some(st) = tg.exited() {
         return Err(format!("trafgen exited early ({st}): {}", tg.tail()));
     }
-    let (rx0, _) = packets(&lab.lan, "eth0")?;
-    let (_, tx0) = packets(&lab.wan, "eth0")?;
-    let (c0, t0) = (cpu_times(), Instant::now());
+    // Each counter with its own time (the middle of the `ip` call that read
+    // it): the two reads are some milliseconds apart.
+    let at = |ns: &str, rx: bool| -> Result<(u64, Instant), String> {
+        let before = Instant::now();
+        let (r, t) = packets(ns, "eth0")?;
+        Ok((if rx { r } else { t }, before + before.elapsed() / 2))
+    };
+    let c0 = cpu_times();
+    let (rx0, rx_t0) = at(&lab.lan, true)?;
+    let (tx0, tx_t0) = at(&lab.wan, false)?;
     thread::sleep(Duration::from_secs(secs));
-    let (rx1, _) = packets(&lab.lan, "eth0")?;
-    let (_, tx1) = packets(&lab.wan, "eth0")?;
-    let (c1, t1) = (cpu_times(), Instant::now());
+    let (rx1, rx_t1) = at(&lab.lan, true)?;
+    let (tx1, tx_t1) = at(&lab.wan, false)?;
+    let c1 = cpu_times();
     let still_running = tg.exited().is_none();
     tg.stop("INT", Duration::from_secs(3));
     if !still_running {
@@ -609,10 +616,9 @@ fn flood(lab: &Lab, dir: &Path, secs: u64) -> Result<Flood, String> {
     }
     // Let the queues drain before the next measurement.
     thread::sleep(Duration::from_millis(500));
-    let dt = (t1 - t0).as_secs_f64();
     Ok(Flood {
-        offered_pps: tx1.saturating_sub(tx0) as f64 / dt,
-        received_pps: rx1.saturating_sub(rx0) as f64 / dt,
+        offered_pps: tx1.saturating_sub(tx0) as f64 / (tx_t1 - tx_t0).as_secs_f64(),
+        received_pps: rx1.saturating_sub(rx0) as f64 / (rx_t1 - rx_t0).as_secs_f64(),
         busy: busy_percent(&c0, &c1),
     })
 }
