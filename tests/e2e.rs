@@ -49,6 +49,7 @@ per_backend!(
     workers_keep_flows,
     seed_attacks,
     trap_locks_out_scanner,
+    tags_non_ip_and_rst_delay,
     signals_and_restart
 );
 
@@ -604,6 +605,141 @@ fn trap_locks_out_scanner(b: Backend) {
     );
     assert_eq!(s.fly_list(), [WAN_IP], "{s}");
     assert_eq!(s.drop("not-allowed"), 0, "{s}");
+    let exit = a.terminate();
+    assert!(exit.status.success(), "exit {}", exit.status);
+}
+
+// ---------------------------------------------------------------------------
+// Beyond IPv4 in untagged frames
+
+/// 802.1Q and QinQ frames cross with their tags (a full 1500-byte IP
+/// packet in a tagged 1518-byte frame too, both ways), the filter still
+/// applies inside a tag, non-IP frames are bridged, and an inbound RST is
+/// held ~500 ms (`delayed`) before it is forwarded.
+fn tags_non_ip_and_rst_delay(b: Backend) {
+    let lab = Lab::up(&lab_name("tg", b));
+    let a = Appliance::start(&lab, b, &base_config());
+    let (wmac, lmac) = (lab.mac(Host::Wan), lab.mac(Host::Lan));
+    let before = a.settled_stats();
+
+    let at_lan = lab.capture_opts(Host::Lan, &["-e"], "");
+    let at_wan = lab.capture_opts(Host::Wan, &["-e"], "not arp");
+    lab.scapy(
+        Host::Wan,
+        &format!(
+            "m = '{lmac}'\n\
+             sendp(Ether(dst=m)/Dot1Q(vlan=10)/IP(src='{WAN_IP}', dst='{LAN_IP}')/ICMP(id=1), iface='eth0')\n\
+             sendp(Ether(dst=m)/Dot1AD(vlan=20)/Dot1Q(vlan=11)/IP(src='{WAN_IP}', dst='{LAN_IP}')/ICMP(id=2), iface='eth0')\n\
+             sendp(Ether(dst=m)/Dot1Q(vlan=12)/IP(src='{WAN_IP}', dst='{LAN_IP}')/ICMP(id=3)/Raw(b'x' * 1472), iface='eth0')\n\
+             sendp(Ether(dst=m)/Dot1Q(vlan=13)/IP(src='10.1.1.1', dst='{LAN_IP}')/ICMP(id=4), iface='eth0')\n\
+             sendp(Ether(src='{wmac}', dst=m, type=0x88b5)/Raw(b'flypaper-non-ip' * 4), iface='eth0')"
+        ),
+    );
+    lab.scapy(
+        Host::Lan,
+        &format!(
+            "sendp(Ether(dst='{wmac}')/Dot1Q(vlan=14)/IP(src='{LAN_IP}', dst='{WAN_IP}')/UDP(sport=4000, dport=9)/Raw(b'z' * 1472), iface='eth0')"
+        ),
+    );
+    // The lan host sends SYNs to a closed port of the wan host, whose RSTs
+    // come back through the appliance.
+    let out = lab.run_t(
+        Host::Lan,
+        15,
+        &["hping3", "-I", "eth0", "-S", "-p", "9", "-c", "3", WAN_IP],
+    );
+    let lan = at_lan.stop();
+    let wan = at_wan.stop();
+    let has = |c: &Captured, needles: &[&str]| {
+        c.lines
+            .iter()
+            .any(|l| needles.iter().all(|n| l.contains(n)))
+    };
+    let shown = |c: &Captured| c.lines.join("\n");
+    assert!(
+        has(
+            &lan,
+            &[
+                "vlan 10,",
+                "198.51.100.1 > 198.51.100.130: ICMP echo request, id 1,"
+            ]
+        ),
+        "802.1Q frame: {}",
+        shown(&lan)
+    );
+    assert!(
+        has(&lan, &["vlan 20,", "vlan 11,", "ICMP echo request, id 2,"]),
+        "QinQ frame: {}",
+        shown(&lan)
+    );
+    assert!(
+        has(
+            &lan,
+            &["length 1518:", "vlan 12,", "ICMP echo request, id 3,"]
+        ),
+        "full-size tagged frame wan -> lan: {}",
+        shown(&lan)
+    );
+    assert!(
+        has(
+            &wan,
+            &[
+                "length 1518:",
+                "vlan 14,",
+                "198.51.100.130.4000 > 198.51.100.1.9:"
+            ]
+        ),
+        "full-size tagged frame lan -> wan: {}",
+        shown(&wan)
+    );
+    assert!(
+        !has(&lan, &["10.1.1.1"]),
+        "a bogon source crossed inside a VLAN tag: {}",
+        shown(&lan)
+    );
+    assert!(
+        has(&lan, &["ethertype Unknown (0x88b5)"]),
+        "non-IP frame: {}",
+        shown(&lan)
+    );
+
+    // hping3: "len=40 ip=198.51.100.1 ... flags=RA seq=0 win=0 rtt=501.7 ms"
+    let rtts: Vec<f64> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("flags=RA"))
+        .filter_map(|l| {
+            l.split("rtt=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(rtts.len(), 3, "RSTs back from the wan host: {out}");
+    assert!(
+        rtts.iter().all(|r| (450.0..1500.0).contains(r)),
+        "the RSTs were not held ~500 ms: rtt {rtts:?} ms"
+    );
+
+    let s = a.settled_stats();
+    assert_eq!(
+        s.drop("bogon-src") - before.drop("bogon-src"),
+        1,
+        "the tagged bogon: {s}"
+    );
+    assert_eq!(
+        s.get("delayed") - before.get("delayed"),
+        3,
+        "delayed RSTs: {s}"
+    );
+    assert_eq!(
+        s.drops_total() - before.drops_total(),
+        1,
+        "drops: {:?}",
+        s.nonzero_drops()
+    );
     let exit = a.terminate();
     assert!(exit.status.success(), "exit {}", exit.status);
 }

@@ -670,6 +670,13 @@ impl Lab {
 
     /// Start capturing what arrives at a host's `eth0` (see [`Capture`]).
     pub fn capture(&self, host: Host, filter: &str) -> Capture {
+        self.capture_opts(host, &[], filter)
+    }
+
+    /// A capture with more tcpdump options (e.g. `-e` for link headers:
+    /// VLAN tags and frame lengths; the lines then fit `Captured::lines`
+    /// searches, not `count_from`).
+    pub fn capture_opts(&self, host: Host, opts: &[&str], filter: &str) -> Capture {
         let mut args = vec![
             "tcpdump",
             "-i",
@@ -680,6 +687,7 @@ impl Lab {
             "-Q",
             "in",
         ];
+        args.extend_from_slice(opts);
         args.extend(filter.split_whitespace());
         let mut bg = self.spawn(host, 120, &args);
         let listening = bg.wait_line(true, Duration::from_secs(10), |l| {
