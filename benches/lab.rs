@@ -11,7 +11,9 @@
 //! 3. `flypaper afpacket` and 4. `flypaper afxdp`: `flypaper run` in the fw
 //!    namespace with the default policy plus `lan = ["198.51.100.128/25"]`
 //!    (a backend that does not start is skipped with a note);
-//! 5. `bridge, RPS to core 0` (a control): the plain bridge with its
+//! 5. `flypaper afxdp --busy-poll`: the same, with the worker spinning on its
+//!    rings instead of sleeping when idle;
+//! 6. `bridge, RPS to core 0` (a control): the plain bridge with its
 //!    forwarding steered to the appliance's core by RPS on both ports, so
 //!    that it pays the same cross-core hops as flypaper does,
 //!
@@ -125,11 +127,12 @@ const TOOLS: &[(&str, &str)] = &[
     ("iptables", "iptables"),
 ];
 
-const CONFIGS: [&str; 5] = [
+const CONFIGS: [&str; 6] = [
     "bridge",
     "bridge+iptables",
     "afpacket",
     "afxdp",
+    "afxdp-busy",
     "bridge-rps0",
 ];
 
@@ -841,7 +844,14 @@ fn run_bridge(row: &mut Row, lab: &Lab, dir: &Path, s: &Settings, seed_rules: bo
     let _ = lab.script("unbridge");
 }
 
-fn run_flypaper(row: &mut Row, lab: &Lab, dir: &Path, s: &Settings, backend: &str) {
+fn run_flypaper(
+    row: &mut Row,
+    lab: &Lab,
+    dir: &Path,
+    s: &Settings,
+    backend: &str,
+    busy_poll: bool,
+) {
     let cfg = dir.join("flypaper.toml");
     let stats = dir.join(format!("stats-{backend}.json"));
     if let Err(e) = fs::write(&cfg, FLYPAPER_TOML) {
@@ -873,6 +883,11 @@ fn run_flypaper(row: &mut Row, lab: &Lab, dir: &Path, s: &Settings, backend: &st
             &cfg_s,
             "--stats-file",
             &stats_s,
+            if busy_poll {
+                "--busy-poll"
+            } else {
+                "--workers=1"
+            },
         ],
         &dir.join(format!("flypaper-{backend}.log")),
     ) {
@@ -1000,6 +1015,7 @@ fn run(s: &Settings) -> Result<(), String> {
         let mut row = Row {
             name: match *name {
                 "afpacket" | "afxdp" => format!("flypaper {name}"),
+                "afxdp-busy" => "flypaper afxdp --busy-poll".to_string(),
                 "bridge-rps0" => "bridge, RPS to core 0 (control)".to_string(),
                 n => n.to_string(),
             },
@@ -1010,7 +1026,8 @@ fn run(s: &Settings) -> Result<(), String> {
             "bridge" => run_bridge(&mut row, &lab, &dir.0, s, false, false),
             "bridge+iptables" => run_bridge(&mut row, &lab, &dir.0, s, true, false),
             "bridge-rps0" => run_bridge(&mut row, &lab, &dir.0, s, false, true),
-            backend => run_flypaper(&mut row, &lab, &dir.0, s, backend),
+            "afxdp-busy" => run_flypaper(&mut row, &lab, &dir.0, s, "afxdp", true),
+            backend => run_flypaper(&mut row, &lab, &dir.0, s, backend, false),
         }
         print_progress(&row);
         rows.push(row);

@@ -333,6 +333,7 @@ pub fn worker_loop<B: Backend + ?Sized>(
     stop: &AtomicBool,
     events: &channel::Sender<Event>,
     report: &Mutex<WorkerReport>,
+    busy_poll: bool,
 ) -> io::Result<()> {
     let mut wheel: TimerWheel<(usize, FrameRef)> =
         TimerWheel::for_rst_delay(filter.policy().tables.rst_queue);
@@ -385,8 +386,14 @@ pub fn worker_loop<B: Backend + ?Sized>(
             publish(report, filter, tx_errors, backend.kernel_drops());
         }
         if got == 0 {
-            // Sleep until traffic, or until the next delayed frame is due.
-            backend.wait(if wheel.is_empty() { 50 } else { 1 })?;
+            if busy_poll {
+                // Keep the core: no wake-up latency, at the price of a core
+                // that is always busy.
+                std::hint::spin_loop();
+            } else {
+                // Sleep until traffic, or until the next delayed frame is due.
+                backend.wait(if wheel.is_empty() { 50 } else { 1 })?;
+            }
         }
     }
     wheel.drain_all(|_, (port, f)| backend.transmit(port, f));
@@ -418,6 +425,8 @@ pub struct RunConfig {
     pub workers: usize,
     pub backend: BackendKind,
     pub stats_file: Option<PathBuf>,
+    /// Workers spin on their rings instead of sleeping when idle.
+    pub busy_poll: bool,
 }
 
 /// Everything the control thread knows, as the stats file's JSON.
@@ -574,6 +583,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = channel::bounded::<Event>(4096);
+    let busy_poll = cfg.busy_poll;
     let mut workers = Vec::new();
     let mut reports = Vec::new();
     for (i, mut backend) in backends.into_iter().enumerate() {
@@ -591,10 +601,14 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                         Some(c) if core_affinity::set_for_current(c) => {}
                         _ => println!("worker {i}: not pinned to a core"),
                     }
-                    worker_loop(&mut *backend, &mut filter, &stop, &tx, &report)
+                    worker_loop(&mut *backend, &mut filter, &stop, &tx, &report, busy_poll)
                 })?,
         );
-        println!("worker {i} on core {}", core.map_or(-1, |c| c.id as i64));
+        println!(
+            "worker {i} on core {}{}",
+            core.map_or(-1, |c| c.id as i64),
+            if busy_poll { ", busy polling" } else { "" }
+        );
     }
     drop(tx);
     println!("ready");

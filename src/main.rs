@@ -60,6 +60,10 @@ enum Cmd {
         /// Rewrite this file (atomically) with the counters as JSON every 200 ms.
         #[arg(long)]
         stats_file: Option<PathBuf>,
+        /// Workers spin on their rings instead of sleeping when idle: lowest
+        /// latency, one core always busy per worker.
+        #[arg(long)]
+        busy_poll: bool,
     },
     /// Replay a pcap or pcapng capture through the filter offline.
     ///
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
             workers,
             backend,
             stats_file,
+            busy_poll,
         } => {
             let policy = match config.as_deref().map(config::load_file).transpose() {
                 Ok(p) => p.unwrap_or_default(),
@@ -123,6 +128,7 @@ fn main() -> ExitCode {
                     BackendArg::Afpacket => flypaper::dataplane::BackendKind::AfPacket,
                 },
                 stats_file,
+                busy_poll,
             };
             match flypaper::dataplane::run(cfg) {
                 Ok(()) => ExitCode::SUCCESS,
