@@ -191,6 +191,30 @@ fn ipv6_bogons_link_local_and_neighbour_discovery() {
         l.wan(&icmp6("fe80::1", "ff02::1", 134, 64)),
         DROP(Reason::Spoofed)
     );
+    // MLD reports: link-local, hop limit 1, from `::` while the address is
+    // tentative (RFC 3590) or from a link-local address.
+    assert_eq!(
+        l.wan(&icmp6("::", "ff02::16", 143, 1)),
+        Verdict::Forward,
+        "MLDv2 report from ::"
+    );
+    assert_eq!(
+        l.wan(&icmp6("fe80::1", "ff02::16", 143, 1)),
+        Verdict::Forward
+    );
+    // Not from ::, not with a hop limit above 1, not to a unicast address.
+    assert_eq!(
+        l.wan(&icmp6("::", "ff02::16", 143, 2)),
+        DROP(Reason::BogonSrc)
+    );
+    assert_eq!(
+        l.wan(&icmp6("::", "2001:db8:1::10", 143, 1)),
+        DROP(Reason::BogonSrc)
+    );
+    assert_eq!(
+        l.wan(&icmp6("fd00::1", "ff02::16", 143, 1)),
+        DROP(Reason::BogonSrc)
+    );
     // A bogus IPv6 destination.
     assert_eq!(
         l.wan(&udp("2001:db8::10", 1, "::1", 53, b"q")),

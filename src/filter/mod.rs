@@ -20,6 +20,8 @@
 //! 3. A fly's frames are dropped (`fly`), from either port.
 //! 4. ICMPv6 neighbour discovery with hop limit 255 (RFC 4861: it cannot
 //!    have crossed a router) passes; with a lower hop limit it is `spoofed`.
+//!    Multicast listener discovery with hop limit 1 from `::` or a
+//!    link-local source to a multicast group passes too.
 //! 5. From the WAN: bogon sources (`bogon-src`; IPv6 link-local sources only
 //!    toward link-local or multicast destinations), bogus destinations
 //!    (`bogus-dst`; DHCP replies to the broadcast address excepted), LAN
@@ -410,12 +412,28 @@ impl Filter {
         if fly {
             return Verdict::Drop(Reason::Fly);
         }
-        if let L4::Icmpv6 { ty: 133..=137, .. } = ip.l4 {
-            return if ip.ttl == 255 {
-                Verdict::Forward
-            } else {
-                Verdict::Drop(Reason::Spoofed)
-            };
+        match ip.l4 {
+            L4::Icmpv6 { ty: 133..=137, .. } => {
+                return if ip.ttl == 255 {
+                    Verdict::Forward
+                } else {
+                    Verdict::Drop(Reason::Spoofed)
+                };
+            }
+            // Multicast listener discovery (MLD query, report, done, MLDv2
+            // report): link-local by construction (hop limit 1, from a
+            // link-local address or, while the address is tentative, from
+            // `::` as RFC 3590 allows, to a multicast group).
+            L4::Icmpv6 {
+                ty: 130..=132 | 143,
+                ..
+            } if ip.ttl == 1
+                && (ip.src.0 == 0 || LINK_LOCAL_V6.contains(ip.src))
+                && MULTICAST_V6.contains(ip.dst) =>
+            {
+                return Verdict::Forward;
+            }
+            _ => {}
         }
         if let Some(r) = self.check_addresses(dir, &ip) {
             return Verdict::Drop(r);
