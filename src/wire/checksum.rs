@@ -86,6 +86,18 @@ pub fn pseudo_header(src: Addr, dst: Addr, proto: u8, len: u32) -> u16 {
     }
 }
 
+/// The one's-complement sum of an upper-layer segment (TCP, UDP, ICMPv6)
+/// with its pseudo-header, not inverted: `0xffff` when the segment's
+/// checksum field is right; `!upper_layer(..)` (with the field zeroed) is
+/// the value to put there.
+#[inline]
+pub fn upper_layer(src: Addr, dst: Addr, proto: u8, segment: &[u8]) -> u16 {
+    combine(&[
+        pseudo_header(src, dst, proto, segment.len() as u32),
+        data(segment),
+    ])
+}
+
 /// The checksum field value for `data` (a header with its checksum field
 /// zeroed), with no pseudo-header: the IPv4 header and ICMPv4.
 #[inline]

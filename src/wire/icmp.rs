@@ -138,9 +138,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// is right.
     #[inline]
     pub fn verify_checksum_v6(&self, src: Addr, dst: Addr) -> bool {
-        let d = self.buffer.as_ref();
-        let ph = checksum::pseudo_header(src, dst, IpProtocol::ICMPV6, d.len() as u32);
-        checksum::combine(&[ph, checksum::data(d)]) == 0xffff
+        checksum::upper_layer(src, dst, IpProtocol::ICMPV6, self.buffer.as_ref()) == 0xffff
     }
 }
 
@@ -192,11 +190,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn fill_checksum_v6(&mut self, src: Addr, dst: Addr) {
         self.set_checksum(0);
-        let sum = {
-            let d = self.buffer.as_ref();
-            let ph = checksum::pseudo_header(src, dst, IpProtocol::ICMPV6, d.len() as u32);
-            !checksum::combine(&[ph, checksum::data(d)])
-        };
+        let sum = !checksum::upper_layer(src, dst, IpProtocol::ICMPV6, self.buffer.as_ref());
         self.set_checksum(sum);
     }
 }

@@ -178,9 +178,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// right. `src` and `dst` are the IP addresses (IPv4 as IPv4-mapped).
     #[inline]
     pub fn verify_checksum(&self, src: Addr, dst: Addr) -> bool {
-        let d = self.buffer.as_ref();
-        let ph = checksum::pseudo_header(src, dst, IpProtocol::TCP, d.len() as u32);
-        checksum::combine(&[ph, checksum::data(d)]) == 0xffff
+        checksum::upper_layer(src, dst, IpProtocol::TCP, self.buffer.as_ref()) == 0xffff
     }
 }
 
@@ -250,11 +248,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn fill_checksum(&mut self, src: Addr, dst: Addr) {
         self.set_checksum(0);
-        let sum = {
-            let d = self.buffer.as_ref();
-            let ph = checksum::pseudo_header(src, dst, IpProtocol::TCP, d.len() as u32);
-            !checksum::combine(&[ph, checksum::data(d)])
-        };
+        let sum = !checksum::upper_layer(src, dst, IpProtocol::TCP, self.buffer.as_ref());
         self.set_checksum(sum);
     }
 }

@@ -96,8 +96,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return src.is_v4() && dst.is_v4();
         }
         let d = &self.buffer.as_ref()[..usize::from(self.len())];
-        let ph = checksum::pseudo_header(src, dst, IpProtocol::UDP, u32::from(self.len()));
-        checksum::combine(&[ph, checksum::data(d)]) == 0xffff
+        checksum::upper_layer(src, dst, IpProtocol::UDP, d) == 0xffff
     }
 }
 
@@ -134,10 +133,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn fill_checksum(&mut self, src: Addr, dst: Addr) {
         self.set_checksum(0);
         let sum = {
-            let len = self.len();
-            let d = &self.buffer.as_ref()[..usize::from(len)];
-            let ph = checksum::pseudo_header(src, dst, IpProtocol::UDP, u32::from(len));
-            match !checksum::combine(&[ph, checksum::data(d)]) {
+            let d = &self.buffer.as_ref()[..usize::from(self.len())];
+            match !checksum::upper_layer(src, dst, IpProtocol::UDP, d) {
                 0 => 0xffff,
                 c => c,
             }
