@@ -239,18 +239,32 @@ impl Blacklist {
         (b / 64, 1u64 << (b % 64))
     }
 
-    /// Start loading the bitmap word for `addr` (batched lookups).
+    /// The keyed hash of `addr` that the batched lookups below take, so
+    /// that a frame's stages compute it once.
     #[inline(always)]
-    pub fn prefetch(&self, addr: Addr) {
-        let (w, _) = self.bit(addr);
+    pub fn hash_of(&self, addr: Addr) -> u64 {
+        self.hash.hash128(addr.0)
+    }
+
+    /// Start loading the bitmap word for a hash from `hash_of`.
+    #[inline(always)]
+    pub fn prefetch(&self, h: u64) {
+        let (w, _) = self.bit_of(h);
         crate::sys::prefetch::prefetch(&self.bits[w]);
+    }
+
+    /// `maybe_fly` for a hash from `hash_of`.
+    #[inline(always)]
+    pub fn maybe_fly_hashed(&self, h: u64) -> bool {
+        let (w, m) = self.bit_of(h);
+        self.bits[w].load(Ordering::Acquire) & m != 0
     }
 
     /// Start loading the table lines where `addr` would be listed
     /// (batched lookups, after `maybe_fly` said yes).
     #[inline(always)]
-    pub fn prefetch_entry(&self, addr: Addr) {
-        let (home, _) = self.home_and_tag(addr);
+    pub fn prefetch_entry(&self, h: u64) {
+        let home = h as usize & self.mask;
         crate::sys::prefetch::prefetch(&self.tags[home]);
         crate::sys::prefetch::prefetch(&self.slots[home]);
     }

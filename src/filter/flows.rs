@@ -194,10 +194,22 @@ impl FlowTable {
         self.table.prefetch_entry(hash)
     }
 
-    /// The live flow for `key`, if any.
+    /// The live flow for `key` and where it is (for `update`), looked up once.
     #[inline]
-    pub fn get(&mut self, hash: u64, key: &FlowKey, now: Nanos) -> Option<&mut Flow> {
-        self.table.get_mut(hash, key).filter(|f| f.expires > now.0)
+    pub fn lookup(&self, hash: u64, key: &FlowKey, now: Nanos) -> Option<(usize, Flow)> {
+        let i = self.table.index_of(hash, key)?;
+        let f = *self.table.at(i);
+        (f.expires > now.0).then_some((i, f))
+    }
+
+    /// Move the flow `lookup` found to `state`, refreshing its expiry,
+    /// without looking it up again.
+    #[inline]
+    pub fn update(&mut self, index: usize, now: Nanos, ct: &Conntrack, state: State) {
+        let f = self.table.at_mut(index);
+        f.state = state;
+        f.last_seen = now.0;
+        f.expires = (now + timeout(ct, state)).0;
     }
 
     /// Move a flow to `state` (creating it if needed), refreshing its expiry.
@@ -380,13 +392,13 @@ mod test {
             SynSent,
             Some(true),
         );
-        assert!(t.get(key(1).hash(&h), &key(1), now).is_some());
-        assert!(t.get(key(2).hash(&h), &key(2), now).is_none());
+        assert!(t.lookup(key(1).hash(&h), &key(1), now).is_some());
+        assert!(t.lookup(key(2).hash(&h), &key(2), now).is_none());
         assert_eq!(t.evictions(), 1);
         // Half-open flows expire after the SYN timeout (30 s).
         let later = now + Nanos::from_secs(31);
-        assert!(t.get(key(3).hash(&h), &key(3), later).is_none());
-        assert!(t.get(key(1).hash(&h), &key(1), later).is_some());
+        assert!(t.lookup(key(3).hash(&h), &key(3), later).is_none());
+        assert!(t.lookup(key(1).hash(&h), &key(1), later).is_some());
         t.expire(later);
         assert_eq!(t.len(), 1);
     }

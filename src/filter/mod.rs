@@ -93,6 +93,8 @@ struct Pre {
     flow: Option<FlowPre>,
     /// The source's hash, when its rate-limit entry will be needed.
     src_hash: Option<u64>,
+    /// The source's hash in the blacklist.
+    fly_hash: u64,
 }
 
 /// Something the control plane must hear about (log, persist).
@@ -325,11 +327,13 @@ impl Filter {
             maybe_fly: false,
             flow: None,
             src_hash: None,
+            fly_hash: 0,
         };
         let Ok(wire::Summary { l3: L3::Ip(ip), .. }) = &pre.parsed else {
             return pre;
         };
-        self.blacklist.prefetch(ip.src);
+        pre.fly_hash = self.blacklist.hash_of(ip.src);
+        self.blacklist.prefetch(pre.fly_hash);
         let wan = dir == Direction::Wan;
         let (proto, sport, dport) = match ip.l4 {
             L4::Tcp(t) => {
@@ -361,12 +365,12 @@ impl Filter {
     /// the matching table entries.
     #[inline(always)]
     fn warm(&self, pre: &mut Pre) {
-        let Ok(wire::Summary { l3: L3::Ip(ip), .. }) = &pre.parsed else {
+        let Ok(wire::Summary { l3: L3::Ip(_), .. }) = &pre.parsed else {
             return;
         };
-        pre.maybe_fly = self.blacklist.maybe_fly(ip.src);
+        pre.maybe_fly = self.blacklist.maybe_fly_hashed(pre.fly_hash);
         if pre.maybe_fly {
-            self.blacklist.prefetch_entry(ip.src);
+            self.blacklist.prefetch_entry(pre.fly_hash);
         }
         if let Some(f) = &pre.flow {
             self.flows.prefetch_entry(f.hash);
@@ -571,10 +575,9 @@ impl Filter {
             from_a,
             hash: h,
         } = fp;
-        let cur = self
-            .flows
-            .get(h, &key, now)
-            .map(|f| (f.state, f.orig_a == from_a));
+        let found = self.flows.lookup(h, &key, now);
+        let cur = found.map(|(_, f)| (f.state, f.orig_a == from_a));
+
         let from_orig = cur.is_none_or(|c| c.1);
         let ct = self.policy.conntrack;
         match tcp_step(cur.map(|c| c.0), from_orig, t.flags) {
@@ -617,15 +620,33 @@ impl Filter {
                             return Verdict::Drop(Reason::RstRate);
                         }
                     }
-                    self.flows.set(h, key, now, &ct, state, None);
+                    self.advance(found, h, key, now, state);
                     if self.policy.rst_delay.0 > 0 {
                         return Verdict::Delay(now + self.policy.rst_delay);
                     }
                     return Verdict::Forward;
                 }
-                self.flows.set(h, key, now, &ct, state, None);
+                self.advance(found, h, key, now, state);
                 Verdict::Forward
             }
+        }
+    }
+
+    /// A valid step of a flow: update it where `lookup` found it (one
+    /// lookup per frame), or create it.
+    #[inline]
+    fn advance(
+        &mut self,
+        found: Option<(usize, flows::Flow)>,
+        h: u64,
+        key: FlowKey,
+        now: Nanos,
+        state: State,
+    ) {
+        let ct = self.policy.conntrack;
+        match found {
+            Some((i, _)) => self.flows.update(i, now, &ct, state),
+            None => self.flows.set(h, key, now, &ct, state, None),
         }
     }
 
@@ -664,8 +685,9 @@ impl Filter {
             return Verdict::Forward;
         };
         let ct = self.policy.conntrack;
-        let next = match self.flows.get(h, &key, now) {
-            Some(f) if f.orig_a == from_a => f.state,
+        let found = self.flows.lookup(h, &key, now);
+        let next = match found {
+            Some((_, f)) if f.orig_a == from_a => f.state,
             Some(_) => State::UdpStream,
             None => {
                 if wan && !self.allowed(Proto::Udp, dport, ip.dst) {
@@ -676,7 +698,7 @@ impl Filter {
                 return Verdict::Forward;
             }
         };
-        self.flows.set(h, key, now, &ct, next, None);
+        self.advance(found, h, key, now, next);
         Verdict::Forward
     }
 

@@ -115,6 +115,26 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
         crate::sys::prefetch::prefetch(end);
     }
 
+    /// Where a key is, if present: an index for `at_mut`, valid until the
+    /// next insertion or removal.
+    #[inline]
+    pub fn index_of(&self, hash: u64, key: &K) -> Option<usize> {
+        let set = self.set(hash);
+        self.find(set, tag_of(hash), key).map(|i| set * WAYS + i)
+    }
+
+    /// The value at an index `index_of` returned (read-only).
+    #[inline]
+    pub fn at(&self, index: usize) -> &V {
+        &self.slots[index].1
+    }
+
+    /// The value at an index `index_of` returned.
+    #[inline]
+    pub fn at_mut(&mut self, index: usize) -> &mut V {
+        &mut self.slots[index].1
+    }
+
     /// Look a key up.
     #[inline]
     pub fn get_mut(&mut self, hash: u64, key: &K) -> Option<&mut V> {
