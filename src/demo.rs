@@ -476,6 +476,18 @@ pub fn run(exe: &Path) -> Result<(), String> {
             println!("  {k:<16} {n:>8}");
         }
     }
+    if let Some(x) = st.get("xdp") {
+        println!(
+            "  {:<16} {:>8}   (dropped in the XDP program, before userspace)",
+            "fly (xdp)",
+            x["fly_drops"].as_u64().unwrap_or(0)
+        );
+    }
+    println!(
+        "  {:<16} {:>8}   (dropped by the kernel before flypaper: full queues)",
+        "kernel",
+        st["kernel_drops"].as_u64().unwrap_or(0)
+    );
     println!("\n== flies");
     let lockouts: Vec<&String> = lines.iter().filter(|l| l.starts_with("lockout ")).collect();
     if lockouts.is_empty() {
