@@ -341,7 +341,7 @@ pub fn worker_loop<B: Backend + ?Sized>(
     let mut tx_errors = 0u64;
     let mut last_report = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let now = Nanos(afpacket::monotonic_ns());
+        let now = Nanos(crate::sys::monotonic_ns());
         wheel.poll(now, |_, (port, f)| backend.transmit(port, f));
         let mut got = 0;
         for (port, dir) in DIRS.iter().enumerate() {
@@ -633,7 +633,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
             tx_errors += r.tx_errors;
             kernel_drops += r.kernel_drops;
         }
-        let now = Nanos(afpacket::monotonic_ns());
+        let now = Nanos(crate::sys::monotonic_ns());
         let counters = prog.as_ref().and_then(|p| p.counters().ok());
         let json = stats_json(
             &st,
@@ -659,7 +659,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                 lockout(&e);
             }
         }
-        let now = afpacket::monotonic_ns();
+        let now = crate::sys::monotonic_ns();
         if now >= last_sweep + 1_000_000_000 {
             last_sweep = now;
             blacklist.sweep(Nanos(now), |e| {

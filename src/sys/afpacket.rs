@@ -6,10 +6,11 @@
 //! tags into metadata on receive; `PACKET_AUXDATA` hands the tag back and
 //! `recv` reinserts it, so a tagged frame leaves the appliance tagged.
 
-use std::ffi::CString;
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::ifindex;
 
 /// `PACKET_AUXDATA` (linux/if_packet.h).
 const PACKET_AUXDATA: libc::c_int = 8;
@@ -21,22 +22,6 @@ const ETHTOOL_SGRO: u32 = 0x2c;
 fn last_err(what: &str) -> io::Error {
     let e = io::Error::last_os_error();
     io::Error::new(e.kind(), format!("{what}: {e}"))
-}
-
-/// The index of a network interface.
-pub fn ifindex(name: &str) -> io::Result<u32> {
-    let c = CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if i == 0 {
-        Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no interface named `{name}`"),
-        ))
-    } else {
-        Ok(i)
-    }
 }
 
 #[repr(C)]
@@ -361,34 +346,9 @@ pub fn poll_readable<const N: usize>(fds: [RawFd; N], timeout_ms: i32) -> io::Re
     Ok(p.map(|p| p.revents & libc::POLLIN != 0))
 }
 
-/// The monotonic clock in nanoseconds: the data path's `now` (the same
-/// clock as the XDP program's `bpf_ktime_get_ns`).
-pub fn monotonic_ns() -> u64 {
-    // SAFETY: timespec is plain data; all-zero is a valid value.
-    let mut ts: libc::timespec = unsafe { mem::zeroed() };
-    // SAFETY: `ts` is a valid timespec to write to.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 #[cfg(test)]
 mod test {
     use super::*;
-
-    #[test]
-    fn loopback_has_an_index_and_unknown_names_fail() {
-        assert!(ifindex("lo").unwrap() > 0);
-        let e = ifindex("no-such-if0").unwrap_err();
-        assert!(e.to_string().contains("no-such-if0"));
-        assert!(ifindex("a\0b").is_err());
-    }
-
-    #[test]
-    fn monotonic_clock_moves_forward() {
-        let a = monotonic_ns();
-        let b = monotonic_ns();
-        assert!(b >= a && a > 0);
-    }
 
     #[test]
     fn poll_with_nothing_ready_times_out() {

@@ -28,7 +28,6 @@
 //! # Ok::<(), flypaper::sys::xdp::Error>(())
 //! ```
 
-use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::mem;
@@ -762,38 +761,11 @@ pub fn query(ifindex: u32) -> Result<XdpQuery, Error> {
     })
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: the data path's clock, the same clock
-/// as the XDP program's `bpf_ktime_get_ns()` (fly expiries use it).
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always
-    // exists on Linux, so the call cannot fail.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
-}
+pub use super::monotonic_ns;
 
-/// The index of interface `name` in the calling thread's network namespace.
+/// [`super::ifindex`] with this module's error type.
 pub fn ifindex(name: &str) -> Result<u32, Error> {
-    let c = CString::new(name).map_err(|_| {
-        Error::new(
-            format!("interface {name:?}"),
-            io::ErrorKind::InvalidInput.into(),
-        )
-    })?;
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if i == 0 {
-        return Err(Error::new(
-            format!("interface {name:?}"),
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(i)
+    super::ifindex(name).map_err(|e| Error::new(format!("interface {name:?}"), e))
 }
 
 /// Moves the calling thread (only it) into the network namespace `ns`: a
@@ -901,13 +873,6 @@ mod test {
         fn check<T: Send + Sync>() {}
         check::<XdpProgram>();
         check::<Error>();
-    }
-
-    #[test]
-    fn clock_is_monotonic() {
-        let a = monotonic_ns();
-        let b = monotonic_ns();
-        assert!(a > 0 && b >= a);
     }
 
     #[test]
