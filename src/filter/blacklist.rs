@@ -223,7 +223,11 @@ impl Blacklist {
 
     #[inline]
     fn home_and_tag(&self, addr: Addr) -> (usize, u32) {
-        let h = self.hash.hash128(addr.0);
+        self.home_and_tag_of(self.hash.hash128(addr.0))
+    }
+
+    #[inline(always)]
+    fn home_and_tag_of(&self, h: u64) -> (usize, u32) {
         (h as usize & self.mask, (h >> 32) as u32 | 0x8000_0000)
     }
 
@@ -253,7 +257,9 @@ impl Blacklist {
         crate::sys::prefetch::prefetch(&self.bits[w]);
     }
 
-    /// `maybe_fly` for a hash from `hash_of`.
+    /// The first, cheap half of `is_fly`, for a hash from `hash_of`: false
+    /// means the address is certainly not a fly; true means look it up. One
+    /// load from a small bitmap.
     #[inline(always)]
     pub fn maybe_fly_hashed(&self, h: u64) -> bool {
         let (w, m) = self.bit_of(h);
@@ -261,20 +267,12 @@ impl Blacklist {
     }
 
     /// Start loading the table lines where `addr` would be listed
-    /// (batched lookups, after `maybe_fly` said yes).
+    /// (batched lookups, after `maybe_fly_hashed` said yes).
     #[inline(always)]
     pub fn prefetch_entry(&self, h: u64) {
-        let home = h as usize & self.mask;
+        let (home, _) = self.home_and_tag_of(h);
         crate::sys::prefetch::prefetch(&self.tags[home]);
         crate::sys::prefetch::prefetch(&self.slots[home]);
-    }
-
-    /// The first, cheap half of `is_fly`: false means `addr` is certainly
-    /// not a fly; true means look it up. One load from a small bitmap.
-    #[inline(always)]
-    pub fn maybe_fly(&self, addr: Addr) -> bool {
-        let (w, m) = self.bit(addr);
-        self.bits[w].load(Ordering::Acquire) & m != 0
     }
 
     /// Set `addr`'s bit; callers hold the writer mutex.
@@ -308,7 +306,13 @@ impl Blacklist {
     /// Find the slot holding `addr` (live or expired). Lock-free.
     #[inline]
     fn find(&self, addr: Addr) -> Option<(usize, SlotData)> {
-        let (mut i, tag) = self.home_and_tag(addr);
+        self.find_hashed(addr, self.hash.hash128(addr.0))
+    }
+
+    /// `find` with `addr`'s hash from `hash_of`.
+    #[inline]
+    fn find_hashed(&self, addr: Addr, h: u64) -> Option<(usize, SlotData)> {
+        let (mut i, tag) = self.home_and_tag_of(h);
         for _ in 0..WINDOW {
             let t = self.tags[i].load(Ordering::Acquire);
             if t == EMPTY {
@@ -328,16 +332,15 @@ impl Blacklist {
     /// Is `addr` a fly at `now`? Lock-free; the hot-path check.
     #[inline]
     pub fn is_fly(&self, addr: Addr, now: Nanos) -> bool {
-        if !self.maybe_fly(addr) {
-            return false;
-        }
-        self.is_listed_fly(addr, now)
+        let h = self.hash_of(addr);
+        self.maybe_fly_hashed(h) && self.is_listed_fly(addr, h, now)
     }
 
-    /// The second half of `is_fly`: the table lookup.
+    /// The second half of `is_fly`, the table lookup, for `addr` and its
+    /// hash from `hash_of`.
     #[inline]
-    pub fn is_listed_fly(&self, addr: Addr, now: Nanos) -> bool {
-        match self.find(addr) {
+    pub fn is_listed_fly(&self, addr: Addr, h: u64, now: Nanos) -> bool {
+        match self.find_hashed(addr, h) {
             Some((_, d)) => d.expires > now.0,
             None => false,
         }

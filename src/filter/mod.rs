@@ -411,7 +411,7 @@ impl Filter {
         let fly = if recheck_fly {
             self.blacklist.is_fly(ip.src, now)
         } else {
-            pre.maybe_fly && self.blacklist.is_listed_fly(ip.src, now)
+            pre.maybe_fly && self.blacklist.is_listed_fly(ip.src, pre.fly_hash, now)
         };
         if fly {
             return Verdict::Drop(Reason::Fly);
@@ -444,12 +444,12 @@ impl Filter {
         }
         match ip.l4 {
             L4::Tcp(t) => match pre.flow {
-                Some(fp) => self.tcp(now, dir, &ip, &t, fp),
+                Some(fp) => self.tcp(now, dir, &ip, &t, fp, pre.src_hash),
                 None => Verdict::Drop(Reason::Malformed),
             },
             L4::Udp { sport, dport } => self.udp(now, dir, &ip, sport, dport, pre.flow),
-            L4::Icmp { ty, .. } => self.icmp(now, dir, &ip, ty, false),
-            L4::Icmpv6 { ty, .. } => self.icmp(now, dir, &ip, ty, true),
+            L4::Icmp { ty, .. } => self.icmp(now, dir, &ip, ty, false, pre.src_hash),
+            L4::Icmpv6 { ty, .. } => self.icmp(now, dir, &ip, ty, true, pre.src_hash),
             L4::Other | L4::Fragment => Verdict::Forward,
         }
     }
@@ -537,10 +537,11 @@ impl Filter {
         Verdict::Drop(reason)
     }
 
-    /// The rate-limit state of `src`, created on first sight.
+    /// The rate-limit state of `src`, created on first sight. `hash` is the
+    /// one `prepare` computed, when it did.
     #[inline]
-    fn source(&mut self, now: Nanos, src: Addr) -> &mut Source {
-        let h = self.hash.hash128(src.0);
+    fn source(&mut self, now: Nanos, src: Addr, hash: Option<u64>) -> &mut Source {
+        let h = hash.unwrap_or_else(|| self.hash.hash128(src.0));
         let p = &*self.policy;
         let s = match self.sources.entry(h, src, |s| {
             if source_idle(p, s, now) {
@@ -562,6 +563,7 @@ impl Filter {
         ip: &IpSummary,
         t: &TcpSummary,
         fp: FlowPre,
+        src_hash: Option<u64>,
     ) -> Verdict {
         if tcpflags::is_bogus(t.flags) {
             return Verdict::Drop(Reason::TcpFlags);
@@ -587,7 +589,7 @@ impl Filter {
                         return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Tcp, t.dport);
                     }
                     if let Some(l) = self.policy.syn_limit {
-                        if !self.source(now, ip.src).syn.take(&l, now) {
+                        if !self.source(now, ip.src, src_hash).syn.take(&l, now) {
                             return Verdict::Drop(Reason::SynRate);
                         }
                     }
@@ -616,7 +618,7 @@ impl Filter {
             TcpStep::To(state) => {
                 if wan && t.flags & tcpflags::RST != 0 {
                     if let Some(l) = self.policy.rst_limit {
-                        if !self.source(now, ip.src).rst.take(&l, now) {
+                        if !self.source(now, ip.src, src_hash).rst.take(&l, now) {
                             return Verdict::Drop(Reason::RstRate);
                         }
                     }
@@ -702,7 +704,15 @@ impl Filter {
         Verdict::Forward
     }
 
-    fn icmp(&mut self, now: Nanos, dir: Direction, ip: &IpSummary, ty: u8, v6: bool) -> Verdict {
+    fn icmp(
+        &mut self,
+        now: Nanos,
+        dir: Direction,
+        ip: &IpSummary,
+        ty: u8,
+        v6: bool,
+        src_hash: Option<u64>,
+    ) -> Verdict {
         if dir == Direction::Lan {
             return Verdict::Forward;
         }
@@ -719,7 +729,7 @@ impl Filter {
             return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Icmp, ty as u16);
         }
         if let Some(l) = p.icmp_limit {
-            if !self.source(now, ip.src).icmp.take(&l, now) {
+            if !self.source(now, ip.src, src_hash).icmp.take(&l, now) {
                 return Verdict::Drop(Reason::IcmpRate);
             }
         }
