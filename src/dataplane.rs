@@ -371,9 +371,7 @@ pub fn worker_loop<B: Backend + ?Sized>(
         }
         backend.flush()?;
         for (port, n) in backend.take_oversize().into_iter().enumerate() {
-            for _ in 0..n {
-                filter.count_drop(DIRS[port], Reason::Oversize);
-            }
+            filter.count_drops(DIRS[port], Reason::Oversize, n);
         }
         tx_errors += backend.take_tx_errors();
         for e in filter.drain_events() {

@@ -252,13 +252,13 @@ impl Filter {
         self.stats.drops[reason as usize] += 1;
     }
 
-    /// Count a frame the data path dropped before the filter saw it.
-    pub fn count_drop(&mut self, dir: Direction, reason: Reason) {
+    /// Count `n` frames the data path dropped before the filter saw them.
+    pub fn count_drops(&mut self, dir: Direction, reason: Reason, n: u64) {
         match dir {
-            Direction::Wan => self.stats.frames_wan += 1,
-            Direction::Lan => self.stats.frames_lan += 1,
+            Direction::Wan => self.stats.frames_wan += n,
+            Direction::Lan => self.stats.frames_lan += n,
         }
-        self.stats.drops[reason as usize] += 1;
+        self.stats.drops[reason as usize] += n;
     }
 
     /// Housekeeping: forget expired flows and idle sources. Not needed for
