@@ -110,12 +110,9 @@ fn main() -> ExitCode {
             stats_file,
             busy_poll,
         } => {
-            let policy = match config.as_deref().map(config::load_file).transpose() {
-                Ok(p) => p.unwrap_or_default(),
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
+            let policy = match load_policy(config.as_deref()) {
+                Ok(p) => p,
+                Err(code) => return code,
             };
             let cfg = flypaper::dataplane::RunConfig {
                 wan,
@@ -192,6 +189,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// The policy in `file`, or the built-in seed policy; a bad file is
+/// reported (with its line and key) and is exit status 2.
+fn load_policy(file: Option<&Path>) -> Result<flypaper::Policy, ExitCode> {
+    match file.map(config::load_file).transpose() {
+        Ok(p) => Ok(p.unwrap_or_default()),
+        Err(e) => {
+            eprintln!("{e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn run_replay(
     capture: &Path,
     config_file: Option<&Path>,
@@ -200,15 +209,9 @@ fn run_replay(
     verdicts: Option<&Path>,
     seed: u64,
 ) -> ExitCode {
-    let policy = match config_file {
-        Some(f) => match config::load_file(f) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => flypaper::Policy::default(),
+    let policy = match load_policy(config_file) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let input = match File::open(capture) {
         Ok(f) => io::BufReader::new(f),
