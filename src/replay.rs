@@ -157,11 +157,9 @@ pub fn replay<R: Read, W: Write>(
     let blacklist = Arc::new(Blacklist::new(policy.tables.flies, opts.seed));
     let rst_queue = policy.tables.rst_queue;
     let mut filter = Filter::new(Arc::new(policy), blacklist, opts.seed);
-    // The wheel holds descriptors: indexes into `held`, which has one
-    // buffer per wheel entry and is as bounded as the wheel.
-    let mut wheel: TimerWheel<usize> = TimerWheel::for_rst_delay(rst_queue);
-    let mut held: Vec<Option<Vec<u8>>> = Vec::new();
-    let mut free_held: Vec<usize> = Vec::new();
+    // Replay has no UMEM: the wheel holds a copy of each delayed frame, and
+    // is as bounded (in frames) as the data path's.
+    let mut wheel: TimerWheel<Vec<u8>> = TimerWheel::for_rst_delay(rst_queue);
     let mut pass = match pass {
         Some(w) => Some(PcapWriter::new(BufWriter::new(w))?),
         None => None,
@@ -190,7 +188,7 @@ pub fn replay<R: Read, W: Write>(
             }
         };
         now = Nanos(pkt.ts_ns);
-        release(&mut wheel, &mut held, &mut free_held, now, &mut pass)?;
+        release(&mut wheel, now, &mut pass)?;
         let mut verdict = filter.process(now, dir, pkt.data);
         match verdict {
             Verdict::Forward => {
@@ -199,17 +197,9 @@ pub fn replay<R: Read, W: Write>(
                 }
             }
             Verdict::Delay(until) => {
-                let slot = free_held.pop().unwrap_or_else(|| {
-                    held.push(None);
-                    held.len() - 1
-                });
-                match wheel.insert(until, slot) {
-                    Ok(()) => held[slot] = Some(pkt.data.to_vec()),
-                    Err(slot) => {
-                        free_held.push(slot);
-                        filter.overrule(verdict, Reason::RstQueueFull);
-                        verdict = Verdict::Drop(Reason::RstQueueFull);
-                    }
+                if wheel.insert(until, pkt.data.to_vec()).is_err() {
+                    filter.overrule(verdict, Reason::RstQueueFull);
+                    verdict = Verdict::Drop(Reason::RstQueueFull);
                 }
             }
             Verdict::Drop(_) => {}
@@ -229,13 +219,7 @@ pub fn replay<R: Read, W: Write>(
         })?;
     }
     // Frames still held are released at their deadlines.
-    release(
-        &mut wheel,
-        &mut held,
-        &mut free_held,
-        Nanos(u64::MAX),
-        &mut pass,
-    )?;
+    release(&mut wheel, Nanos(u64::MAX), &mut pass)?;
     if let Some(p) = pass {
         p.finish()?.flush()?;
     }
@@ -265,21 +249,17 @@ fn verdict_order(k: &str) -> u8 {
     }
 }
 
+/// Write the delayed frames due at `now` at their release time.
 fn release<W: Write>(
-    wheel: &mut TimerWheel<usize>,
-    held: &mut [Option<Vec<u8>>],
-    free_held: &mut Vec<usize>,
+    wheel: &mut TimerWheel<Vec<u8>>,
     now: Nanos,
     pass: &mut Option<PcapWriter<W>>,
 ) -> io::Result<()> {
     let mut result = Ok(());
-    wheel.poll(now, |at, slot| {
-        if let Some(frame) = held[slot].take() {
-            if let (Some(p), Ok(())) = (pass.as_mut(), &result) {
-                result = p.write(at.0, &frame);
-            }
+    wheel.poll(now, |at, frame| {
+        if let (Some(p), Ok(())) = (pass.as_mut(), &result) {
+            result = p.write(at.0, &frame);
         }
-        free_held.push(slot);
     });
     result
 }
