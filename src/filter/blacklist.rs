@@ -179,8 +179,6 @@ pub struct Blacklist {
     hash: SeededHash,
     /// Occupied slots (live or expired, not tombstones).
     occupied: AtomicUsize,
-    /// Bumped on every change (persistence and kernel-map sync watch it).
-    generation: AtomicU64,
     writer: Mutex<()>,
 }
 
@@ -199,7 +197,6 @@ impl Blacklist {
             capacity,
             hash: SeededHash::new(seed ^ 0x626c_6163_6b6c_6973),
             occupied: AtomicUsize::new(0),
-            generation: AtomicU64::new(0),
             writer: Mutex::new(()),
         }
     }
@@ -215,10 +212,6 @@ impl Blacklist {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
     }
 
     #[inline]
@@ -389,7 +382,6 @@ impl Blacklist {
                         first_seen: first,
                         meta: pack_meta(&e),
                     });
-                    self.generation.fetch_add(1, Ordering::Release);
                     return Insert::Updated;
                 }
                 if d.expires <= now.0 {
@@ -419,7 +411,6 @@ impl Blacklist {
         if !reclaim {
             self.occupied.fetch_add(1, Ordering::Relaxed);
         }
-        self.generation.fetch_add(1, Ordering::Release);
         Insert::Added
     }
 
@@ -442,7 +433,6 @@ impl Blacklist {
         });
         self.tags[i].store(TOMB, Ordering::Release);
         self.occupied.fetch_sub(1, Ordering::Relaxed);
-        self.generation.fetch_add(1, Ordering::Release);
         // A tombstone followed by an empty slot ends every chain through it.
         let mut j = i;
         while self.tags[j].load(Ordering::Relaxed) == TOMB
@@ -471,7 +461,6 @@ impl Blacklist {
         }
         self.bits_set.store(0, Ordering::Relaxed);
         self.occupied.store(0, Ordering::Relaxed);
-        self.generation.fetch_add(1, Ordering::Release);
         n
     }
 

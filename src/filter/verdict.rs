@@ -104,13 +104,6 @@ macro_rules! reasons {
                     _ => None,
                 }
             }
-
-            /// One-line explanation for operators.
-            pub const fn describe(self) -> &'static str {
-                match self {
-                    $(Reason::$variant => $doc,)*
-                }
-            }
         }
     };
 }
