@@ -300,12 +300,6 @@ pub struct TcpSummary {
     pub dport: u16,
     /// The flags byte: [`tcp::flags`].
     pub flags: u8,
-    pub seq: u32,
-    pub ack: u32,
-    pub window: u16,
-    /// Segment length minus header length. For a first fragment, what this
-    /// fragment carries.
-    pub payload_len: u16,
 }
 
 const ETH_HEADER_LEN: usize = 14;
@@ -484,11 +478,6 @@ fn parse_l4(proto: u8, seg: &[u8], frag: Frag, v6: bool) -> Result<L4, ParseErro
                 sport: read_u16(seg, 0),
                 dport: read_u16(seg, 2),
                 flags: seg[13],
-                seq: read_u32(seg, 4),
-                ack: read_u32(seg, 8),
-                window: read_u16(seg, 14),
-                // seg is bounded by a 16-bit IP length.
-                payload_len: (seg.len() - header_len) as u16,
             }))
         }
         IpProtocol::UDP => {
@@ -576,10 +565,6 @@ mod test {
                         sport: 60724,
                         dport: 80,
                         flags: tcp::flags::SYN,
-                        seq: 662_979_421,
-                        ack: 0,
-                        window: 64240,
-                        payload_len: 0,
                     }),
                 }),
             }
@@ -588,8 +573,10 @@ mod test {
         match s.l4 {
             L4::Tcp(t) => {
                 assert_eq!(t.flags, tcp::flags::SYN | tcp::flags::ACK);
+                // Sequence numbers and window live in the TCP view.
+                let seg = tcp::Packet::new_checked(&TCP4_SYNACK[usize::from(s.l4_offset)..]).unwrap();
                 assert_eq!(
-                    (t.seq, t.ack, t.window),
+                    (seg.seq_number(), seg.ack_number(), seg.window_len()),
                     (3_804_373_683, 662_979_422, 65160)
                 );
             }
@@ -606,24 +593,24 @@ mod test {
             L4::Tcp(TcpSummary {
                 sport: 3372,
                 dport: 80,
-                payload_len: 0,
                 ..
             })
         ));
     }
 
     #[test]
-    fn tcp_payload_len_counts_data_not_padding() {
-        // The SYN with 5 bytes of data (total length 65), then 3 bytes of
-        // Ethernet padding that must not count.
+    fn tcp_header_is_bounded_by_ip_length_not_padding() {
+        // The SYN's 40-byte TCP header (data offset 10) with the IP total
+        // length cut to 20 + 24: the frame still holds every byte (as
+        // Ethernet padding), but the header runs past the IP packet.
         let mut f = TCP4_SYN.to_vec();
-        f[17] = 65;
-        f.extend(b"hello");
-        f.extend([0; 3]);
-        match ip(&f).l4 {
-            L4::Tcp(t) => assert_eq!(t.payload_len, 5),
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(f[14 + 20 + 12] >> 4, 10);
+        f[16] = 0;
+        f[17] = 44;
+        assert_eq!(parse(&f), Err(ParseError::BadDataOffset));
+        // With the full length it parses.
+        f[17] = 60;
+        assert!(matches!(ip(&f).l4, L4::Tcp(_)));
     }
 
     #[test]
@@ -689,10 +676,6 @@ mod test {
                 sport: 41192,
                 dport: 443,
                 flags: tcp::flags::SYN,
-                seq: 2_444_295_722,
-                ack: 0,
-                window: 64800,
-                payload_len: 0,
             })
         );
     }
@@ -1050,8 +1033,8 @@ mod test {
             assert_eq!(usize::from(ip.l3_offset), 14 + 4 * usize::from(s.vlan_tags));
             assert!(ip.l3_offset < ip.l4_offset);
             assert!(usize::from(ip.l4_offset) <= frame.len());
-            if let L4::Tcp(t) = ip.l4 {
-                assert!(usize::from(ip.l4_offset) + 20 + usize::from(t.payload_len) <= frame.len());
+            if let L4::Tcp(_) = ip.l4 {
+                assert!(usize::from(ip.l4_offset) + 20 <= frame.len());
             }
             assert_eq!(ip.frag == Frag::Later, ip.l4 == L4::Fragment);
         }
