@@ -236,6 +236,12 @@ impl Blacklist {
         (b / 64, 1u64 << (b % 64))
     }
 
+    /// The keyed address hash this blacklist uses: workers hash a frame's
+    /// source once, with it, for the blacklist and their own tables.
+    pub fn hasher(&self) -> SeededHash {
+        self.hash
+    }
+
     /// The keyed hash of `addr` that the batched lookups below take, so
     /// that a frame's stages compute it once.
     #[inline(always)]

@@ -57,11 +57,19 @@ impl FlowKey {
 
     #[inline]
     pub fn hash(&self, h: &SeededHash) -> u64 {
-        h.hash_flow(
-            self.a,
-            self.b,
-            (self.pa as u64) << 24 | (self.pb as u64) << 8 | self.proto as u64,
-        )
+        h.hash_flow(self.a, self.b, self.ports_proto())
+    }
+
+    /// The same hash as `hash` with the addresses' `hash128` given (`ha`
+    /// for side a): a frame's stages hash each address once.
+    #[inline(always)]
+    pub fn hash_hashed(&self, ha: u64, hb: u64, h: &SeededHash) -> u64 {
+        h.flow_of(ha, hb, self.ports_proto())
+    }
+
+    #[inline(always)]
+    fn ports_proto(&self) -> u64 {
+        (self.pa as u64) << 24 | (self.pb as u64) << 8 | self.proto as u64
     }
 }
 

@@ -53,8 +53,15 @@ impl SeededHash {
     /// Hash two 128-bit words and a 64-bit word (a flow key).
     #[inline(always)]
     pub fn hash_flow(&self, a: u128, b: u128, extra: u64) -> u64 {
-        let h =
-            self.hash128(a) ^ self.hash128(b).rotate_left(21) ^ fold_mul(extra ^ self.k1, self.k0);
+        self.flow_of(self.hash128(a), self.hash128(b), extra)
+    }
+
+    /// The flow hash from its two addresses' hashes (`hash128`, possibly
+    /// of another keyed hasher) and a 64-bit word: lets a frame hash each
+    /// address once for the blacklist, its source's state and its flow.
+    #[inline(always)]
+    pub fn flow_of(&self, ha: u64, hb: u64, extra: u64) -> u64 {
+        let h = ha ^ hb.rotate_left(21) ^ fold_mul(extra ^ self.k1, self.k0);
         fold_mul(h, 0xff51_afd7_ed55_8ccd)
     }
 }

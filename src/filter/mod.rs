@@ -163,7 +163,11 @@ struct Source {
 pub struct Filter {
     policy: Arc<Policy>,
     blacklist: Arc<Blacklist>,
+    /// Mixes flow keys (seeded per worker).
     hash: SeededHash,
+    /// Hashes addresses: the blacklist's hasher, so that one hash of a
+    /// frame's source serves the blacklist and the per-source table.
+    addr_hash: SeededHash,
     sources: BoundedTable<Addr, Source>,
     flows: FlowTable,
     stats: Stats,
@@ -192,6 +196,7 @@ impl Filter {
             sources: BoundedTable::new(policy.tables.sources),
             flows: FlowTable::new(policy.tables.flows),
             hash: SeededHash::new(seed),
+            addr_hash: blacklist.hasher(),
             stats: Stats::default(),
             events: ArrayVec::new(),
             bogon_src: policy::AddrMatcher::new(&policy.bogon_src),
@@ -338,13 +343,13 @@ impl Filter {
         let (proto, sport, dport) = match ip.l4 {
             L4::Tcp(t) => {
                 if wan && t.flags & (tcpflags::SYN | tcpflags::RST) != 0 {
-                    pre.src_hash = Some(self.hash.hash128(ip.src.0));
+                    pre.src_hash = Some(pre.fly_hash);
                 }
                 (6, t.sport, t.dport)
             }
             L4::Udp { sport, dport } if self.policy.strict => (17, sport, dport),
             L4::Icmp { .. } | L4::Icmpv6 { .. } if wan => {
-                pre.src_hash = Some(self.hash.hash128(ip.src.0));
+                pre.src_hash = Some(pre.fly_hash);
                 (0, 0, 0)
             }
             _ => (0, 0, 0),
@@ -354,7 +359,13 @@ impl Filter {
         }
         if proto != 0 {
             let (key, from_a) = FlowKey::new(proto, ip.src, sport, ip.dst, dport);
-            let hash = key.hash(&self.hash);
+            let h_dst = self.addr_hash.hash128(ip.dst.0);
+            let (ha, hb) = if from_a {
+                (pre.fly_hash, h_dst)
+            } else {
+                (h_dst, pre.fly_hash)
+            };
+            let hash = key.hash_hashed(ha, hb, &self.hash);
             self.flows.prefetch_tags(hash);
             pre.flow = Some(FlowPre { key, from_a, hash });
         }
@@ -541,7 +552,7 @@ impl Filter {
     /// one `prepare` computed, when it did.
     #[inline]
     fn source(&mut self, now: Nanos, src: Addr, hash: Option<u64>) -> &mut Source {
-        let h = hash.unwrap_or_else(|| self.hash.hash128(src.0));
+        let h = hash.unwrap_or_else(|| self.addr_hash.hash128(src.0));
         let p = &*self.policy;
         let s = match self.sources.entry(h, src, |s| {
             if source_idle(p, s, now) {

@@ -574,7 +574,8 @@ mod test {
             L4::Tcp(t) => {
                 assert_eq!(t.flags, tcp::flags::SYN | tcp::flags::ACK);
                 // Sequence numbers and window live in the TCP view.
-                let seg = tcp::Packet::new_checked(&TCP4_SYNACK[usize::from(s.l4_offset)..]).unwrap();
+                let seg =
+                    tcp::Packet::new_checked(&TCP4_SYNACK[usize::from(s.l4_offset)..]).unwrap();
                 assert_eq!(
                     (seg.seq_number(), seg.ack_number(), seg.window_len()),
                     (3_804_373_683, 662_979_422, 65160)
