@@ -63,7 +63,7 @@ pub use policy::{Policy, Proto};
 pub use verdict::{Direction, Nanos, Reason, Verdict};
 
 use crate::addr::Addr;
-use crate::wire::{self, IpSummary, TcpSummary, L3, L4};
+use crate::wire::{self, L3, L4};
 use bucket::Bucket;
 use flows::{tcp_step, FlowKey, FlowTable, State, TcpStep};
 use hash::SeededHash;
@@ -76,25 +76,62 @@ pub const EVENT_QUEUE: usize = 256;
 /// Frames `process_batch` prepares together.
 pub const BATCH: usize = 32;
 
-/// A frame's flow key, worked out in the first phase.
-#[derive(Clone, Copy)]
-struct FlowPre {
-    key: FlowKey,
-    from_a: bool,
-    hash: u64,
+/// What kind of frame it is, as far as the rules care.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Kind {
+    #[default]
+    Malformed,
+    Arp,
+    /// Not IP and not ARP.
+    NonIp,
+    Tcp,
+    Udp,
+    Icmp,
+    Icmpv6,
+    /// IP carrying another protocol (or ICMP of the other family).
+    OtherIp,
+    /// A non-first fragment: no L4 header.
+    Fragment,
 }
 
-/// What the first phase learns about a frame: the parse, whether the
-/// blacklist bitmap flags its source, and its flow key.
-#[derive(Clone, Copy)]
+/// What the first stage learns about a frame. Flat (no nested enums), so
+/// that the stages pass one small record per frame along the batch.
+#[derive(Clone, Copy, Debug, Default)]
 struct Pre {
-    parsed: Result<wire::Summary, wire::ParseError>,
+    src: Addr,
+    dst: Addr,
+    /// The source's address hash: its blacklist bucket and its rate-limit
+    /// entry.
+    src_hash: u64,
+    /// The flow's hash, when `flow`.
+    flow_hash: u64,
+    sport: u16,
+    dport: u16,
+    kind: Kind,
+    /// TCP flags, or the ICMP type.
+    flags: u8,
+    ttl: u8,
+    v6: bool,
+    /// The rules will need the source's rate-limit entry.
+    need_src: bool,
+    /// The frame belongs to a tracked flow (TCP; UDP in strict mode).
+    flow: bool,
+    /// The blacklist bitmap has the source's bit.
     maybe_fly: bool,
-    flow: Option<FlowPre>,
-    /// The source's hash, when its rate-limit entry will be needed.
-    src_hash: Option<u64>,
-    /// The source's hash in the blacklist.
-    fly_hash: u64,
+}
+
+impl Pre {
+    #[inline(always)]
+    fn is_ip(&self) -> bool {
+        !matches!(self.kind, Kind::Malformed | Kind::Arp | Kind::NonIp)
+    }
+
+    /// The frame's flow key, and whether its sender is side `a`.
+    #[inline(always)]
+    fn flow_key(&self) -> (FlowKey, bool) {
+        let proto = if self.kind == Kind::Tcp { 6 } else { 17 };
+        FlowKey::new(proto, self.src, self.sport, self.dst, self.dport)
+    }
 }
 
 /// Something the control plane must hear about (log, persist).
@@ -278,7 +315,8 @@ impl Filter {
     /// Decide what to do with one frame.
     #[inline]
     pub fn process(&mut self, now: Nanos, dir: Direction, frame: &[u8]) -> Verdict {
-        let mut pre = self.prepare(dir, frame);
+        let mut pre = Pre::default();
+        self.prepare(dir, frame, &mut pre);
         self.warm(&mut pre);
         self.finish(now, dir, &pre, false)
     }
@@ -298,6 +336,7 @@ impl Filter {
         out: &mut [Verdict],
     ) {
         assert!(out.len() >= frames.len(), "one verdict per frame");
+        let mut pre = [Pre::default(); BATCH];
         for (chunk, out) in frames.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
             // Stage zero: start loading every frame's headers (the first
             // 128 bytes hold Ethernet, VLAN, IP and L4 headers).
@@ -305,9 +344,9 @@ impl Filter {
                 crate::sys::prefetch::prefetch(f.as_ptr());
                 crate::sys::prefetch::prefetch(f.as_ptr().wrapping_add(64));
             }
-            let mut pre: ArrayVec<Pre, BATCH> = ArrayVec::new();
-            for f in chunk {
-                pre.push(self.prepare(dir, f));
+            let pre = &mut pre[..chunk.len()];
+            for (f, p) in chunk.iter().zip(pre.iter_mut()) {
+                self.prepare(dir, f, p);
             }
             for p in pre.iter_mut() {
                 self.warm(p);
@@ -325,69 +364,86 @@ impl Filter {
     /// Stage one: parse, hash, and prefetch the lines of the blacklist
     /// bitmap and the tags of the flow and source tables. No state changes.
     #[inline(always)]
-    fn prepare(&self, dir: Direction, frame: &[u8]) -> Pre {
-        let parsed = wire::parse(frame);
-        let mut pre = Pre {
-            parsed,
-            maybe_fly: false,
-            flow: None,
-            src_hash: None,
-            fly_hash: 0,
+    fn prepare(&self, dir: Direction, frame: &[u8], pre: &mut Pre) {
+        let ip = match wire::parse(frame) {
+            Ok(wire::Summary { l3: L3::Ip(ip), .. }) => ip,
+            Ok(wire::Summary { l3: L3::Arp, .. }) => {
+                pre.kind = Kind::Arp;
+                return;
+            }
+            Ok(wire::Summary { l3: L3::Other, .. }) => {
+                pre.kind = Kind::NonIp;
+                return;
+            }
+            Err(_) => {
+                pre.kind = Kind::Malformed;
+                return;
+            }
         };
-        let Ok(wire::Summary { l3: L3::Ip(ip), .. }) = &pre.parsed else {
-            return pre;
+        let (kind, sport, dport, flags) = match ip.l4 {
+            L4::Tcp(t) => (Kind::Tcp, t.sport, t.dport, t.flags),
+            L4::Udp { sport, dport } => (Kind::Udp, sport, dport, 0),
+            L4::Icmp { ty, .. } => (Kind::Icmp, 0, 0, ty),
+            L4::Icmpv6 { ty, .. } => (Kind::Icmpv6, 0, 0, ty),
+            L4::Other => (Kind::OtherIp, 0, 0, 0),
+            L4::Fragment => (Kind::Fragment, 0, 0, 0),
         };
-        pre.fly_hash = self.blacklist.hash_of(ip.src);
-        self.blacklist.prefetch(pre.fly_hash);
+        let src_hash = self.addr_hash.hash128(ip.src.0);
+        self.blacklist.prefetch(src_hash);
         let wan = dir == Direction::Wan;
-        let (proto, sport, dport) = match ip.l4 {
-            L4::Tcp(t) => {
-                if wan && t.flags & (tcpflags::SYN | tcpflags::RST) != 0 {
-                    pre.src_hash = Some(pre.fly_hash);
-                }
-                (6, t.sport, t.dport)
-            }
-            L4::Udp { sport, dport } if self.policy.strict => (17, sport, dport),
-            L4::Icmp { .. } | L4::Icmpv6 { .. } if wan => {
-                pre.src_hash = Some(pre.fly_hash);
-                (0, 0, 0)
-            }
-            _ => (0, 0, 0),
+        let need_src = match kind {
+            Kind::Tcp => wan && flags & (tcpflags::SYN | tcpflags::RST) != 0,
+            Kind::Icmp | Kind::Icmpv6 => wan,
+            _ => false,
         };
-        if let Some(h) = pre.src_hash {
-            self.sources.prefetch_tags(h);
+        if need_src {
+            self.sources.prefetch_tags(src_hash);
         }
-        if proto != 0 {
-            let (key, from_a) = FlowKey::new(proto, ip.src, sport, ip.dst, dport);
+        let flow = kind == Kind::Tcp || (kind == Kind::Udp && self.policy.strict);
+        *pre = Pre {
+            src: ip.src,
+            dst: ip.dst,
+            src_hash,
+            flow_hash: 0,
+            sport,
+            dport,
+            kind,
+            flags,
+            ttl: ip.ttl,
+            v6: ip.version == 6,
+            need_src,
+            flow,
+            maybe_fly: false,
+        };
+        if flow {
+            let (key, from_a) = pre.flow_key();
             let h_dst = self.addr_hash.hash128(ip.dst.0);
             let (ha, hb) = if from_a {
-                (pre.fly_hash, h_dst)
+                (src_hash, h_dst)
             } else {
-                (h_dst, pre.fly_hash)
+                (h_dst, src_hash)
             };
-            let hash = key.hash_hashed(ha, hb, &self.hash);
-            self.flows.prefetch_tags(hash);
-            pre.flow = Some(FlowPre { key, from_a, hash });
+            pre.flow_hash = key.hash_hashed(ha, hb, &self.hash);
+            self.flows.prefetch_tags(pre.flow_hash);
         }
-        pre
     }
 
     /// Stage two: read the (now cached) tags and bitmap word, and prefetch
     /// the matching table entries.
     #[inline(always)]
     fn warm(&self, pre: &mut Pre) {
-        let Ok(wire::Summary { l3: L3::Ip(_), .. }) = &pre.parsed else {
+        if !pre.is_ip() {
             return;
-        };
-        pre.maybe_fly = self.blacklist.maybe_fly_hashed(pre.fly_hash);
+        }
+        pre.maybe_fly = self.blacklist.maybe_fly_hashed(pre.src_hash);
         if pre.maybe_fly {
-            self.blacklist.prefetch_entry(pre.fly_hash);
+            self.blacklist.prefetch_entry(pre.src_hash);
         }
-        if let Some(f) = &pre.flow {
-            self.flows.prefetch_entry(f.hash);
+        if pre.flow {
+            self.flows.prefetch_entry(pre.flow_hash);
         }
-        if let Some(h) = pre.src_hash {
-            self.sources.prefetch_entry(h);
+        if pre.need_src {
+            self.sources.prefetch_entry(pre.src_hash);
         }
     }
 
@@ -409,66 +465,61 @@ impl Filter {
 
     #[inline(always)]
     fn decide(&mut self, now: Nanos, dir: Direction, pre: &Pre, recheck_fly: bool) -> Verdict {
-        let summary = match pre.parsed {
-            Ok(s) => s,
-            Err(_) => return Verdict::Drop(Reason::Malformed),
-        };
-        let ip = match summary.l3 {
-            L3::Ip(ip) => ip,
-            L3::Arp => return Verdict::Forward,
-            L3::Other if self.policy.drop_non_ip => return Verdict::Drop(Reason::NonIp),
-            L3::Other => return Verdict::Forward,
-        };
+        match pre.kind {
+            Kind::Malformed => return Verdict::Drop(Reason::Malformed),
+            Kind::Arp => return Verdict::Forward,
+            Kind::NonIp if self.policy.drop_non_ip => return Verdict::Drop(Reason::NonIp),
+            Kind::NonIp => return Verdict::Forward,
+            _ => {}
+        }
         let fly = if recheck_fly {
-            self.blacklist.is_fly(ip.src, now)
+            self.blacklist.is_fly(pre.src, now)
         } else {
-            pre.maybe_fly && self.blacklist.is_listed_fly(ip.src, pre.fly_hash, now)
+            pre.maybe_fly && self.blacklist.is_listed_fly(pre.src, pre.src_hash, now)
         };
         if fly {
             return Verdict::Drop(Reason::Fly);
         }
-        match ip.l4 {
-            L4::Icmpv6 { ty: 133..=137, .. } => {
-                return if ip.ttl == 255 {
-                    Verdict::Forward
-                } else {
-                    Verdict::Drop(Reason::Spoofed)
-                };
+        if pre.kind == Kind::Icmpv6 {
+            match pre.flags {
+                133..=137 => {
+                    return if pre.ttl == 255 {
+                        Verdict::Forward
+                    } else {
+                        Verdict::Drop(Reason::Spoofed)
+                    };
+                }
+                // Multicast listener discovery (MLD query, report, done,
+                // MLDv2 report): link-local by construction (hop limit 1,
+                // from a link-local address or, while the address is
+                // tentative, from `::` as RFC 3590 allows, to a multicast
+                // group).
+                130..=132 | 143
+                    if pre.ttl == 1
+                        && (pre.src.0 == 0 || LINK_LOCAL_V6.contains(pre.src))
+                        && MULTICAST_V6.contains(pre.dst) =>
+                {
+                    return Verdict::Forward;
+                }
+                _ => {}
             }
-            // Multicast listener discovery (MLD query, report, done, MLDv2
-            // report): link-local by construction (hop limit 1, from a
-            // link-local address or, while the address is tentative, from
-            // `::` as RFC 3590 allows, to a multicast group).
-            L4::Icmpv6 {
-                ty: 130..=132 | 143,
-                ..
-            } if ip.ttl == 1
-                && (ip.src.0 == 0 || LINK_LOCAL_V6.contains(ip.src))
-                && MULTICAST_V6.contains(ip.dst) =>
-            {
-                return Verdict::Forward;
-            }
-            _ => {}
         }
-        if let Some(r) = self.check_addresses(dir, &ip) {
+        if let Some(r) = self.check_addresses(dir, pre) {
             return Verdict::Drop(r);
         }
-        match ip.l4 {
-            L4::Tcp(t) => match pre.flow {
-                Some(fp) => self.tcp(now, dir, &ip, &t, fp, pre.src_hash),
-                None => Verdict::Drop(Reason::Malformed),
-            },
-            L4::Udp { sport, dport } => self.udp(now, dir, &ip, sport, dport, pre.flow),
-            L4::Icmp { ty, .. } => self.icmp(now, dir, &ip, ty, false, pre.src_hash),
-            L4::Icmpv6 { ty, .. } => self.icmp(now, dir, &ip, ty, true, pre.src_hash),
-            L4::Other | L4::Fragment => Verdict::Forward,
+        match pre.kind {
+            Kind::Tcp => self.tcp(now, dir, pre),
+            Kind::Udp => self.udp(now, dir, pre),
+            Kind::Icmp => self.icmp(now, dir, pre, false),
+            Kind::Icmpv6 => self.icmp(now, dir, pre, true),
+            _ => Verdict::Forward,
         }
     }
 
     /// Bogons, bogus destinations and anti-spoof by direction.
     #[inline]
-    fn check_addresses(&self, dir: Direction, ip: &IpSummary) -> Option<Reason> {
-        let v6 = ip.version == 6;
+    fn check_addresses(&self, dir: Direction, ip: &Pre) -> Option<Reason> {
+        let v6 = ip.v6;
         let lan_checked = if v6 { self.lan_v6 } else { self.lan_v4 };
         match dir {
             Direction::Wan => {
@@ -482,14 +533,7 @@ impl Filter {
                     return Some(Reason::BogonSrc);
                 }
                 if self.bogus_dst.contains(ip.dst)
-                    && !matches!(
-                        ip.l4,
-                        L4::Udp {
-                            sport: DHCP_SERVER,
-                            dport: DHCP_CLIENT,
-                            ..
-                        }
-                    )
+                    && !(ip.kind == Kind::Udp && (ip.sport, ip.dport) == (DHCP_SERVER, DHCP_CLIENT))
                 {
                     return Some(Reason::BogusDst);
                 }
@@ -567,37 +611,29 @@ impl Filter {
         s
     }
 
-    fn tcp(
-        &mut self,
-        now: Nanos,
-        dir: Direction,
-        ip: &IpSummary,
-        t: &TcpSummary,
-        fp: FlowPre,
-        src_hash: Option<u64>,
-    ) -> Verdict {
-        if tcpflags::is_bogus(t.flags) {
+    fn tcp(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
+        let flags = ip.flags;
+        let dport = ip.dport;
+        let src_hash = Some(ip.src_hash);
+        if tcpflags::is_bogus(flags) {
             return Verdict::Drop(Reason::TcpFlags);
         }
         let wan = dir == Direction::Wan;
-        if wan && self.policy.trap_tcp.contains(t.dport) {
-            return self.make_fly(now, ip.src, Reason::Trap, Proto::Tcp, t.dport);
+        if wan && self.policy.trap_tcp.contains(dport) {
+            return self.make_fly(now, ip.src, Reason::Trap, Proto::Tcp, dport);
         }
-        let FlowPre {
-            key,
-            from_a,
-            hash: h,
-        } = fp;
+        let (key, from_a) = ip.flow_key();
+        let h = ip.flow_hash;
         let found = self.flows.lookup(h, &key, now);
         let cur = found.map(|(_, f)| (f.state, f.orig_a == from_a));
 
         let from_orig = cur.is_none_or(|c| c.1);
         let ct = self.policy.conntrack;
-        match tcp_step(cur.map(|c| c.0), from_orig, t.flags) {
+        match tcp_step(cur.map(|c| c.0), from_orig, flags) {
             TcpStep::New => {
                 if wan {
-                    if self.policy.strict && !self.allowed(Proto::Tcp, t.dport, ip.dst) {
-                        return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Tcp, t.dport);
+                    if self.policy.strict && !self.allowed(Proto::Tcp, dport, ip.dst) {
+                        return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Tcp, dport);
                     }
                     if let Some(l) = self.policy.syn_limit {
                         if !self.source(now, ip.src, src_hash).syn.take(&l, now) {
@@ -615,7 +651,7 @@ impl Filter {
                     Pickup::Lan => !wan,
                     Pickup::Both => true,
                 };
-                let ack_only = t.flags & (tcpflags::ACK | tcpflags::RST) == tcpflags::ACK;
+                let ack_only = flags & (tcpflags::ACK | tcpflags::RST) == tcpflags::ACK;
                 if cur.is_none() && pickup && ack_only {
                     // A connection that was open before flypaper started:
                     // its originator is unknown; call it the receiver.
@@ -627,7 +663,7 @@ impl Filter {
                 }
             }
             TcpStep::To(state) => {
-                if wan && t.flags & tcpflags::RST != 0 {
+                if wan && flags & tcpflags::RST != 0 {
                     if let Some(l) = self.policy.rst_limit {
                         if !self.source(now, ip.src, src_hash).rst.take(&l, now) {
                             return Verdict::Drop(Reason::RstRate);
@@ -663,15 +699,8 @@ impl Filter {
         }
     }
 
-    fn udp(
-        &mut self,
-        now: Nanos,
-        dir: Direction,
-        ip: &IpSummary,
-        sport: u16,
-        dport: u16,
-        fp: Option<FlowPre>,
-    ) -> Verdict {
+    fn udp(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
+        let (sport, dport) = (ip.sport, ip.dport);
         let wan = dir == Direction::Wan;
         if wan && self.policy.trap_udp.contains(dport) {
             return self.make_fly(now, ip.src, Reason::Trap, Proto::Udp, dport);
@@ -688,15 +717,12 @@ impl Filter {
         // UDP flows only matter to strict mode (replies to the LAN's own
         // datagrams are not "new inbound traffic"); without it, tracking
         // them would only churn the flow table.
-        let Some(FlowPre {
-            key,
-            from_a,
-            hash: h,
-        }) = fp
-        else {
-            // Not strict: prepare() made no flow key.
+        if !ip.flow {
+            // Not strict: no flow.
             return Verdict::Forward;
-        };
+        }
+        let (key, from_a) = ip.flow_key();
+        let h = ip.flow_hash;
         let ct = self.policy.conntrack;
         let found = self.flows.lookup(h, &key, now);
         let next = match found {
@@ -715,15 +741,9 @@ impl Filter {
         Verdict::Forward
     }
 
-    fn icmp(
-        &mut self,
-        now: Nanos,
-        dir: Direction,
-        ip: &IpSummary,
-        ty: u8,
-        v6: bool,
-        src_hash: Option<u64>,
-    ) -> Verdict {
+    fn icmp(&mut self, now: Nanos, dir: Direction, ip: &Pre, v6: bool) -> Verdict {
+        let ty = ip.flags;
+        let src_hash = Some(ip.src_hash);
         if dir == Direction::Lan {
             return Verdict::Forward;
         }
@@ -750,19 +770,13 @@ impl Filter {
 
 /// Sources the LAN may use outside its prefixes: DHCP discovery from
 /// 0.0.0.0, IPv6 duplicate address detection from `::`, and link-local.
-fn lan_source_exempt(ip: &IpSummary) -> bool {
-    if ip.version == 6 {
+fn lan_source_exempt(ip: &Pre) -> bool {
+    if ip.v6 {
         ip.src.0 == 0 || LINK_LOCAL_V6.contains(ip.src)
     } else {
         ip.src == Addr::from_v4(0)
-            && matches!(
-                ip.l4,
-                L4::Udp {
-                    sport: DHCP_CLIENT,
-                    dport: DHCP_SERVER,
-                    ..
-                }
-            )
+            && ip.kind == Kind::Udp
+            && (ip.sport, ip.dport) == (DHCP_CLIENT, DHCP_SERVER)
     }
 }
 
