@@ -1,38 +1,35 @@
-//! Token buckets in the style of the kernel's `nft_limit`.
+//! Token buckets in the style of the kernel's `nft_limit`, kept as one
+//! number per bucket.
 //!
-//! Credit is kept in nanoseconds. Time passing adds credit one for one, up
-//! to the bucket depth (`burst * cost`); a packet costs `cost` nanoseconds
-//! (`1e9 / rate`). The costs are computed when the config is loaded
-//! ([`Limit::new`] checks for overflow), so the hot path is two additions, a
-//! compare and a subtraction: no division, no floating point.
+//! A bucket of depth `burst * cost` nanoseconds lets a packet through when
+//! it holds at least `cost` (`1e9 / rate`) nanoseconds of credit; time adds
+//! credit one for one up to the depth. Instead of the credit and the time
+//! of the last packet, a bucket stores when it will be full again (`tat`,
+//! the theoretical arrival time of the generic cell rate algorithm): the
+//! credit at `now` is `depth - (tat - now)`. The two are the same bucket;
+//! one word is half the memory per source. The costs are computed when the
+//! config is loaded ([`Limit::new`] checks for overflow), so the hot path
+//! is a max, an addition and a compare: no division, no floating point.
 
 use crate::filter::policy::Limit;
 use crate::filter::Nanos;
 
-/// The state of one bucket. A fresh bucket (`last == 0`, never used) is full.
+/// The state of one bucket. A fresh bucket (`tat == 0`) is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Bucket {
-    credit: u64,
-    last: u64,
-    used: bool,
+    /// When the bucket is full again.
+    tat: u64,
 }
 
 impl Bucket {
     /// Take one packet's worth of credit at `now`. Returns false when the
-    /// source is over its limit (nothing is taken then).
+    /// source is over its limit (nothing is taken then). A clock that goes
+    /// backwards (replay of a merged capture) grants nothing.
     #[inline]
     pub fn take(&mut self, limit: &Limit, now: Nanos) -> bool {
-        if !self.used {
-            self.used = true;
-            self.credit = limit.depth;
-        } else {
-            // A clock that goes backwards (replay of a merged capture) adds nothing.
-            let elapsed = now.0.saturating_sub(self.last);
-            self.credit = self.credit.saturating_add(elapsed).min(limit.depth);
-        }
-        self.last = now.0.max(self.last);
-        if self.credit >= limit.cost {
-            self.credit -= limit.cost;
+        let next = self.tat.max(now.0).saturating_add(limit.cost);
+        if next <= now.0.saturating_add(limit.depth) {
+            self.tat = next;
             true
         } else {
             false
@@ -40,14 +37,8 @@ impl Bucket {
     }
 
     /// When this bucket will be full again (it is as good as new then).
-    pub fn full_at(&self, limit: &Limit) -> Nanos {
-        if !self.used {
-            return Nanos::ZERO;
-        }
-        Nanos(
-            self.last
-                .saturating_add(limit.depth - self.credit.min(limit.depth)),
-        )
+    pub fn full_at(&self) -> Nanos {
+        Nanos(self.tat)
     }
 }
 
@@ -109,8 +100,8 @@ mod test {
     fn full_at() {
         let l = Limit::per_sec(1, 2);
         let mut b = Bucket::default();
-        assert_eq!(b.full_at(&l), Nanos::ZERO);
+        assert_eq!(b.full_at(), Nanos::ZERO);
         b.take(&l, Nanos::from_secs(10));
-        assert_eq!(b.full_at(&l), Nanos::from_secs(11));
+        assert_eq!(b.full_at(), Nanos::from_secs(11));
     }
 }

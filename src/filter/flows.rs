@@ -5,8 +5,9 @@
 //! handshake and teardown by flags only; it does not check sequence windows.
 //!
 //! Eviction under pressure (a spoofed SYN flood) takes, in this order, an
-//! expired flow, the least recently seen half-open or unreplied flow, and
-//! only then the least recently seen established flow.
+//! expired flow, the half-open or unreplied flow closest to expiring, and
+//! only then the established flow closest to expiring (for flows in one
+//! state, the least recently seen).
 
 use crate::addr::Addr;
 use crate::filter::hash::SeededHash;
@@ -15,7 +16,9 @@ use crate::filter::table::{BoundedTable, Found};
 use crate::filter::tcpflags::{ACK, FIN, RST, SYN};
 use crate::filter::Nanos;
 
-/// A flow key that is the same for both directions of a connection.
+/// A flow key as one frame sees it: from `(a, pa)` to `(b, pb)`. The table
+/// stores each flow under its originator's key (side `a` opened it); a
+/// frame matches it in either orientation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowKey {
     a: u128,
@@ -26,50 +29,54 @@ pub struct FlowKey {
 }
 
 impl FlowKey {
-    /// The key for a packet from `(src, sport)` to `(dst, dport)`, and
-    /// whether the sender is side `a` of the key.
-    #[inline]
-    pub fn new(proto: u8, src: Addr, sport: u16, dst: Addr, dport: u16) -> (FlowKey, bool) {
-        if (src.0, sport) <= (dst.0, dport) {
-            (
-                FlowKey {
-                    a: src.0,
-                    b: dst.0,
-                    pa: sport,
-                    pb: dport,
-                    proto,
-                },
-                true,
-            )
-        } else {
-            (
-                FlowKey {
-                    a: dst.0,
-                    b: src.0,
-                    pa: dport,
-                    pb: sport,
-                    proto,
-                },
-                false,
-            )
+    /// The key of a packet from `(src, sport)` to `(dst, dport)`.
+    #[inline(always)]
+    pub fn new(proto: u8, src: Addr, sport: u16, dst: Addr, dport: u16) -> FlowKey {
+        FlowKey {
+            a: src.0,
+            b: dst.0,
+            pa: sport,
+            pb: dport,
+            proto,
         }
     }
 
+    /// The same flow seen from the other end.
+    #[inline(always)]
+    pub fn reversed(&self) -> FlowKey {
+        FlowKey {
+            a: self.b,
+            b: self.a,
+            pa: self.pb,
+            pb: self.pa,
+            proto: self.proto,
+        }
+    }
+
+    /// Whether `self` and `other` are the same flow, and if so whether in
+    /// the same orientation (`Some(true)`) or reversed (`Some(false)`).
+    #[inline(always)]
+    pub fn orientation(&self, other: &FlowKey) -> Option<bool> {
+        if *self == *other {
+            Some(true)
+        } else if *self == other.reversed() {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// A hash that is the same in both orientations.
     #[inline]
     pub fn hash(&self, h: &SeededHash) -> u64 {
-        h.hash_flow(self.a, self.b, self.ports_proto())
+        self.hash_hashed(h.hash128(self.a), h.hash128(self.b), h)
     }
 
     /// The same hash as `hash` with the addresses' `hash128` given (`ha`
     /// for side a): a frame's stages hash each address once.
     #[inline(always)]
     pub fn hash_hashed(&self, ha: u64, hb: u64, h: &SeededHash) -> u64 {
-        h.flow_of(ha, hb, self.ports_proto())
-    }
-
-    #[inline(always)]
-    fn ports_proto(&self) -> u64 {
-        (self.pa as u64) << 24 | (self.pb as u64) << 8 | self.proto as u64
+        h.flow_of(ha, self.pa, hb, self.pb, self.proto)
     }
 }
 
@@ -92,13 +99,11 @@ pub enum State {
     UdpStream,
 }
 
+/// A flow's state: 16 bytes, so that key and value fill one cache line.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Flow {
-    pub state: State,
-    /// The originator is side `a` of the key.
-    pub orig_a: bool,
     pub expires: u64,
-    pub last_seen: u64,
+    pub state: State,
 }
 
 /// What a TCP segment does to a flow.
@@ -202,12 +207,14 @@ impl FlowTable {
         self.table.prefetch_entry(hash)
     }
 
-    /// The live flow for `key` and where it is (for `update`), looked up once.
+    /// The live flow of a frame with key `key`, where it is (for
+    /// `update`), and whether the frame comes from its originator. One
+    /// lookup per frame.
     #[inline]
-    pub fn lookup(&self, hash: u64, key: &FlowKey, now: Nanos) -> Option<(usize, Flow)> {
-        let i = self.table.index_of(hash, key)?;
+    pub fn lookup(&self, hash: u64, key: &FlowKey, now: Nanos) -> Option<(usize, Flow, bool)> {
+        let (i, from_orig) = self.table.position(hash, |k| k.orientation(key))?;
         let f = *self.table.at(i);
-        (f.expires > now.0).then_some((i, f))
+        (f.expires > now.0).then_some((i, f, from_orig))
     }
 
     /// Move the flow `lookup` found to `state`, refreshing its expiry,
@@ -216,40 +223,36 @@ impl FlowTable {
     pub fn update(&mut self, index: usize, now: Nanos, ct: &Conntrack, state: State) {
         let f = self.table.at_mut(index);
         f.state = state;
-        f.last_seen = now.0;
         f.expires = (now + timeout(ct, state)).0;
     }
 
-    /// Move a flow to `state` (creating it if needed), refreshing its expiry.
+    /// Start a flow in `state` whose originator sent `key` (replacing the
+    /// same flow in either orientation, as when a SYN reopens a closed
+    /// connection).
     #[inline]
-    pub fn set(
-        &mut self,
-        hash: u64,
-        key: FlowKey,
-        now: Nanos,
-        ct: &Conntrack,
-        state: State,
-        orig_a: Option<bool>,
-    ) {
+    pub fn insert(&mut self, hash: u64, key: FlowKey, now: Nanos, ct: &Conntrack, state: State) {
+        let flow = Flow {
+            expires: (now + timeout(ct, state)).0,
+            state,
+        };
+        if let Some((i, _)) = self.table.position(hash, |k| k.orientation(&key)) {
+            self.table.replace(i, key, flow);
+            return;
+        }
+        // Eviction order: expired, then half-open or unreplied, then
+        // established; within each, the one closest to expiring.
         let rank = |f: &Flow| {
             if f.expires <= now.0 {
                 None
             } else if matches!(f.state, State::Established | State::UdpStream) {
-                Some((1 << 63) | f.last_seen >> 1)
+                Some((1 << 63) | f.expires >> 1)
             } else {
-                Some(f.last_seen >> 1)
+                Some(f.expires >> 1)
             }
         };
-        let f = match self.table.entry(hash, key, rank) {
-            Found::Hit(f) => f,
-            Found::Inserted(f) => f,
-        };
-        f.state = state;
-        if let Some(o) = orig_a {
-            f.orig_a = o;
+        match self.table.entry(hash, key, rank) {
+            Found::Hit(f) | Found::Inserted(f) => *f = flow,
         }
-        f.last_seen = now.0;
-        f.expires = (now + timeout(ct, state)).0;
     }
 
     /// Drop expired flows (housekeeping; lookups ignore them anyway).
@@ -272,14 +275,20 @@ mod test {
     fn key_is_symmetric() {
         let c: Addr = "198.51.100.20".parse().unwrap();
         let s: Addr = "203.0.113.10".parse().unwrap();
-        let (k1, a1) = FlowKey::new(6, c, 40000, s, 80);
-        let (k2, a2) = FlowKey::new(6, s, 80, c, 40000);
-        assert_eq!(k1, k2);
-        assert_ne!(a1, a2);
+        let k1 = FlowKey::new(6, c, 40000, s, 80);
+        let k2 = FlowKey::new(6, s, 80, c, 40000);
+        assert_eq!(k1.reversed(), k2);
+        assert_eq!(k1.orientation(&k1), Some(true));
+        assert_eq!(k1.orientation(&k2), Some(false));
         let h = SeededHash::new(1);
         assert_eq!(k1.hash(&h), k2.hash(&h));
-        let (k3, _) = FlowKey::new(17, c, 40000, s, 80);
-        assert_ne!(k1, k3);
+        let k3 = FlowKey::new(17, c, 40000, s, 80);
+        assert_eq!(k1.orientation(&k3), None);
+        // Ports belong to their address: swapping only the ports is
+        // another flow.
+        let k4 = FlowKey::new(6, c, 80, s, 40000);
+        assert_eq!(k1.orientation(&k4), None);
+        assert_ne!(k1.hash(&h), k4.hash(&h));
     }
 
     #[test]
@@ -378,28 +387,14 @@ mod test {
         let mut t = FlowTable::new(4); // a single set of 4
         let a: Addr = "198.51.100.20".parse().unwrap();
         let now = Nanos::from_secs(100);
-        let key = |p: u16| FlowKey::new(6, a, p, "203.0.113.10".parse().unwrap(), 80).0;
+        let key = |p: u16| FlowKey::new(6, a, p, "203.0.113.10".parse().unwrap(), 80);
         // One established flow, then half-open ones.
-        t.set(key(1).hash(&h), key(1), now, &ct, Established, Some(true));
+        t.insert(key(1).hash(&h), key(1), now, &ct, Established);
         for p in 2..=4 {
-            t.set(
-                key(p).hash(&h),
-                key(p),
-                now + Nanos(p as u64),
-                &ct,
-                SynSent,
-                Some(true),
-            );
+            t.insert(key(p).hash(&h), key(p), now + Nanos(p as u64), &ct, SynSent);
         }
         // A new flow evicts the oldest half-open (port 2), not the established one.
-        t.set(
-            key(5).hash(&h),
-            key(5),
-            now + Nanos(10),
-            &ct,
-            SynSent,
-            Some(true),
-        );
+        t.insert(key(5).hash(&h), key(5), now + Nanos(10), &ct, SynSent);
         assert!(t.lookup(key(1).hash(&h), &key(1), now).is_some());
         assert!(t.lookup(key(2).hash(&h), &key(2), now).is_none());
         assert_eq!(t.evictions(), 1);

@@ -50,18 +50,17 @@ impl SeededHash {
         fold_mul(h, 0x9e37_79b9_7f4a_7c15)
     }
 
-    /// Hash two 128-bit words and a 64-bit word (a flow key).
+    /// The hash of a flow between `(a, pa)` and `(b, pb)` from its two
+    /// addresses' hashes (`hash128`, possibly of another keyed hasher), so
+    /// that a frame hashes each address once for the blacklist, its
+    /// source's state and its flow. Symmetric: swapping the endpoints gives
+    /// the same hash, so both directions find one entry. Each port is mixed
+    /// into its own address's hash first.
     #[inline(always)]
-    pub fn hash_flow(&self, a: u128, b: u128, extra: u64) -> u64 {
-        self.flow_of(self.hash128(a), self.hash128(b), extra)
-    }
-
-    /// The flow hash from its two addresses' hashes (`hash128`, possibly
-    /// of another keyed hasher) and a 64-bit word: lets a frame hash each
-    /// address once for the blacklist, its source's state and its flow.
-    #[inline(always)]
-    pub fn flow_of(&self, ha: u64, hb: u64, extra: u64) -> u64 {
-        let h = ha ^ hb.rotate_left(21) ^ fold_mul(extra ^ self.k1, self.k0);
+    pub fn flow_of(&self, ha: u64, pa: u16, hb: u64, pb: u16, proto: u8) -> u64 {
+        let ea = ha ^ (u64::from(pa) + 1).wrapping_mul(self.k0);
+        let eb = hb ^ (u64::from(pb) + 1).wrapping_mul(self.k0);
+        let h = ea.wrapping_add(eb) ^ (u64::from(proto) << 56) ^ self.k2;
         fold_mul(h, 0xff51_afd7_ed55_8ccd)
     }
 }

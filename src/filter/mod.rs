@@ -126,9 +126,9 @@ impl Pre {
         !matches!(self.kind, Kind::Malformed | Kind::Arp | Kind::NonIp)
     }
 
-    /// The frame's flow key, and whether its sender is side `a`.
+    /// The frame's flow key, from its sender.
     #[inline(always)]
-    fn flow_key(&self) -> (FlowKey, bool) {
+    fn flow_key(&self) -> FlowKey {
         let proto = if self.kind == Kind::Tcp { 6 } else { 17 };
         FlowKey::new(proto, self.src, self.sport, self.dst, self.dport)
     }
@@ -308,8 +308,7 @@ impl Filter {
     /// honest. Costs a pass over both tables: call it every few seconds.
     pub fn expire(&mut self, now: Nanos) {
         self.flows.expire(now);
-        let p = Arc::clone(&self.policy);
-        self.sources.retain(|_, s| !source_idle(&p, s, now));
+        self.sources.retain(|_, s| !source_idle(s, now));
     }
 
     /// Decide what to do with one frame.
@@ -416,14 +415,8 @@ impl Filter {
             maybe_fly: false,
         };
         if flow {
-            let (key, from_a) = pre.flow_key();
             let h_dst = self.addr_hash.hash128(ip.dst.0);
-            let (ha, hb) = if from_a {
-                (src_hash, h_dst)
-            } else {
-                (h_dst, src_hash)
-            };
-            pre.flow_hash = key.hash_hashed(ha, hb, &self.hash);
+            pre.flow_hash = pre.flow_key().hash_hashed(src_hash, h_dst, &self.hash);
             self.flows.prefetch_tags(pre.flow_hash);
         }
     }
@@ -592,14 +585,12 @@ impl Filter {
         Verdict::Drop(reason)
     }
 
-    /// The rate-limit state of `src`, created on first sight. `hash` is the
-    /// one `prepare` computed, when it did.
+    /// The rate-limit state of `src` (whose address hash `prepare`
+    /// computed), created on first sight.
     #[inline]
-    fn source(&mut self, now: Nanos, src: Addr, hash: Option<u64>) -> &mut Source {
-        let h = hash.unwrap_or_else(|| self.addr_hash.hash128(src.0));
-        let p = &*self.policy;
+    fn source(&mut self, now: Nanos, src: Addr, h: u64) -> &mut Source {
         let s = match self.sources.entry(h, src, |s| {
-            if source_idle(p, s, now) {
+            if source_idle(s, now) {
                 None
             } else {
                 Some(s.last_seen)
@@ -614,7 +605,7 @@ impl Filter {
     fn tcp(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
         let flags = ip.flags;
         let dport = ip.dport;
-        let src_hash = Some(ip.src_hash);
+        let src_hash = ip.src_hash;
         if tcpflags::is_bogus(flags) {
             return Verdict::Drop(Reason::TcpFlags);
         }
@@ -622,14 +613,12 @@ impl Filter {
         if wan && self.policy.trap_tcp.contains(dport) {
             return self.make_fly(now, ip.src, Reason::Trap, Proto::Tcp, dport);
         }
-        let (key, from_a) = ip.flow_key();
+        let key = ip.flow_key();
         let h = ip.flow_hash;
         let found = self.flows.lookup(h, &key, now);
-        let cur = found.map(|(_, f)| (f.state, f.orig_a == from_a));
-
-        let from_orig = cur.is_none_or(|c| c.1);
+        let from_orig = found.is_none_or(|(_, _, o)| o);
         let ct = self.policy.conntrack;
-        match tcp_step(cur.map(|c| c.0), from_orig, flags) {
+        match tcp_step(found.map(|(_, f, _)| f.state), from_orig, flags) {
             TcpStep::New => {
                 if wan {
                     if self.policy.strict && !self.allowed(Proto::Tcp, dport, ip.dst) {
@@ -641,8 +630,7 @@ impl Filter {
                         }
                     }
                 }
-                self.flows
-                    .set(h, key, now, &ct, State::SynSent, Some(from_a));
+                self.flows.insert(h, key, now, &ct, State::SynSent);
                 Verdict::Forward
             }
             TcpStep::Invalid => {
@@ -652,11 +640,11 @@ impl Filter {
                     Pickup::Both => true,
                 };
                 let ack_only = flags & (tcpflags::ACK | tcpflags::RST) == tcpflags::ACK;
-                if cur.is_none() && pickup && ack_only {
+                if found.is_none() && pickup && ack_only {
                     // A connection that was open before flypaper started:
                     // its originator is unknown; call it the receiver.
                     self.flows
-                        .set(h, key, now, &ct, State::Established, Some(!from_a));
+                        .insert(h, key.reversed(), now, &ct, State::Established);
                     Verdict::Forward
                 } else {
                     Verdict::Drop(Reason::Invalid)
@@ -669,33 +657,24 @@ impl Filter {
                             return Verdict::Drop(Reason::RstRate);
                         }
                     }
-                    self.advance(found, h, key, now, state);
+                    self.advance(found, now, state);
                     if self.policy.rst_delay.0 > 0 {
                         return Verdict::Delay(now + self.policy.rst_delay);
                     }
                     return Verdict::Forward;
                 }
-                self.advance(found, h, key, now, state);
+                self.advance(found, now, state);
                 Verdict::Forward
             }
         }
     }
 
-    /// A valid step of a flow: update it where `lookup` found it (one
-    /// lookup per frame), or create it.
+    /// A valid step of a flow that `lookup` found (one lookup per frame).
     #[inline]
-    fn advance(
-        &mut self,
-        found: Option<(usize, flows::Flow)>,
-        h: u64,
-        key: FlowKey,
-        now: Nanos,
-        state: State,
-    ) {
-        let ct = self.policy.conntrack;
-        match found {
-            Some((i, _)) => self.flows.update(i, now, &ct, state),
-            None => self.flows.set(h, key, now, &ct, state, None),
+    fn advance(&mut self, found: Option<(usize, flows::Flow, bool)>, now: Nanos, state: State) {
+        if let Some((i, _, _)) = found {
+            let ct = self.policy.conntrack;
+            self.flows.update(i, now, &ct, state);
         }
     }
 
@@ -721,29 +700,28 @@ impl Filter {
             // Not strict: no flow.
             return Verdict::Forward;
         }
-        let (key, from_a) = ip.flow_key();
+        let key = ip.flow_key();
         let h = ip.flow_hash;
         let ct = self.policy.conntrack;
         let found = self.flows.lookup(h, &key, now);
         let next = match found {
-            Some((_, f)) if f.orig_a == from_a => f.state,
+            Some((_, f, true)) => f.state,
             Some(_) => State::UdpStream,
             None => {
                 if wan && !self.allowed(Proto::Udp, dport, ip.dst) {
                     return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Udp, dport);
                 }
-                self.flows
-                    .set(h, key, now, &ct, State::UdpUnreplied, Some(from_a));
+                self.flows.insert(h, key, now, &ct, State::UdpUnreplied);
                 return Verdict::Forward;
             }
         };
-        self.advance(found, h, key, now, next);
+        self.advance(found, now, next);
         Verdict::Forward
     }
 
     fn icmp(&mut self, now: Nanos, dir: Direction, ip: &Pre, v6: bool) -> Verdict {
         let ty = ip.flags;
-        let src_hash = Some(ip.src_hash);
+        let src_hash = ip.src_hash;
         if dir == Direction::Lan {
             return Verdict::Forward;
         }
@@ -782,8 +760,6 @@ fn lan_source_exempt(ip: &Pre) -> bool {
 
 /// A source whose every bucket has refilled is as good as new: its entry
 /// can be reused without an eviction.
-fn source_idle(p: &Policy, s: &Source, now: Nanos) -> bool {
-    let full =
-        |b: &Bucket, l: &Option<policy::Limit>| l.as_ref().is_none_or(|l| b.full_at(l) <= now);
-    full(&s.syn, &p.syn_limit) && full(&s.icmp, &p.icmp_limit) && full(&s.rst, &p.rst_limit)
+fn source_idle(s: &Source, now: Nanos) -> bool {
+    s.syn.full_at().max(s.icmp.full_at()).max(s.rst.full_at()) <= now
 }

@@ -27,9 +27,15 @@ fn tag_of(hash: u64) -> u32 {
     hash as u32 | 1
 }
 
+/// One entry, aligned to a cache line: an entry of up to 64 bytes (a flow,
+/// a source) costs one line to read, never two.
+#[derive(Clone, Copy, Default)]
+#[repr(align(64))]
+struct Slot<K, V>(K, V);
+
 pub struct BoundedTable<K, V> {
     tags: Box<[[u32; WAYS]]>,
-    slots: Box<[(K, V)]>,
+    slots: Box<[Slot<K, V>]>,
     set_mask: usize,
     len: usize,
     evictions: u64,
@@ -50,7 +56,7 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
         let sets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
         BoundedTable {
             tags: vec![[FREE; WAYS]; sets].into_boxed_slice(),
-            slots: vec![(K::default(), V::default()); sets * WAYS].into_boxed_slice(),
+            slots: vec![Slot(K::default(), V::default()); sets * WAYS].into_boxed_slice(),
             set_mask: sets - 1,
             len: 0,
             evictions: 0,
@@ -94,25 +100,20 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
     }
 
     /// Stage two: read the (now cached) tags and start loading the entry
-    /// whose tag matches, if any.
+    /// whose tag matches, if any; on a miss, the whole set, which an
+    /// insertion ranks.
     #[inline(always)]
     pub fn prefetch_entry(&self, hash: u64) {
         let set = self.set(hash);
         let tag = tag_of(hash);
-        let (first, last) = match self.tags[set].iter().position(|t| *t == tag) {
-            Some(i) => (set * WAYS + i, set * WAYS + i),
-            // A miss becomes an insert, which ranks every entry of the set.
-            None => (set * WAYS, set * WAYS + WAYS - 1),
-        };
-        let start: *const (K, V) = &self.slots[first];
-        let end: *const u8 = (&self.slots[last] as *const (K, V)).cast::<u8>();
-        let end = end.wrapping_add(std::mem::size_of::<(K, V)>() - 1);
-        let mut line = start.cast::<u8>();
-        while line <= end {
-            crate::sys::prefetch::prefetch(line);
-            line = line.wrapping_add(64);
+        match self.tags[set].iter().position(|t| *t == tag) {
+            Some(i) => prefetch_slot(&self.slots[set * WAYS + i]),
+            None => {
+                for slot in &self.slots[set * WAYS..set * WAYS + WAYS] {
+                    prefetch_slot(slot);
+                }
+            }
         }
-        crate::sys::prefetch::prefetch(end);
     }
 
     /// Where a key is, if present: an index for `at_mut`, valid until the
@@ -121,6 +122,29 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
     pub fn index_of(&self, hash: u64, key: &K) -> Option<usize> {
         let set = self.set(hash);
         self.find(set, tag_of(hash), key).map(|i| set * WAYS + i)
+    }
+
+    /// The first entry of `hash`'s set whose key `matches` accepts, with
+    /// what it said.
+    #[inline(always)]
+    pub fn position<R>(&self, hash: u64, matches: impl Fn(&K) -> Option<R>) -> Option<(usize, R)> {
+        let set = self.set(hash);
+        let tag = tag_of(hash);
+        let tags = &self.tags[set];
+        (0..WAYS).find_map(|i| {
+            if tags[i] != tag {
+                return None;
+            }
+            let at = set * WAYS + i;
+            matches(&self.slots[at].0).map(|r| (at, r))
+        })
+    }
+
+    /// Overwrite the key and value at an index `position` returned for the
+    /// same hash.
+    #[inline]
+    pub fn replace(&mut self, index: usize, key: K, value: V) {
+        self.slots[index] = Slot(key, value);
     }
 
     /// The value at an index `index_of` returned (read-only).
@@ -200,7 +224,7 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
             }
         };
         self.tags[set][i] = tag;
-        self.slots[base + i] = (key, V::default());
+        self.slots[base + i] = Slot(key, V::default());
         Found::Inserted(&mut self.slots[base + i].1)
     }
 
@@ -221,7 +245,7 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
         for (set, tags) in self.tags.iter_mut().enumerate() {
             for (i, t) in tags.iter_mut().enumerate() {
-                let (k, v) = &self.slots[set * WAYS + i];
+                let Slot(k, v) = &self.slots[set * WAYS + i];
                 if *t != FREE && !keep(k, v) {
                     *t = FREE;
                     self.len -= 1;
@@ -243,7 +267,18 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
             .flat_map(|t| t.iter())
             .zip(self.slots.iter())
             .filter(|(t, _)| **t != FREE)
-            .map(|(_, (k, v))| (k, v))
+            .map(|(_, Slot(k, v))| (k, v))
+    }
+}
+
+/// Start loading every line of a slot (one, for entries up to 64 bytes).
+#[inline(always)]
+fn prefetch_slot<T>(slot: &T) {
+    let start = (slot as *const T).cast::<u8>();
+    let mut off = 0;
+    while off < std::mem::size_of::<T>() {
+        crate::sys::prefetch::prefetch(start.wrapping_add(off));
+        off += 64;
     }
 }
 
