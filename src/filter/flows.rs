@@ -23,8 +23,8 @@ use crate::filter::Nanos;
 pub struct FlowKey {
     a: u128,
     b: u128,
-    pa: u16,
-    pb: u16,
+    /// `pa << 16 | pb`: reversing the key rotates it by 16.
+    ports: u32,
     proto: u8,
 }
 
@@ -35,8 +35,7 @@ impl FlowKey {
         FlowKey {
             a: src.0,
             b: dst.0,
-            pa: sport,
-            pb: dport,
+            ports: u32::from(sport) << 16 | u32::from(dport),
             proto,
         }
     }
@@ -47,8 +46,7 @@ impl FlowKey {
         FlowKey {
             a: self.b,
             b: self.a,
-            pa: self.pb,
-            pb: self.pa,
+            ports: self.ports.rotate_left(16),
             proto: self.proto,
         }
     }
@@ -57,13 +55,16 @@ impl FlowKey {
     /// the same orientation (`Some(true)`) or reversed (`Some(false)`).
     #[inline(always)]
     pub fn orientation(&self, other: &FlowKey) -> Option<bool> {
-        if *self == *other {
-            Some(true)
-        } else if *self == other.reversed() {
-            Some(false)
-        } else {
-            None
+        // Differences folded with OR, so each test is one branch.
+        let proto = u128::from(self.proto ^ other.proto);
+        let same = (self.a ^ other.a) | (self.b ^ other.b) | u128::from(self.ports ^ other.ports);
+        if same | proto == 0 {
+            return Some(true);
         }
+        let rev = (self.a ^ other.b)
+            | (self.b ^ other.a)
+            | u128::from(self.ports ^ other.ports.rotate_left(16));
+        (rev | proto == 0).then_some(false)
     }
 
     /// A hash that is the same in both orientations.
@@ -76,7 +77,13 @@ impl FlowKey {
     /// for side a): a frame's stages hash each address once.
     #[inline(always)]
     pub fn hash_hashed(&self, ha: u64, hb: u64, h: &SeededHash) -> u64 {
-        h.flow_of(ha, self.pa, hb, self.pb, self.proto)
+        h.flow_of(
+            ha,
+            (self.ports >> 16) as u16,
+            hb,
+            self.ports as u16,
+            self.proto,
+        )
     }
 }
 

@@ -516,7 +516,7 @@ impl Filter {
         let lan_checked = if v6 { self.lan_v6 } else { self.lan_v4 };
         match dir {
             Direction::Wan => {
-                if self.bogon_src.contains(ip.src) || (v6 && ip.src.is_v4()) {
+                if self.bogon_src.contains_of(ip.src, v6) || (v6 && ip.src.is_v4()) {
                     return Some(Reason::BogonSrc);
                 }
                 if v6
@@ -525,17 +525,17 @@ impl Filter {
                 {
                     return Some(Reason::BogonSrc);
                 }
-                if self.bogus_dst.contains(ip.dst)
+                if self.bogus_dst.contains_of(ip.dst, v6)
                     && !(ip.kind == Kind::Udp && (ip.sport, ip.dport) == (DHCP_SERVER, DHCP_CLIENT))
                 {
                     return Some(Reason::BogusDst);
                 }
-                if lan_checked && self.lan.contains(ip.src) {
+                if lan_checked && self.lan.contains_of(ip.src, v6) {
                     return Some(Reason::Spoofed);
                 }
             }
             Direction::Lan => {
-                if lan_checked && !self.lan.contains(ip.src) && !lan_source_exempt(ip) {
+                if lan_checked && !self.lan.contains_of(ip.src, v6) && !lan_source_exempt(ip) {
                     return Some(Reason::Spoofed);
                 }
             }

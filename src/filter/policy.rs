@@ -170,12 +170,28 @@ impl AddrMatcher {
     #[inline]
     pub fn contains(&self, a: Addr) -> bool {
         match a.v4() {
-            Some(v4) => match self.octet[(v4 >> 24) as usize] {
-                OCTET_NONE => false,
-                OCTET_ALL => true,
-                _ => self.v4.iter().any(|(net, mask)| v4 & mask == *net),
-            },
+            Some(v4) => self.contains_v4(v4),
             None => self.v6.iter().any(|p| p.contains(a)),
+        }
+    }
+
+    /// `contains` for an address of an IPv4 header (so IPv4-mapped: the
+    /// caller knows, and the check is skipped).
+    #[inline(always)]
+    pub fn contains_of(&self, a: Addr, v6_header: bool) -> bool {
+        if v6_header {
+            self.contains(a)
+        } else {
+            self.contains_v4(a.0 as u32)
+        }
+    }
+
+    #[inline(always)]
+    fn contains_v4(&self, v4: u32) -> bool {
+        match self.octet[(v4 >> 24) as usize] {
+            OCTET_NONE => false,
+            OCTET_ALL => true,
+            _ => self.v4.iter().any(|(net, mask)| v4 & mask == *net),
         }
     }
 
