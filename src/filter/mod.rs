@@ -118,6 +118,9 @@ struct Pre {
     flow: bool,
     /// The blacklist bitmap has the source's bit.
     maybe_fly: bool,
+    /// What the address rules say (bogons, bogus destinations,
+    /// anti-spoof), worked out in the first stage; applied in rule order.
+    addr_drop: Option<Reason>,
 }
 
 impl Pre {
@@ -395,10 +398,7 @@ impl Filter {
             Kind::Icmp | Kind::Icmpv6 => wan,
             _ => false,
         };
-        if need_src {
-            self.sources.prefetch_tags(src_hash);
-        }
-        let flow = kind == Kind::Tcp || (kind == Kind::Udp && self.policy.strict);
+        let mut flow = kind == Kind::Tcp || (kind == Kind::Udp && self.policy.strict);
         *pre = Pre {
             src: ip.src,
             dst: ip.dst,
@@ -413,7 +413,19 @@ impl Filter {
             need_src,
             flow,
             maybe_fly: false,
+            addr_drop: None,
         };
+        // A frame that the address rules or the flags table will drop
+        // needs no table entry: skip their prefetches.
+        pre.addr_drop = self.check_addresses(dir, pre);
+        if pre.addr_drop.is_some() || (kind == Kind::Tcp && tcpflags::is_bogus(flags)) {
+            pre.need_src = false;
+            flow = false;
+            pre.flow = false;
+        }
+        if pre.need_src {
+            self.sources.prefetch_tags(src_hash);
+        }
         if flow {
             let h_dst = self.addr_hash.hash128(ip.dst.0);
             pre.flow_hash = pre.flow_key().hash_hashed(src_hash, h_dst, &self.hash);
@@ -431,6 +443,8 @@ impl Filter {
         pre.maybe_fly = self.blacklist.maybe_fly_hashed(pre.src_hash);
         if pre.maybe_fly {
             self.blacklist.prefetch_entry(pre.src_hash);
+            // Most likely a fly, whose frame needs nothing else.
+            return;
         }
         if pre.flow {
             self.flows.prefetch_entry(pre.flow_hash);
@@ -497,7 +511,7 @@ impl Filter {
                 _ => {}
             }
         }
-        if let Some(r) = self.check_addresses(dir, pre) {
+        if let Some(r) = pre.addr_drop {
             return Verdict::Drop(r);
         }
         match pre.kind {
