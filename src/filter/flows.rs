@@ -388,6 +388,33 @@ mod test {
     }
 
     #[test]
+    fn either_end_finds_the_flow_and_a_reopen_takes_the_new_originator() {
+        let ct = Conntrack::default();
+        let h = SeededHash::new(8);
+        let mut t = FlowTable::new(64);
+        let c: Addr = "198.51.100.20".parse().unwrap();
+        let s: Addr = "203.0.113.10".parse().unwrap();
+        let now = Nanos::from_secs(50);
+        let from_c = FlowKey::new(6, c, 40000, s, 80);
+        let from_s = FlowKey::new(6, s, 80, c, 40000);
+        t.insert(from_c.hash(&h), from_c, now, &ct, SynSent);
+        let (i, f, orig) = t.lookup(from_s.hash(&h), &from_s, now).unwrap();
+        assert_eq!(
+            (f.state, orig),
+            (SynSent, false),
+            "the reply is not from the originator"
+        );
+        assert!(t.lookup(from_c.hash(&h), &from_c, now).unwrap().2);
+        t.update(i, now, &ct, Closed);
+        // The server end opens the same 4-tuple anew: one entry, now with
+        // the server as originator.
+        t.insert(from_s.hash(&h), from_s, now, &ct, SynSent);
+        assert_eq!(t.len(), 1);
+        assert!(t.lookup(from_s.hash(&h), &from_s, now).unwrap().2);
+        assert!(!t.lookup(from_c.hash(&h), &from_c, now).unwrap().2);
+    }
+
+    #[test]
     fn table_expiry_and_eviction_preference() {
         let ct = Conntrack::default();
         let h = SeededHash::new(5);
