@@ -2,22 +2,21 @@
 //!
 //! Every frame from every port is checked against it, on every core, so a
 //! lookup takes no lock, allocates nothing and touches one or two cache
-//! lines of a tag array. Writes (a trap fires, an operator frees a fly,
-//! expiry) are rare and serialized by one mutex.
+//! lines. Writes (a trap fires, an operator frees a fly, expiry) are rare
+//! and serialized by one mutex.
 //!
 //! Layout: open addressing with linear probing over `2 * capacity` slots
-//! (rounded up to a power of two), so the table is at most half full. A
-//! parallel array of 32-bit tags (0 = never used, 1 = tombstone, else a
-//! fingerprint of the key's seeded hash with the top bit set) lets a reader
-//! skip slots without touching them. An entry always lives within
-//! `WINDOW` slots of its home slot; a reader stops at the first empty tag or
-//! at the end of the window. The slot itself (address, expiry, trigger) is
-//! published with a per-slot sequence lock, so a reader that races a writer
-//! re-reads instead of seeing a torn address. What a lookup reads (lock,
-//! address, expiry) is a 32-byte slot, two to a cache line; the first-seen
-//! time and trigger, which only listing reads, live in a parallel array
-//! under the same lock. A batched lookup prefetches the home slot's line
-//! and the next, which hold nearly every entry at half load.
+//! (rounded up to a power of two), so the table is at most half full. Each
+//! slot is 32 bytes, two to a cache line: a 32-bit tag (0 = never used,
+//! 1 = tombstone, else a fingerprint of the key's seeded hash with the top
+//! bit set) that lets a probe skip the slot, a sequence lock, the address
+//! and the expiry. An entry always lives within `WINDOW` slots of its home
+//! slot; a reader stops at the first empty tag or at the end of the window.
+//! The slot is published under its sequence lock, so a reader that races a
+//! writer re-reads instead of seeing a torn address. The first-seen time
+//! and trigger, which only listing reads, live in a parallel array under
+//! the same lock. A batched lookup prefetches the home slot's line and the
+//! next, which hold nearly every entry at half load.
 //!
 //! In front of the table sits a membership bitmap of about eight bits per
 //! fly (1 MiB for a million flies, small enough to stay in L2), used as a
@@ -114,6 +113,11 @@ struct Slot {
     /// Sequence lock over this slot and its `Info`: odd while a writer is
     /// inside.
     seq: AtomicU32,
+    /// `EMPTY`, `TOMB`, or a fingerprint of the key's hash: a probe skips
+    /// the slot without reading the rest. Kept in the slot (it fills the
+    /// padding before the address), so a lookup's probe and its read share
+    /// a cache line.
+    tag: AtomicU32,
     hi: AtomicU64,
     lo: AtomicU64,
     expires: AtomicU64,
@@ -153,7 +157,6 @@ pub struct Blacklist {
     bit_mask: usize,
     /// Bits set (including stale ones), for the rebuild decision.
     bits_set: AtomicUsize,
-    tags: Box<[AtomicU32]>,
     slots: Box<[Slot]>,
     info: Box<[Info]>,
     mask: usize,
@@ -173,7 +176,6 @@ impl Blacklist {
             bits: (0..nbits / 64).map(|_| AtomicU64::new(0)).collect(),
             bit_mask: nbits - 1,
             bits_set: AtomicUsize::new(0),
-            tags: (0..n).map(|_| AtomicU32::new(EMPTY)).collect(),
             slots: (0..n).map(|_| Slot::default()).collect(),
             info: (0..n).map(|_| Info::default()).collect(),
             mask: n - 1,
@@ -257,7 +259,6 @@ impl Blacklist {
     #[inline(always)]
     pub fn prefetch_entry(&self, h: u64) {
         let (home, _) = self.home_and_tag_of(h);
-        crate::sys::prefetch::prefetch(&self.tags[home]);
         // The home slot's line and the next: an entry displaced by up to
         // two slots (most are, at half load) is then in cache too.
         crate::sys::prefetch::prefetch(&self.slots[home]);
@@ -277,8 +278,8 @@ impl Blacklist {
     /// still has every live fly's bit, so concurrent readers stay correct.
     fn rebuild_bits(&self) {
         let mut fresh = vec![0u64; self.bits.len()];
-        for i in 0..self.tags.len() {
-            let t = self.tags[i].load(Ordering::Relaxed);
+        for i in 0..self.slots.len() {
+            let t = self.slots[i].tag.load(Ordering::Relaxed);
             if t != EMPTY && t != TOMB {
                 let (w, m) = self.bit(Addr(self.read_slot(i, true).addr));
                 fresh[w] |= m;
@@ -354,7 +355,7 @@ impl Blacklist {
     fn find_in(&self, addr: Addr, h: u64, full: bool) -> Option<(usize, SlotData)> {
         let (mut i, tag) = self.home_and_tag_of(h);
         for _ in 0..WINDOW {
-            let t = self.tags[i].load(Ordering::Acquire);
+            let t = self.slots[i].tag.load(Ordering::Acquire);
             if t == EMPTY {
                 return None;
             }
@@ -407,7 +408,7 @@ impl Blacklist {
         let mut free: Option<usize> = None;
         let mut i = home;
         for _ in 0..WINDOW {
-            let t = self.tags[i].load(Ordering::Relaxed);
+            let t = self.slots[i].tag.load(Ordering::Relaxed);
             if t == EMPTY {
                 free.get_or_insert(i);
                 break;
@@ -444,7 +445,7 @@ impl Blacklist {
         let Some(i) = free else {
             return Insert::Full;
         };
-        let t = self.tags[i].load(Ordering::Relaxed);
+        let t = self.slots[i].tag.load(Ordering::Relaxed);
         let reclaim = t != EMPTY && t != TOMB;
         if !reclaim && self.occupied.load(Ordering::Relaxed) >= self.capacity {
             return Insert::Full;
@@ -460,7 +461,7 @@ impl Blacklist {
             },
         );
         // Publish the tag after the slot: a reader that sees the tag sees the slot.
-        self.tags[i].store(tag, Ordering::Release);
+        self.slots[i].tag.store(tag, Ordering::Release);
         if !reclaim {
             self.occupied.fetch_add(1, Ordering::Relaxed);
         }
@@ -487,14 +488,14 @@ impl Blacklist {
                 meta: 0,
             },
         );
-        self.tags[i].store(TOMB, Ordering::Release);
+        self.slots[i].tag.store(TOMB, Ordering::Release);
         self.occupied.fetch_sub(1, Ordering::Relaxed);
         // A tombstone followed by an empty slot ends every chain through it.
         let mut j = i;
-        while self.tags[j].load(Ordering::Relaxed) == TOMB
-            && self.tags[(j + 1) & self.mask].load(Ordering::Relaxed) == EMPTY
+        while self.slots[j].tag.load(Ordering::Relaxed) == TOMB
+            && self.slots[(j + 1) & self.mask].tag.load(Ordering::Relaxed) == EMPTY
         {
-            self.tags[j].store(EMPTY, Ordering::Release);
+            self.slots[j].tag.store(EMPTY, Ordering::Release);
             j = j.wrapping_sub(1) & self.mask;
         }
     }
@@ -503,13 +504,13 @@ impl Blacklist {
     pub fn clear(&self) -> usize {
         let _w = self.lock();
         let mut n = 0;
-        for i in 0..self.tags.len() {
-            let t = self.tags[i].load(Ordering::Relaxed);
+        for i in 0..self.slots.len() {
+            let t = self.slots[i].tag.load(Ordering::Relaxed);
             if t != EMPTY && t != TOMB {
                 n += 1;
             }
         }
-        for t in self.tags.iter() {
+        for t in self.slots.iter().map(|s| &s.tag) {
             t.store(EMPTY, Ordering::Release);
         }
         for w in self.bits.iter() {
@@ -524,8 +525,8 @@ impl Blacklist {
     pub fn sweep(&self, now: Nanos, mut expired: impl FnMut(FlyEntry)) -> usize {
         let _w = self.lock();
         let mut n = 0;
-        for i in 0..self.tags.len() {
-            let t = self.tags[i].load(Ordering::Relaxed);
+        for i in 0..self.slots.len() {
+            let t = self.slots[i].tag.load(Ordering::Relaxed);
             if t == EMPTY || t == TOMB {
                 continue;
             }
@@ -547,8 +548,8 @@ impl Blacklist {
     /// Every live fly at `now` (unordered).
     pub fn list(&self, now: Nanos) -> Vec<FlyEntry> {
         let mut out = Vec::new();
-        for i in 0..self.tags.len() {
-            let t = self.tags[i].load(Ordering::Acquire);
+        for i in 0..self.slots.len() {
+            let t = self.slots[i].tag.load(Ordering::Acquire);
             if t == EMPTY || t == TOMB {
                 continue;
             }
