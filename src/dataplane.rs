@@ -425,6 +425,8 @@ pub struct RunConfig {
     pub stats_file: Option<PathBuf>,
     /// Workers spin on their rings instead of sleeping when idle.
     pub busy_poll: bool,
+    /// Pin the XDP program's maps in this directory (AF_XDP only).
+    pub pin_maps: Option<PathBuf>,
 }
 
 /// Everything the control thread knows, as the stats file's JSON.
@@ -527,9 +529,23 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         BackendKind::AfXdp | BackendKind::Auto => true,
         BackendKind::AfPacket => false,
     };
+    if cfg.pin_maps.is_some() && !want_xdp {
+        return Err(io::Error::other(
+            "--pin-maps pins the XDP program's maps: it needs the AF_XDP backend",
+        ));
+    }
     if want_xdp {
         match open_afxdp(&cfg, &policy) {
-            Ok((p, b)) => {
+            Ok((mut p, b)) => {
+                if let Some(dir) = &cfg.pin_maps {
+                    p.pin_maps(dir)
+                        .map_err(|e| io::Error::other(format!("--pin-maps: {e}")))?;
+                    println!(
+                        "XDP maps pinned in {}: {}",
+                        dir.display(),
+                        xdp::PINNED_MAPS.join(", ")
+                    );
+                }
                 prog = Some(p);
                 backends.push(Box::new(b));
                 if cfg.workers > 1 {
@@ -540,6 +556,11 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                 }
             }
             Err(e) if cfg.backend == BackendKind::AfXdp => return Err(io::Error::other(e)),
+            Err(e) if cfg.pin_maps.is_some() => {
+                return Err(io::Error::other(format!(
+                    "AF_XDP unavailable ({e}), and --pin-maps needs it"
+                )))
+            }
             Err(e) => println!("backend auto: AF_XDP unavailable ({e}); falling back to AF_PACKET"),
         }
     }

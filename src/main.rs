@@ -64,6 +64,12 @@ enum Cmd {
         /// latency, one core always busy per worker.
         #[arg(long)]
         busy_poll: bool,
+        /// Pin the XDP maps (flies, counters, ports, xsks) in this directory
+        /// of a BPF filesystem for operators' tools (`bpftool map dump
+        /// pinned DIR/flies`); mounted there if it is an empty directory
+        /// that is not on one. Removed on exit. AF_XDP backend only.
+        #[arg(long, value_name = "DIR")]
+        pin_maps: Option<PathBuf>,
     },
     /// Replay a pcap or pcapng capture through the filter offline.
     ///
@@ -109,6 +115,7 @@ fn main() -> ExitCode {
             backend,
             stats_file,
             busy_poll,
+            pin_maps,
         } => {
             let policy = match load_policy(config.as_deref()) {
                 Ok(p) => p,
@@ -126,6 +133,7 @@ fn main() -> ExitCode {
                 },
                 stats_file,
                 busy_poll,
+                pin_maps,
             };
             match flypaper::dataplane::run(cfg) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -753,7 +753,16 @@ fn xdp_drops_flies() {
         return;
     }
     let lab = Lab::up("xf");
-    let a = Appliance::start(&lab, Backend::AfXdp, &base_config());
+    // The maps pinned where the test (outside the appliance's `ip netns
+    // exec` mount namespace) can read them: a BPF filesystem mounted here
+    // before the appliance starts is the same instance inside.
+    let pins = BpfMount::new(lab.path("bpf"));
+    let a = Appliance::start_with(
+        &lab,
+        Backend::AfXdp,
+        &base_config(),
+        &["--pin-maps", pins.0.to_str().unwrap()],
+    );
     let fly = "198.51.100.66";
     hping(&lab, &format!("-a {fly} -S -p 139 -c 1"));
     let s = a.wait_stats(Duration::from_secs(5), |s| {
@@ -787,6 +796,51 @@ fn xdp_drops_flies() {
         after2.xdp("fly_drops") - before.xdp("fly_drops"),
         after2.drop("fly") - before.drop("fly")
     );
+
+    // An operator's view: the fly is in the pinned map, with an expiry.
+    let key = flypaper::sys::xdp::FlyKey::new(fly.parse::<flypaper::Addr>().unwrap().0);
+    let flies = libbpf_rs::MapHandle::from_pinned_path(pins.0.join("flies"))
+        .unwrap_or_else(|e| panic!("opening the pinned flies map: {e}"));
+    let v = libbpf_rs::MapCore::lookup(&flies, &key.addr, libbpf_rs::MapFlags::ANY)
+        .unwrap()
+        .expect("the fly is in the pinned map");
+    assert!(u64::from_ne_bytes(v[..8].try_into().unwrap()) > 0);
+    drop(flies);
+    // A clean stop removes the pins.
+    let exit = a.terminate();
+    assert!(exit.status.success(), "{:?}", exit.stderr);
+    for name in flypaper::sys::xdp::PINNED_MAPS {
+        assert!(
+            !pins.0.join(name).exists(),
+            "{name} still pinned after exit"
+        );
+    }
+}
+
+/// A BPF filesystem mounted for a test, unmounted even when it fails.
+struct BpfMount(std::path::PathBuf);
+
+impl BpfMount {
+    fn new(dir: std::path::PathBuf) -> BpfMount {
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(&dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "mount -t bpf on {}", dir.display());
+        BpfMount(dir)
+    }
+}
+
+impl Drop for BpfMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -298,3 +298,28 @@ fn cli_check_config_names_the_line_and_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("trap.lockout_s"));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn cli_run_refuses_pin_maps_without_afxdp() {
+    // Refused before any interface is touched (the names do not exist).
+    let out = flypaper()
+        .args([
+            "run",
+            "--wan",
+            "fp-none0",
+            "--lan",
+            "fp-none1",
+            "--backend",
+            "afpacket",
+            "--pin-maps",
+            "/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--pin-maps") && err.contains("AF_XDP"),
+        "{err}"
+    );
+}

@@ -1016,3 +1016,92 @@ fn forwarding_rate() {
         forwarded as f64 / secs as f64 / 1e3
     );
 }
+
+/// Whether `dir` is a mount point of a BPF filesystem in this process's
+/// mount namespace.
+fn bpffs_mounted_at(dir: &std::path::Path) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let d = dir.to_str().unwrap();
+    info.lines().any(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        let sep = f.iter().position(|x| *x == "-").unwrap_or(f.len());
+        f.get(4) == Some(&d) && f.get(sep + 1) == Some(&"bpf")
+    })
+}
+
+/// A scratch directory for pins, unmounted and removed even when the test
+/// fails.
+struct PinDir(std::path::PathBuf);
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        for _ in 0..4 {
+            if !bpffs_mounted_at(&self.0) {
+                break;
+            }
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn maps_pinned_for_operators_then_removed() {
+    use libbpf_rs::{MapCore, MapFlags, MapHandle};
+    if !prerequisites() {
+        return;
+    }
+    let guard = PinDir(std::env::temp_dir().join(format!("fpx-pins-{}", std::process::id())));
+    let dir = guard.0.clone();
+    std::fs::create_dir_all(&dir).unwrap();
+    let pin = |name: &str| dir.join(name);
+
+    // A directory that is no BPF filesystem gets one mounted.
+    let mut prog = XdpProgram::load(64).unwrap();
+    prog.pin_maps(&dir).unwrap();
+    assert!(bpffs_mounted_at(&dir), "bpffs mounted on {dir:?}");
+    assert_eq!(prog.pinned_at(), Some(dir.as_path()));
+    for name in xdp::PINNED_MAPS {
+        assert!(pin(name).exists(), "{name} pinned");
+    }
+    // The pinned map is the program's own: a fly set through the program
+    // reads back through the pin, with its expiry.
+    let expires = xdp::monotonic_ns() + 60_000_000_000;
+    prog.set_fly(addr(H0_V4), expires).unwrap();
+    let flies = MapHandle::from_pinned_path(pin("flies")).unwrap();
+    let v = flies
+        .lookup(&xdp::FlyKey::new(addr(H0_V4)).addr, MapFlags::ANY)
+        .unwrap()
+        .expect("the fly is in the pinned map");
+    assert_eq!(v[..8], expires.to_ne_bytes(), "expiry first in FlyValue");
+    assert_eq!(flies.keys().count(), 1);
+
+    // A second program (as after a killed run) replaces the stale pins
+    // instead of failing on them.
+    let mut next = XdpProgram::load(64).unwrap();
+    next.pin_maps(&dir).unwrap();
+    let flies = MapHandle::from_pinned_path(pin("flies")).unwrap();
+    assert_eq!(flies.keys().count(), 0, "the new program's empty map");
+    std::mem::forget(prog); // the killed run never unpins
+
+    // Dropping the program removes its pins; it did not mount this
+    // filesystem (the first one did), so it stays mounted.
+    drop(next);
+    for name in xdp::PINNED_MAPS {
+        assert!(!pin(name).exists(), "{name} unpinned");
+    }
+    assert!(bpffs_mounted_at(&dir));
+    sh(&["umount", dir.to_str().unwrap()]);
+    assert!(!bpffs_mounted_at(&dir));
+
+    // Pinning under a parent that is no BPF filesystem fails, and leaves
+    // nothing behind.
+    let mut p = XdpProgram::load(64).unwrap();
+    let err = p.pin_maps(&dir.join("missing")).unwrap_err();
+    assert!(err.to_string().contains("not on a BPF filesystem"), "{err}");
+    assert!(!dir.join("missing").exists());
+    assert_eq!(p.pinned_at(), None);
+    drop(p);
+    drop(guard);
+    assert!(!dir.exists());
+}

@@ -14,8 +14,11 @@
 //! and the interface is left without a program: the link is not black-holed
 //! (frames then reach the kernel stack, which on a bridge port without
 //! addresses means they are not forwarded until the appliance is back).
-//! Nothing is pinned: there is no bpffs on the target, and `ip netns exec`
-//! remounts `/sys`.
+//! The maps can be pinned in a BPF filesystem ([`XdpProgram::pin_maps`],
+//! `flypaper run --pin-maps DIR`) so that operators can read them with
+//! `bpftool map dump pinned DIR/flies`; the program itself never is, so the
+//! fail-open property holds either way. Pinning is optional because the
+//! lab's hosts mount no bpffs and `ip netns exec` remounts `/sys`.
 //!
 //! ```no_run
 //! use flypaper::sys::xdp::{ifindex, monotonic_ns, XdpProgram};
@@ -28,10 +31,13 @@
 //! # Ok::<(), flypaper::sys::xdp::Error>(())
 //! ```
 
+use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::mem;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{MapCore, MapFlags, MapHandle, ObjectBuilder};
@@ -249,7 +255,22 @@ pub struct XdpProgram {
     xsks: MapHandle,
     counters: MapHandle,
     flies_capacity: u32,
+    pins: Option<Pins>,
 }
+
+/// Where the maps are pinned, and whether flypaper mounted the BPF
+/// filesystem there.
+#[derive(Debug)]
+struct Pins {
+    dir: PathBuf,
+    mounted: bool,
+}
+
+/// The names of the pinned maps under the pin directory.
+pub const PINNED_MAPS: [&str; 4] = ["flies", "counters", "ports", "xsks"];
+
+/// The magic number of a BPF filesystem (`BPF_FS_MAGIC`).
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 impl fmt::Debug for XdpProgram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -341,7 +362,86 @@ impl XdpProgram {
             xsks,
             counters,
             flies_capacity,
+            pins: None,
         })
+    }
+
+    /// Pin every map under `dir` (as `PINNED_MAPS`), for operators' tools.
+    ///
+    /// `dir` must be on a BPF filesystem, or be a directory that is not
+    /// (then one is mounted on it, and unmounted again by `unpin_maps`), or
+    /// not exist in a directory that is (then it is created). Pins of the
+    /// same names left by a killed run are replaced. On an error nothing
+    /// stays pinned or mounted. Pins outlive the process until
+    /// [`unpin_maps`](Self::unpin_maps), which dropping the program calls.
+    pub fn pin_maps(&mut self, dir: &Path) -> Result<(), Error> {
+        self.unpin_maps()?;
+        let mounted = ensure_bpffs(dir)?;
+        let mut done: Vec<PathBuf> = Vec::new();
+        let result = (|| {
+            for (name, map) in PINNED_MAPS.iter().zip([
+                &mut self.flies,
+                &mut self.counters,
+                &mut self.ports,
+                &mut self.xsks,
+            ]) {
+                let path = dir.join(name);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(Error::new(
+                            format!("removing the old pin {}", path.display()),
+                            e,
+                        ))
+                    }
+                }
+                map.pin(&path).map_err(|e| {
+                    Error::bpf(format!("pinning map `{name}` at {}", path.display()), e)
+                })?;
+                done.push(path);
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for p in &done {
+                let _ = std::fs::remove_file(p);
+            }
+            if mounted {
+                let _ = unmount(dir);
+            }
+            return Err(e);
+        }
+        self.pins = Some(Pins {
+            dir: dir.to_path_buf(),
+            mounted,
+        });
+        Ok(())
+    }
+
+    /// Where the maps are pinned, if they are.
+    pub fn pinned_at(&self) -> Option<&Path> {
+        self.pins.as_ref().map(|p| p.dir.as_path())
+    }
+
+    /// Remove the pins (and unmount the BPF filesystem if `pin_maps`
+    /// mounted it). Does nothing when nothing is pinned.
+    pub fn unpin_maps(&mut self) -> Result<(), Error> {
+        let Some(pins) = self.pins.take() else {
+            return Ok(());
+        };
+        for name in PINNED_MAPS {
+            let path = pins.dir.join(name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::new(format!("unpinning {}", path.display()), e)),
+            }
+        }
+        if pins.mounted {
+            unmount(&pins.dir)?;
+        }
+        Ok(())
     }
 
     /// The `max_entries` of the `flies` map.
@@ -647,6 +747,110 @@ impl XdpProgram {
             fly_expired: sums[counter::FLY_EXPIRED as usize],
         })
     }
+}
+
+impl Drop for XdpProgram {
+    fn drop(&mut self) {
+        // The fields drop after this: the links close first, as declared.
+        if let Err(e) = self.unpin_maps() {
+            eprintln!("flypaper: {e}");
+        }
+    }
+}
+
+fn c_path(path: &Path) -> Result<CString, Error> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        Error::new(
+            format!("path {}", path.display()),
+            io::Error::new(io::ErrorKind::InvalidInput, "contains a NUL byte"),
+        )
+    })
+}
+
+/// Whether `path` (which exists) is on a BPF filesystem.
+fn on_bpffs(path: &Path) -> Result<bool, Error> {
+    let c = c_path(path)?;
+    let mut st = mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: `c` is a NUL-terminated path that outlives the call, and
+    // `st` is a writable statfs buffer of the right size.
+    let rc = unsafe { libc::statfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(Error::new(
+            format!("statfs {}", path.display()),
+            io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: statfs returned 0, so it filled the buffer.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets
+    Ok(st.f_type as i64 == BPF_FS_MAGIC)
+}
+
+/// Make `dir` a directory on a BPF filesystem: use it if it is one, create
+/// it in a parent that is one, or mount one on it. True when a filesystem
+/// was mounted.
+fn ensure_bpffs(dir: &Path) -> Result<bool, Error> {
+    let ctx = |what: &str| format!("{what} {} for pinned maps", dir.display());
+    if !dir.exists() {
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        match parent {
+            Some(p) if p.is_dir() && on_bpffs(p)? => {
+                std::fs::create_dir(dir).map_err(|e| Error::new(ctx("creating"), e))?;
+                return Ok(false);
+            }
+            _ => {
+                return Err(Error::new(
+                    ctx("using"),
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "it does not exist, and its parent is not on a BPF filesystem",
+                    ),
+                ))
+            }
+        }
+    }
+    if !dir.is_dir() {
+        return Err(Error::new(
+            ctx("using"),
+            io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
+        ));
+    }
+    if on_bpffs(dir)? {
+        return Ok(false);
+    }
+    let target = c_path(dir)?;
+    let fstype = c"bpf";
+    // SAFETY: every pointer is a NUL-terminated string that outlives the
+    // call; no data argument is passed.
+    let rc = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(Error::new(
+            ctx("mounting a BPF filesystem on"),
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(true)
+}
+
+fn unmount(dir: &Path) -> Result<(), Error> {
+    let c = c_path(dir)?;
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    if rc != 0 {
+        return Err(Error::new(
+            format!("unmounting {}", dir.display()),
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 fn abi_error(msg: &str) -> Error {
