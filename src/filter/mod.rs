@@ -344,7 +344,12 @@ impl Filter {
             // 128 bytes hold Ethernet, VLAN, IP and L4 headers).
             for f in chunk {
                 crate::sys::prefetch::prefetch(f.as_ptr());
-                crate::sys::prefetch::prefetch(f.as_ptr().wrapping_add(64));
+                // The second line only if the frame's first 128 bytes
+                // reach it: a small frame's next line is cold memory that
+                // no stage reads.
+                if (f.as_ptr() as usize % 64) + f.len().min(128) > 64 {
+                    crate::sys::prefetch::prefetch(f.as_ptr().wrapping_add(64));
+                }
             }
             let pre = &mut pre[..chunk.len()];
             for (f, p) in chunk.iter().zip(pre.iter_mut()) {
