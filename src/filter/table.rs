@@ -116,14 +116,6 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
         }
     }
 
-    /// Where a key is, if present: an index for `at_mut`, valid until the
-    /// next insertion or removal.
-    #[inline]
-    pub fn index_of(&self, hash: u64, key: &K) -> Option<usize> {
-        let set = self.set(hash);
-        self.find(set, tag_of(hash), key).map(|i| set * WAYS + i)
-    }
-
     /// The first entry of `hash`'s set whose key `matches` accepts, with
     /// what it said.
     #[inline(always)]
@@ -147,13 +139,14 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
         self.slots[index] = Slot(key, value);
     }
 
-    /// The value at an index `index_of` returned (read-only).
+    /// The value at an index `position` gave (read-only); valid
+    /// until the next insertion or removal.
     #[inline]
     pub fn at(&self, index: usize) -> &V {
         &self.slots[index].1
     }
 
-    /// The value at an index `index_of` returned.
+    /// The value at an index `position` gave.
     #[inline]
     pub fn at_mut(&mut self, index: usize) -> &mut V {
         &mut self.slots[index].1
