@@ -42,6 +42,7 @@ use crate::addr::Addr;
 use crate::filter::hash::SeededHash;
 use crate::filter::policy::Proto;
 use crate::filter::verdict::{Nanos, Reason};
+use crate::sys::mem::huge_slice_with;
 
 const EMPTY: u32 = 0;
 const TOMB: u32 = 1;
@@ -173,11 +174,11 @@ impl Blacklist {
         let n = (capacity * 2).next_power_of_two().max(WINDOW);
         let nbits = (capacity * 8).next_power_of_two().max(64);
         Blacklist {
-            bits: (0..nbits / 64).map(|_| AtomicU64::new(0)).collect(),
+            bits: huge_slice_with(nbits / 64, || AtomicU64::new(0)),
             bit_mask: nbits - 1,
             bits_set: AtomicUsize::new(0),
-            slots: (0..n).map(|_| Slot::default()).collect(),
-            info: (0..n).map(|_| Info::default()).collect(),
+            slots: huge_slice_with(n, Slot::default),
+            info: huge_slice_with(n, Info::default),
             mask: n - 1,
             capacity,
             hash: SeededHash::new(seed ^ 0x626c_6163_6b6c_6973),

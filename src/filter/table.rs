@@ -14,6 +14,8 @@
 //! is full needs an LRU list beside it. A set-associative array gives both
 //! bounds (memory and work per frame) by construction.
 
+use crate::sys::mem::huge_slice;
+
 /// Entries per set.
 pub const WAYS: usize = 4;
 
@@ -55,8 +57,8 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
     pub fn new(capacity: usize) -> BoundedTable<K, V> {
         let sets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
         BoundedTable {
-            tags: vec![[FREE; WAYS]; sets].into_boxed_slice(),
-            slots: vec![Slot(K::default(), V::default()); sets * WAYS].into_boxed_slice(),
+            tags: huge_slice(sets, [FREE; WAYS]),
+            slots: huge_slice(sets * WAYS, Slot(K::default(), V::default())),
             set_mask: sets - 1,
             len: 0,
             evictions: 0,

@@ -3,6 +3,7 @@
 //! `// SAFETY:` line saying why it is sound.
 
 pub mod afpacket;
+pub mod mem;
 pub mod prefetch;
 pub mod signal;
 pub mod xdp;
