@@ -217,7 +217,7 @@ impl FlowTable {
     /// The live flow of a frame with key `key`, where it is (for
     /// `update`), and whether the frame comes from its originator. One
     /// lookup per frame.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&self, hash: u64, key: &FlowKey, now: Nanos) -> Option<(usize, Flow, bool)> {
         let (i, from_orig) = self.table.position(hash, |k| k.orientation(key))?;
         let f = *self.table.at(i);

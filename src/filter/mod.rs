@@ -621,6 +621,7 @@ impl Filter {
         s
     }
 
+    #[inline(always)]
     fn tcp(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
         let flags = ip.flags;
         let dport = ip.dport;
