@@ -6,14 +6,7 @@
 //! ACK, ACK+URG. Everything else (SYN+FIN, SYN+RST, the null scan, the
 //! "xmas" FIN+PSH+URG, FIN without ACK, ...) is invalid.
 
-pub const FIN: u8 = 0x01;
-pub const SYN: u8 = 0x02;
-pub const RST: u8 = 0x04;
-pub const PSH: u8 = 0x08;
-pub const ACK: u8 = 0x10;
-pub const URG: u8 = 0x20;
-pub const ECE: u8 = 0x40;
-pub const CWR: u8 = 0x80;
+pub use crate::wire::tcp::flags::*;
 
 const fn build() -> [bool; 256] {
     let valid = [
