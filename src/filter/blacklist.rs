@@ -297,7 +297,7 @@ impl Blacklist {
     /// Find the slot holding `addr` (live or expired). Lock-free.
     #[inline]
     fn find(&self, addr: Addr) -> Option<(usize, SlotData)> {
-        self.find_hashed(addr, self.hash.hash128(addr.0))
+        self.find_in(addr, self.hash.hash128(addr.0), true)
     }
 
     /// Seqlock read of slot `i`: retry while a writer is inside. With
@@ -345,13 +345,8 @@ impl Blacklist {
         slot.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
-    /// `find` with `addr`'s hash from `hash_of`.
-    #[inline]
-    fn find_hashed(&self, addr: Addr, h: u64) -> Option<(usize, SlotData)> {
-        self.find_in(addr, h, true)
-    }
-
-    /// `find_hashed`; without `full`, the listing fields read as 0.
+    /// Where `addr` (with its hash from `hash_of`) is listed, if it is; without
+    /// `full`, the listing fields read as 0.
     #[inline]
     fn find_in(&self, addr: Addr, h: u64, full: bool) -> Option<(usize, SlotData)> {
         let (mut i, tag) = self.home_and_tag_of(h);

@@ -403,7 +403,7 @@ impl Filter {
             Kind::Icmp | Kind::Icmpv6 => wan,
             _ => false,
         };
-        let mut flow = kind == Kind::Tcp || (kind == Kind::Udp && self.policy.strict);
+        let flow = kind == Kind::Tcp || (kind == Kind::Udp && self.policy.strict);
         *pre = Pre {
             src: ip.src,
             dst: ip.dst,
@@ -425,13 +425,12 @@ impl Filter {
         pre.addr_drop = self.check_addresses(dir, pre);
         if pre.addr_drop.is_some() || (kind == Kind::Tcp && tcpflags::is_bogus(flags)) {
             pre.need_src = false;
-            flow = false;
             pre.flow = false;
         }
         if pre.need_src {
             self.sources.prefetch_tags(src_hash);
         }
-        if flow {
+        if pre.flow {
             let h_dst = self.addr_hash.hash128(ip.dst.0);
             pre.flow_hash = pre.flow_key().hash_hashed(src_hash, h_dst, &self.hash);
             self.flows.prefetch_tags(pre.flow_hash);
