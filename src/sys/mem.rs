@@ -28,10 +28,7 @@ pub fn huge_slice_with<T>(n: usize, mut make: impl FnMut() -> T) -> Box<[T]> {
 
 /// `n` copies of `value`, like [`huge_slice_with`].
 pub fn huge_slice<T: Clone>(n: usize, value: T) -> Box<[T]> {
-    let mut v: Vec<T> = Vec::with_capacity(n);
-    advise_huge(&v, n);
-    v.resize(n, value);
-    v.into_boxed_slice()
+    huge_slice_with(n, || value.clone())
 }
 
 /// Advise huge pages for the whole 2 MiB pages inside `v`'s (untouched)

@@ -386,16 +386,9 @@ impl XdpProgram {
                 &mut self.xsks,
             ]) {
                 let path = dir.join(name);
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(Error::new(
-                            format!("removing the old pin {}", path.display()),
-                            e,
-                        ))
-                    }
-                }
+                remove_pin(&path).map_err(|e| {
+                    Error::new(format!("removing the old pin {}", path.display()), e)
+                })?;
                 map.pin(&path).map_err(|e| {
                     Error::bpf(format!("pinning map `{name}` at {}", path.display()), e)
                 })?;
@@ -432,11 +425,8 @@ impl XdpProgram {
         };
         for name in PINNED_MAPS {
             let path = pins.dir.join(name);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::new(format!("unpinning {}", path.display()), e)),
-            }
+            remove_pin(&path)
+                .map_err(|e| Error::new(format!("unpinning {}", path.display()), e))?;
         }
         if pins.mounted {
             unmount(&pins.dir)?;
@@ -755,6 +745,14 @@ impl Drop for XdpProgram {
         if let Err(e) = self.unpin_maps() {
             eprintln!("flypaper: {e}");
         }
+    }
+}
+
+/// Remove a pin; one that is not there is no error.
+fn remove_pin(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
