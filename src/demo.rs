@@ -74,19 +74,23 @@ impl Lab {
         format!("{}{host}", self.prefix)
     }
 
+    /// `args` run in a namespace, bounded by `secs`.
+    fn command(&self, host: &str, secs: u32, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args([
+            "netns",
+            "exec",
+            &self.ns(host),
+            "timeout",
+            &secs.to_string(),
+        ])
+        .args(args);
+        c
+    }
+
     /// Run a command in a namespace, bounded by `secs`.
     fn exec(&self, host: &str, secs: u32, args: &[&str]) -> (bool, String) {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns(host),
-                "timeout",
-                &secs.to_string(),
-            ])
-            .args(args)
-            .output();
-        match out {
+        match self.command(host, secs, args).output() {
             Ok(o) => (
                 o.status.success(),
                 format!(
@@ -100,15 +104,7 @@ impl Lab {
     }
 
     fn spawn(&self, host: &str, secs: u32, args: &[&str]) -> std::io::Result<Child> {
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns(host),
-                "timeout",
-                &secs.to_string(),
-            ])
-            .args(args)
+        self.command(host, secs, args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
