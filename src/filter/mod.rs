@@ -118,9 +118,10 @@ struct Pre {
     flow: bool,
     /// The blacklist bitmap has the source's bit.
     maybe_fly: bool,
-    /// What the address rules say (bogons, bogus destinations,
-    /// anti-spoof), worked out in the first stage; applied in rule order.
-    addr_drop: Option<Reason>,
+    /// What the rules that read only the frame say: the address rules
+    /// (bogons, bogus destinations, anti-spoof), then bogus TCP flags.
+    /// Worked out in the first stage, applied in rule order.
+    stateless_drop: Option<Reason>,
 }
 
 impl Pre {
@@ -418,12 +419,13 @@ impl Filter {
             need_src,
             flow,
             maybe_fly: false,
-            addr_drop: None,
+            stateless_drop: None,
         };
-        // A frame that the address rules or the flags table will drop
-        // needs no table entry: skip their prefetches.
-        pre.addr_drop = self.check_addresses(dir, pre);
-        if pre.addr_drop.is_some() || (kind == Kind::Tcp && tcpflags::is_bogus(flags)) {
+        pre.stateless_drop = self
+            .check_addresses(dir, pre)
+            .or((kind == Kind::Tcp && tcpflags::is_bogus(flags)).then_some(Reason::TcpFlags));
+        // A frame those rules drop needs no table entry: skip its prefetches.
+        if pre.stateless_drop.is_some() {
             pre.need_src = false;
             pre.flow = false;
         }
@@ -515,7 +517,7 @@ impl Filter {
                 _ => {}
             }
         }
-        if let Some(r) = pre.addr_drop {
+        if let Some(r) = pre.stateless_drop {
             return Verdict::Drop(r);
         }
         match pre.kind {
@@ -625,9 +627,6 @@ impl Filter {
         let flags = ip.flags;
         let dport = ip.dport;
         let src_hash = ip.src_hash;
-        if tcpflags::is_bogus(flags) {
-            return Verdict::Drop(Reason::TcpFlags);
-        }
         let wan = dir == Direction::Wan;
         if wan && self.policy.trap_tcp.contains(dport) {
             return self.make_fly(now, ip.src, Reason::Trap, Proto::Tcp, dport);
