@@ -421,9 +421,10 @@ impl Filter {
             maybe_fly: false,
             stateless_drop: None,
         };
-        pre.stateless_drop = self
-            .check_addresses(dir, pre)
-            .or((kind == Kind::Tcp && tcpflags::is_bogus(flags)).then_some(Reason::TcpFlags));
+        pre.stateless_drop = self.check_addresses(dir, pre);
+        if kind == Kind::Tcp && pre.stateless_drop.is_none() && tcpflags::is_bogus(flags) {
+            pre.stateless_drop = Some(Reason::TcpFlags);
+        }
         // A frame those rules drop needs no table entry: skip its prefetches.
         if pre.stateless_drop.is_some() {
             pre.need_src = false;
