@@ -12,7 +12,7 @@
 use crate::addr::Addr;
 use crate::filter::hash::SeededHash;
 use crate::filter::policy::Conntrack;
-use crate::filter::table::{BoundedTable, Found};
+use crate::filter::table::BoundedTable;
 use crate::filter::tcpflags::{ACK, FIN, RST, SYN};
 use crate::filter::Nanos;
 
@@ -257,9 +257,8 @@ impl FlowTable {
                 Some(f.expires >> 1)
             }
         };
-        match self.table.entry(hash, key, rank) {
-            Found::Hit(f) | Found::Inserted(f) => *f = flow,
-        }
+        // `position` just looked: the key is absent.
+        *self.table.insert_absent(hash, key, rank) = flow;
     }
 
     /// Drop expired flows (housekeeping; lookups ignore them anyway).

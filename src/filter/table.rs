@@ -174,7 +174,14 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
         if let Some(i) = self.find(set, tag, &key) {
             return Found::Hit(&mut self.slots[set * WAYS + i].1);
         }
-        self.insert_cold(set, tag, key, rank)
+        Found::Inserted(self.insert_cold(set, tag, key, rank))
+    }
+
+    /// Insert a key the caller has just failed to find (with `position`),
+    /// without the lookup `entry` would repeat; `rank` as for `entry`.
+    #[inline]
+    pub fn insert_absent(&mut self, hash: u64, key: K, rank: impl Fn(&V) -> Option<u64>) -> &mut V {
+        self.insert_cold(self.set(hash), tag_of(hash), key, rank)
     }
 
     #[inline(never)]
@@ -184,7 +191,7 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
         tag: u32,
         key: K,
         rank: impl Fn(&V) -> Option<u64>,
-    ) -> Found<'_, V> {
+    ) -> &mut V {
         let base = set * WAYS;
         let mut victim = 0;
         let mut victim_rank = u64::MAX;
@@ -220,7 +227,7 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
         };
         self.tags[set][i] = tag;
         self.slots[base + i] = Slot(key, V::default());
-        Found::Inserted(&mut self.slots[base + i].1)
+        &mut self.slots[base + i].1
     }
 
     /// Remove a key; returns whether it was present.
