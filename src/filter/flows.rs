@@ -265,10 +265,6 @@ impl FlowTable {
     pub fn expire(&mut self, now: Nanos) {
         self.table.retain(|_, f| f.expires > now.0);
     }
-
-    pub fn clear(&mut self) {
-        self.table.clear();
-    }
 }
 
 #[cfg(test)]
