@@ -330,8 +330,11 @@ impl<'de> Deserialize<'de> for PortSpec {
 // Validation and compilation.
 
 const PORT_RANGE: &str = "0..=65535";
-/// Upper bound for lockouts and conntrack timeouts: one year.
+/// Upper bound for lockouts: one year.
 const MAX_SECS: i64 = 31_536_000;
+/// Upper bound for conntrack timeouts: what the IPv4 flow table's expiry
+/// field holds (50 days).
+const MAX_FLOW_SECS: i64 = crate::filter::flows::MAX_TIMEOUT.as_secs() as i64;
 const MAX_TABLE: i64 = 1 << 24;
 const ND_TYPES: std::ops::RangeInclusive<i64> = 133..=137;
 
@@ -517,6 +520,11 @@ impl Ctx<'_> {
         Nanos::from_secs(self.int_or(key, v, 1, MAX_SECS, default.as_secs() as i64) as u64)
     }
 
+    fn flow_secs(&mut self, key: &str, v: &Number, default: Nanos) -> Nanos {
+        let secs = self.int_or(key, v, 1, MAX_FLOW_SECS, default.as_secs() as i64);
+        Nanos::from_secs(secs as u64)
+    }
+
     fn table(&mut self, key: &str, v: &Number, lo: i64, hi: i64, default: usize) -> usize {
         self.int_or(key, v, lo, hi, default as i64) as usize
     }
@@ -694,19 +702,19 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
             ct.pickup = pk;
         }
     }
-    ct.syn_timeout = cx.secs("conntrack.syn_timeout_s", &c.syn_timeout_s, ct.syn_timeout);
-    ct.established_timeout = cx.secs(
+    ct.syn_timeout = cx.flow_secs("conntrack.syn_timeout_s", &c.syn_timeout_s, ct.syn_timeout);
+    ct.established_timeout = cx.flow_secs(
         "conntrack.established_timeout_s",
         &c.established_timeout_s,
         ct.established_timeout,
     );
-    ct.close_timeout = cx.secs(
+    ct.close_timeout = cx.flow_secs(
         "conntrack.close_timeout_s",
         &c.close_timeout_s,
         ct.close_timeout,
     );
-    ct.udp_timeout = cx.secs("conntrack.udp_timeout_s", &c.udp_timeout_s, ct.udp_timeout);
-    ct.udp_stream_timeout = cx.secs(
+    ct.udp_timeout = cx.flow_secs("conntrack.udp_timeout_s", &c.udp_timeout_s, ct.udp_timeout);
+    ct.udp_stream_timeout = cx.flow_secs(
         "conntrack.udp_stream_timeout_s",
         &c.udp_stream_timeout_s,
         ct.udp_stream_timeout,

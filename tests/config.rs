@@ -708,6 +708,14 @@ fn bad_numbers_out_of_range() {
             &format!("conntrack.{key}"),
             "0 is out of range 1..=",
         );
+        // The flow table holds expiries up to 50 days ahead.
+        let line = format!("{key} = 4320001");
+        assert_err(
+            &["[conntrack]", &line],
+            2,
+            &format!("conntrack.{key}"),
+            "4320001 is out of range 1..=4320000",
+        );
     }
     for (key, bad) in [
         ("sources", "63"),

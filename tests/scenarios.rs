@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use flypaper::filter::policy::{AllowRule, Pickup, PortSet, Prefix, PrefixSet, Proto};
-use flypaper::filter::{Event, Filter, Nanos, Policy, Reason, Verdict};
+use flypaper::filter::{flows, Event, Filter, Nanos, Policy, Reason, Verdict};
 use flypaper::{Addr, Direction};
 
 const LAN_SERVER: &str = "198.51.100.10";
@@ -470,13 +470,22 @@ fn connections_open_before_start_resume_when_the_lan_side_speaks() {
 #[test]
 fn half_open_connections_expire() {
     let mut l = Lab::default();
-    assert_eq!(
-        l.lan(&tcp(LAN_CLIENT, 40010, WAN_HOST, 80, SYN)),
-        Verdict::Forward
-    );
-    l.advance_ms(30_001);
+    for port in [40010, 40011] {
+        assert_eq!(
+            l.lan(&tcp(LAN_CLIENT, port, WAN_HOST, 80, SYN)),
+            Verdict::Forward
+        );
+    }
+    // Still half-open just before the 30 s SYN timeout...
+    l.advance_ms(29_999);
     assert_eq!(
         l.wan(&tcp(WAN_HOST, 80, LAN_CLIENT, 40010, SYN | ACK)),
+        Verdict::Forward
+    );
+    // ...and gone once it and the flow table's clock tick have passed.
+    l.now = l.now + Nanos::from_millis(1) + flows::EXPIRY_UNIT;
+    assert_eq!(
+        l.wan(&tcp(WAN_HOST, 80, LAN_CLIENT, 40011, SYN | ACK)),
         DROP(Reason::Invalid)
     );
 }

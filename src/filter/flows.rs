@@ -12,9 +12,10 @@
 use crate::addr::Addr;
 use crate::filter::hash::SeededHash;
 use crate::filter::policy::Conntrack;
-use crate::filter::table::BoundedTable;
+use crate::filter::table::{claim, BoundedTable};
 use crate::filter::tcpflags::{ACK, FIN, RST, SYN};
 use crate::filter::Nanos;
+use crate::sys::mem::huge_slice;
 
 /// A flow key as one frame sees it: from `(a, pa)` to `(b, pb)`. The table
 /// stores each flow under its originator's key (side `a` opened it); a
@@ -26,17 +27,29 @@ pub struct FlowKey {
     /// `pa << 16 | pb`: reversing the key rotates it by 16.
     ports: u32,
     proto: u8,
+    /// IPv6 (the flow lives in the IPv6 table), even when both addresses
+    /// look like IPv4-mapped ones.
+    v6: bool,
 }
 
 impl FlowKey {
     /// The key of a packet from `(src, sport)` to `(dst, dport)`.
     #[inline(always)]
     pub fn new(proto: u8, src: Addr, sport: u16, dst: Addr, dport: u16) -> FlowKey {
+        let v6 = !(src.is_v4() && dst.is_v4());
+        FlowKey::of_family(proto, src, sport, dst, dport, v6)
+    }
+
+    /// The key of a packet of an IP version the caller knows (an IPv6
+    /// packet may carry IPv4-mapped addresses; its flow is still IPv6).
+    #[inline(always)]
+    pub fn of_family(proto: u8, src: Addr, sport: u16, dst: Addr, dport: u16, v6: bool) -> FlowKey {
         FlowKey {
             a: src.0,
             b: dst.0,
             ports: u32::from(sport) << 16 | u32::from(dport),
             proto,
+            v6,
         }
     }
 
@@ -48,6 +61,7 @@ impl FlowKey {
             b: self.a,
             ports: self.ports.rotate_left(16),
             proto: self.proto,
+            v6: self.v6,
         }
     }
 
@@ -106,7 +120,20 @@ pub enum State {
     UdpStream,
 }
 
-/// A flow's state: 16 bytes, so that key and value fill one cache line.
+impl State {
+    const ALL: [State; 7] = [
+        State::SynSent,
+        State::SynRecv,
+        State::Established,
+        State::Closing,
+        State::Closed,
+        State::UdpUnreplied,
+        State::UdpStream,
+    ];
+}
+
+/// A flow's state: 16 bytes, so that an IPv6 key and its value fill one
+/// cache line.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Flow {
     pub expires: u64,
@@ -174,44 +201,243 @@ fn timeout(ct: &Conntrack, s: State) -> Nanos {
     }
 }
 
-/// The bounded flow table of one worker.
+/// Eviction rank of a flow (lowest goes first; `None`: expired, free to
+/// reuse): expired, then half-open or unreplied, then established; within
+/// each, the one closest to expiring.
+#[inline]
+fn rank(expires: u64, state: State, now: Nanos) -> Option<u64> {
+    if expires <= now.0 {
+        None
+    } else if matches!(state, State::Established | State::UdpStream) {
+        Some((1 << 63) | expires >> 1)
+    } else {
+        Some(expires >> 1)
+    }
+}
+
+/// IPv4 flows per set: four fill one cache line.
+const V4_WAYS: usize = 4;
+
+/// An IPv4 flow's expiry is kept in units of 2^25 ns (about 33.6 ms),
+/// rounded up: a flow may outlive its timeout by up to one unit, never
+/// expire early.
+pub const EXPIRY_UNIT: Nanos = Nanos(1 << EXPIRY_SHIFT);
+const EXPIRY_SHIFT: u32 = 25;
+
+/// The longest conntrack timeout the IPv4 table can hold: expiries are 28
+/// bits of `EXPIRY_UNIT`, compared with wrapping arithmetic, so they must
+/// lie less than 2^27 units (about 52 days) ahead. The config allows up to
+/// 50 days.
+pub const MAX_TIMEOUT: Nanos = Nanos::from_secs(50 * 86_400);
+
+/// One set of IPv4 flows, in one cache line: a lookup or an insertion
+/// reads this line and nothing else (no tag array in front, no entry
+/// behind).
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct V4Set {
+    a: [u32; V4_WAYS],
+    b: [u32; V4_WAYS],
+    /// As `FlowKey::ports`.
+    ports: [u32; V4_WAYS],
+    /// 0: never used; else the expiry (28 bits of `EXPIRY_UNIT`, the high
+    /// ones), `UDP` for a UDP flow, and the state's index plus one (the
+    /// low three bits).
+    meta: [u32; V4_WAYS],
+}
+
+const UDP: u32 = 0x8;
+
+/// `now` in expiry units (rounded down).
+#[inline(always)]
+fn units(now: Nanos) -> u32 {
+    (now.0 >> EXPIRY_SHIFT) as u32
+}
+
+/// How many expiry units `meta` lies ahead of `now_units` (not positive:
+/// expired).
+#[inline(always)]
+fn ahead(meta: u32, now_units: u32) -> i32 {
+    ((meta >> 4).wrapping_sub(now_units) << 4) as i32 >> 4
+}
+
+#[inline(always)]
+fn state_of(meta: u32) -> State {
+    State::ALL[(meta & 7) as usize - 1]
+}
+
+/// `FlowTable`'s index of a flow in the IPv6 table has this bit set;
+/// an IPv4 flow's index is `set * 4 + way`.
+const V6_INDEX: usize = 1 << (usize::BITS - 1);
+
+/// The IPv4 flows: a set-associative array of `V4Set` lines, bounded like
+/// `BoundedTable` (same eviction order).
+struct V4Table {
+    sets: Box<[V4Set]>,
+    len: usize,
+    evictions: u64,
+}
+
+impl V4Table {
+    fn new(capacity: usize) -> V4Table {
+        // Any number of sets (the hash picks one by multiply-shift), so
+        // the table holds `capacity` flows rounded up to a whole set.
+        let sets = capacity.div_ceil(V4_WAYS).clamp(1, u32::MAX as usize);
+        V4Table {
+            sets: huge_slice(sets, V4Set::default()),
+            len: 0,
+            evictions: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn set(&self, hash: u64) -> usize {
+        // The high half of the hash scaled to the number of sets (the low
+        // half picks an IPv6 flow's tag; here it is unused).
+        (((hash >> 32) * self.sets.len() as u64) >> 32) as usize
+    }
+
+    /// The way of `set` holding `key`'s flow in either orientation, and
+    /// whether it is the same orientation.
+    #[inline(always)]
+    fn position(&self, set: usize, key: &FlowKey) -> Option<(usize, bool)> {
+        let s = &self.sets[set];
+        let (ka, kb, kp) = (key.a as u32, key.b as u32, key.ports);
+        let kr = kp.rotate_left(16);
+        let udp = if key.proto == 17 { UDP } else { 0 };
+        (0..V4_WAYS).find_map(|i| {
+            if s.meta[i] == 0 || s.meta[i] & UDP != udp {
+                return None;
+            }
+            if (s.a[i] ^ ka) | (s.b[i] ^ kb) | (s.ports[i] ^ kp) == 0 {
+                return Some((i, true));
+            }
+            ((s.a[i] ^ kb) | (s.b[i] ^ ka) | (s.ports[i] ^ kr) == 0).then_some((i, false))
+        })
+    }
+
+    /// The meta word of a flow that lives until `expires` in `state`.
+    #[inline(always)]
+    fn meta(expires: Nanos, state: State, udp: u32) -> u32 {
+        let units = (expires.0 + (EXPIRY_UNIT.0 - 1)) >> EXPIRY_SHIFT;
+        (units as u32) << 4 | udp | (state as u32 + 1)
+    }
+
+    #[inline]
+    fn write(&mut self, set: usize, way: usize, key: &FlowKey, expires: Nanos, state: State) {
+        let s = &mut self.sets[set];
+        s.a[way] = key.a as u32;
+        s.b[way] = key.b as u32;
+        s.ports[way] = key.ports;
+        s.meta[way] = V4Table::meta(expires, state, if key.proto == 17 { UDP } else { 0 });
+    }
+
+    #[inline]
+    fn update(&mut self, index: usize, expires: Nanos, state: State) {
+        let m = &mut self.sets[index / 4].meta[index % 4];
+        *m = V4Table::meta(expires, state, *m & UDP);
+    }
+
+    #[inline]
+    fn insert(&mut self, hash: u64, key: &FlowKey, expires: Nanos, state: State, now: Nanos) {
+        let set = self.set(hash);
+        if let Some((w, _)) = self.position(set, key) {
+            self.write(set, w, key, expires, state);
+            return;
+        }
+        let now_units = units(now);
+        let s = &self.sets[set];
+        let mut victim = 0;
+        let mut victim_rank = u64::MAX;
+        let mut free = None;
+        for w in 0..V4_WAYS {
+            let m = s.meta[w];
+            if m == 0 {
+                free = Some((w, false));
+                break;
+            }
+            let left = ahead(m, now_units);
+            if left <= 0 {
+                free = Some((w, true));
+                break;
+            }
+            // As `rank`, with the time left instead of the expiry.
+            let r = match state_of(m) {
+                State::Established | State::UdpStream => 1 << 63 | left as u64,
+                _ => left as u64,
+            };
+            if r < victim_rank {
+                victim = w;
+                victim_rank = r;
+            }
+        }
+        let w = claim(free, victim, &mut self.len, &mut self.evictions);
+        self.write(set, w, key, expires, state);
+    }
+
+    fn expire(&mut self, now: Nanos) {
+        let now_units = units(now);
+        for s in self.sets.iter_mut() {
+            for m in s.meta.iter_mut() {
+                if *m != 0 && ahead(*m, now_units) <= 0 {
+                    *m = 0;
+                    self.len -= 1;
+                }
+            }
+        }
+    }
+}
+
+/// The bounded flow tables of one worker: IPv4 flows four to a cache
+/// line, IPv6 flows (48-byte keys) one to a line behind a tag array. Each
+/// family holds up to `capacity` flows.
 pub struct FlowTable {
-    table: BoundedTable<FlowKey, Flow>,
+    v4: V4Table,
+    v6: BoundedTable<FlowKey, Flow>,
 }
 
 impl FlowTable {
     pub fn new(capacity: usize) -> FlowTable {
         FlowTable {
-            table: BoundedTable::new(capacity),
+            v4: V4Table::new(capacity),
+            v6: BoundedTable::new(capacity),
         }
     }
 
     pub fn capacity(&self) -> usize {
-        self.table.capacity()
+        self.v4.sets.len() * V4_WAYS + self.v6.capacity()
     }
 
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.v4.len + self.v6.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.len() == 0
     }
 
     pub fn evictions(&self) -> u64 {
-        self.table.evictions()
+        self.v4.evictions + self.v6.evictions()
     }
 
-    /// Batched lookup, stage one (see `BoundedTable::prefetch_tags`).
+    /// Batched lookup, stage one: start loading the line of an IPv4 flow's
+    /// set, or the tags of an IPv6 flow's set.
     #[inline(always)]
-    pub fn prefetch_tags(&self, hash: u64) {
-        self.table.prefetch_tags(hash)
+    pub fn prefetch(&self, hash: u64, v6: bool) {
+        if v6 {
+            self.v6.prefetch_tags(hash)
+        } else {
+            crate::sys::prefetch::prefetch(&self.v4.sets[self.v4.set(hash)]);
+        }
     }
 
-    /// Batched lookup, stage two (see `BoundedTable::prefetch_entry`).
+    /// Batched lookup, stage two: an IPv6 flow's entry (see
+    /// `BoundedTable::prefetch_entry`); an IPv4 flow needs nothing more.
     #[inline(always)]
-    pub fn prefetch_entry(&self, hash: u64) {
-        self.table.prefetch_entry(hash)
+    pub fn prefetch_entry(&self, hash: u64, v6: bool) {
+        if v6 {
+            self.v6.prefetch_entry(hash)
+        }
     }
 
     /// The live flow of a frame with key `key`, where it is (for
@@ -219,18 +445,36 @@ impl FlowTable {
     /// lookup per frame.
     #[inline(always)]
     pub fn lookup(&self, hash: u64, key: &FlowKey, now: Nanos) -> Option<(usize, Flow, bool)> {
-        let (i, from_orig) = self.table.position(hash, |k| k.orientation(key))?;
-        let f = *self.table.at(i);
-        (f.expires > now.0).then_some((i, f, from_orig))
+        if key.v6 {
+            let (i, from_orig) = self.v6.position(hash, |k| k.orientation(key))?;
+            let f = *self.v6.at(i);
+            return (f.expires > now.0).then_some((i | V6_INDEX, f, from_orig));
+        }
+        let set = self.v4.set(hash);
+        let (w, from_orig) = self.v4.position(set, key)?;
+        let m = self.v4.sets[set].meta[w];
+        let left = ahead(m, units(now));
+        let f = Flow {
+            // Within one unit of the true expiry.
+            expires: now.0 + ((left.max(0) as u64) << EXPIRY_SHIFT),
+            state: state_of(m),
+        };
+        (left > 0).then_some((set * 4 + w, f, from_orig))
     }
 
     /// Move the flow `lookup` found to `state`, refreshing its expiry,
     /// without looking it up again.
     #[inline]
     pub fn update(&mut self, index: usize, now: Nanos, ct: &Conntrack, state: State) {
-        let f = self.table.at_mut(index);
-        f.state = state;
-        f.expires = (now + timeout(ct, state)).0;
+        let expires = now + timeout(ct, state);
+        if index & V6_INDEX != 0 {
+            *self.v6.at_mut(index & !V6_INDEX) = Flow {
+                expires: expires.0,
+                state,
+            };
+        } else {
+            self.v4.update(index, expires, state);
+        }
     }
 
     /// Start a flow in `state` whose originator sent `key` (replacing the
@@ -238,32 +482,29 @@ impl FlowTable {
     /// connection).
     #[inline]
     pub fn insert(&mut self, hash: u64, key: FlowKey, now: Nanos, ct: &Conntrack, state: State) {
-        let flow = Flow {
-            expires: (now + timeout(ct, state)).0,
-            state,
-        };
-        if let Some((i, _)) = self.table.position(hash, |k| k.orientation(&key)) {
-            self.table.replace(i, key, flow);
+        let expires = now + timeout(ct, state);
+        if !key.v6 {
+            self.v4.insert(hash, &key, expires, state, now);
             return;
         }
-        // Eviction order: expired, then half-open or unreplied, then
-        // established; within each, the one closest to expiring.
-        let rank = |f: &Flow| {
-            if f.expires <= now.0 {
-                None
-            } else if matches!(f.state, State::Established | State::UdpStream) {
-                Some((1 << 63) | f.expires >> 1)
-            } else {
-                Some(f.expires >> 1)
-            }
+        let flow = Flow {
+            expires: expires.0,
+            state,
         };
+        if let Some((i, _)) = self.v6.position(hash, |k| k.orientation(&key)) {
+            self.v6.replace(i, key, flow);
+            return;
+        }
         // `position` just looked: the key is absent.
-        *self.table.insert_absent(hash, key, rank) = flow;
+        *self
+            .v6
+            .insert_absent(hash, key, |f| rank(f.expires, f.state, now)) = flow;
     }
 
     /// Drop expired flows (housekeeping; lookups ignore them anyway).
     pub fn expire(&mut self, now: Nanos) {
-        self.table.retain(|_, f| f.expires > now.0);
+        self.v4.expire(now);
+        self.v6.retain(|_, f| f.expires > now.0);
     }
 }
 
@@ -409,29 +650,123 @@ mod test {
         assert!(!t.lookup(from_c.hash(&h), &from_c, now).unwrap().2);
     }
 
-    #[test]
-    fn table_expiry_and_eviction_preference() {
+    /// Flows of one set of 4 (capacity 4 is one set in either family's
+    /// table): `a` on port 80 to `b` port `p`.
+    fn eviction_preference(a: Addr, b: Addr) {
         let ct = Conntrack::default();
         let h = SeededHash::new(5);
-        let mut t = FlowTable::new(4); // a single set of 4
-        let a: Addr = "198.51.100.20".parse().unwrap();
+        let mut t = FlowTable::new(4);
         let now = Nanos::from_secs(100);
-        let key = |p: u16| FlowKey::new(6, a, p, "203.0.113.10".parse().unwrap(), 80);
+        let key = |p: u16| FlowKey::new(6, a, p, b, 80);
         // One established flow, then half-open ones.
         t.insert(key(1).hash(&h), key(1), now, &ct, Established);
         for p in 2..=4 {
-            t.insert(key(p).hash(&h), key(p), now + Nanos(p as u64), &ct, SynSent);
+            let at = now + Nanos::from_secs(p as u64);
+            t.insert(key(p).hash(&h), key(p), at, &ct, SynSent);
         }
-        // A new flow evicts the oldest half-open (port 2), not the established one.
-        t.insert(key(5).hash(&h), key(5), now + Nanos(10), &ct, SynSent);
-        assert!(t.lookup(key(1).hash(&h), &key(1), now).is_some());
-        assert!(t.lookup(key(2).hash(&h), &key(2), now).is_none());
-        assert_eq!(t.evictions(), 1);
-        // Half-open flows expire after the SYN timeout (30 s).
-        let later = now + Nanos::from_secs(31);
+        assert_eq!((t.len(), t.evictions()), (4, 0));
+        // A new flow evicts the half-open one closest to expiring (port
+        // 2), not the established one.
+        let at = now + Nanos::from_secs(10);
+        t.insert(key(5).hash(&h), key(5), at, &ct, SynSent);
+        assert!(t.lookup(key(1).hash(&h), &key(1), at).is_some());
+        assert!(t.lookup(key(2).hash(&h), &key(2), at).is_none());
+        assert!(t.lookup(key(3).hash(&h), &key(3), at).is_some());
+        assert_eq!((t.len(), t.evictions()), (4, 1));
+        // Half-open flows expire after the SYN timeout (30 s): port 3's at
+        // 133 s; an expired flow is reused without an eviction.
+        let later = now + Nanos::from_millis(33_500);
         assert!(t.lookup(key(3).hash(&h), &key(3), later).is_none());
+        assert!(t.lookup(key(4).hash(&h), &key(4), later).is_some());
         assert!(t.lookup(key(1).hash(&h), &key(1), later).is_some());
-        t.expire(later);
-        assert_eq!(t.len(), 1);
+        t.insert(key(6).hash(&h), key(6), later, &ct, SynSent);
+        assert_eq!((t.len(), t.evictions()), (4, 1));
+        t.expire(now + Nanos::from_secs(70));
+        assert_eq!(t.len(), 1, "only the established flow is left");
+        assert_eq!(
+            t.lookup(key(1).hash(&h), &key(1), later).unwrap().1.state,
+            Established
+        );
+    }
+
+    #[test]
+    fn table_expiry_and_eviction_preference_v4() {
+        eviction_preference(
+            "198.51.100.20".parse().unwrap(),
+            "203.0.113.10".parse().unwrap(),
+        );
+    }
+
+    #[test]
+    fn table_expiry_and_eviction_preference_v6() {
+        eviction_preference(
+            "2001:db8::20".parse().unwrap(),
+            "2001:db8:1::10".parse().unwrap(),
+        );
+    }
+
+    #[test]
+    fn v4_expiry_is_never_early_and_at_most_one_unit_late() {
+        let ct = Conntrack::default();
+        let h = SeededHash::new(9);
+        let mut t = FlowTable::new(64);
+        let c: Addr = "198.51.100.20".parse().unwrap();
+        let s: Addr = "203.0.113.10".parse().unwrap();
+        let k = FlowKey::new(6, c, 40000, s, 80);
+        // Start times on and off a unit boundary, and one where the 28-bit
+        // expiry wraps around between insertion and expiry.
+        let wrap = Nanos((1u64 << (28 + EXPIRY_SHIFT)) - Nanos::from_secs(10).0);
+        for start in [Nanos::from_secs(7), Nanos(123_456_789_012), wrap] {
+            t.insert(k.hash(&h), k, start, &ct, SynSent);
+            let exact = start + ct.syn_timeout;
+            let last = Nanos(exact.0 - 1);
+            assert!(
+                t.lookup(k.hash(&h), &k, last).is_some(),
+                "early at {start:?}"
+            );
+            let late = exact + EXPIRY_UNIT;
+            assert!(
+                t.lookup(k.hash(&h), &k, late).is_none(),
+                "late at {start:?}"
+            );
+        }
+        // The longest timeout the config allows still counts as ahead.
+        let long = Conntrack {
+            established_timeout: MAX_TIMEOUT,
+            ..ct
+        };
+        t.insert(k.hash(&h), k, wrap, &long, Established);
+        let almost = Nanos((wrap + MAX_TIMEOUT).0 - 1);
+        assert!(t.lookup(k.hash(&h), &k, almost).is_some());
+        assert!(t
+            .lookup(k.hash(&h), &k, wrap + MAX_TIMEOUT + EXPIRY_UNIT)
+            .is_none());
+    }
+
+    #[test]
+    fn families_and_protocols_do_not_share_flows() {
+        let ct = Conntrack::default();
+        let h = SeededHash::new(3);
+        let mut t = FlowTable::new(64);
+        let now = Nanos::from_secs(1);
+        let c: Addr = "198.51.100.20".parse().unwrap();
+        let s: Addr = "203.0.113.10".parse().unwrap();
+        let tcp = FlowKey::new(6, c, 40000, s, 53);
+        t.insert(tcp.hash(&h), tcp, now, &ct, SynSent);
+        // The same addresses and ports over UDP: another flow.
+        let udp = FlowKey::new(17, c, 40000, s, 53);
+        assert!(t.lookup(udp.hash(&h), &udp, now).is_none());
+        t.insert(udp.hash(&h), udp, now, &ct, UdpUnreplied);
+        assert_eq!(
+            t.lookup(udp.hash(&h), &udp, now).unwrap().1.state,
+            UdpUnreplied
+        );
+        assert_eq!(t.lookup(tcp.hash(&h), &tcp, now).unwrap().1.state, SynSent);
+        // An IPv6 packet carrying IPv4-mapped addresses is an IPv6 flow.
+        let mapped = FlowKey::of_family(6, c, 40000, s, 53, true);
+        assert!(t.lookup(mapped.hash(&h), &mapped, now).is_none());
+        t.insert(mapped.hash(&h), mapped, now, &ct, Established);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.lookup(tcp.hash(&h), &tcp, now).unwrap().1.state, SynSent);
     }
 }

@@ -134,7 +134,7 @@ impl Pre {
     #[inline(always)]
     fn flow_key(&self) -> FlowKey {
         let proto = if self.kind == Kind::Tcp { 6 } else { 17 };
-        FlowKey::new(proto, self.src, self.sport, self.dst, self.dport)
+        FlowKey::of_family(proto, self.src, self.sport, self.dst, self.dport, self.v6)
     }
 }
 
@@ -436,7 +436,7 @@ impl Filter {
         if pre.flow {
             let h_dst = self.addr_hash.hash128(ip.dst.0);
             pre.flow_hash = pre.flow_key().hash_hashed(src_hash, h_dst, &self.hash);
-            self.flows.prefetch_tags(pre.flow_hash);
+            self.flows.prefetch(pre.flow_hash, pre.v6);
         }
     }
 
@@ -454,7 +454,7 @@ impl Filter {
             return;
         }
         if pre.flow {
-            self.flows.prefetch_entry(pre.flow_hash);
+            self.flows.prefetch_entry(pre.flow_hash, pre.v6);
         }
         if pre.need_src {
             self.sources.prefetch_entry(pre.src_hash);

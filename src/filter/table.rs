@@ -213,18 +213,7 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
                 Some(_) => {}
             }
         }
-        let i = match free {
-            Some((i, was_used)) => {
-                if !was_used {
-                    self.len += 1;
-                }
-                i
-            }
-            None => {
-                self.evictions += 1;
-                victim
-            }
-        };
+        let i = claim(free, victim, &mut self.len, &mut self.evictions);
         self.tags[set][i] = tag;
         self.slots[base + i] = Slot(key, V::default());
         &mut self.slots[base + i].1
@@ -270,6 +259,30 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
             .zip(self.slots.iter())
             .filter(|(t, _)| **t != FREE)
             .map(|(_, Slot(k, v))| (k, v))
+    }
+}
+
+/// The way an insertion takes: the free or dead way found, if any (`true`:
+/// it held an entry already counted in `len`), else the victim, counting
+/// an eviction.
+#[inline]
+pub(crate) fn claim(
+    free: Option<(usize, bool)>,
+    victim: usize,
+    len: &mut usize,
+    evictions: &mut u64,
+) -> usize {
+    match free {
+        Some((i, was_used)) => {
+            if !was_used {
+                *len += 1;
+            }
+            i
+        }
+        None => {
+            *evictions += 1;
+            victim
+        }
     }
 }
 
