@@ -300,10 +300,7 @@ impl Filter {
 
     /// Count `n` frames the data path dropped before the filter saw them.
     pub fn count_drops(&mut self, dir: Direction, reason: Reason, n: u64) {
-        match dir {
-            Direction::Wan => self.stats.frames_wan += n,
-            Direction::Lan => self.stats.frames_lan += n,
-        }
+        self.count_frames(dir, n);
         self.stats.drops[reason as usize] += n;
     }
 
@@ -321,6 +318,7 @@ impl Filter {
         let mut pre = Pre::default();
         self.prepare(dir, frame, &mut pre);
         self.warm(&mut pre);
+        self.count_frames(dir, 1);
         self.finish(now, dir, &pre, false)
     }
 
@@ -361,11 +359,20 @@ impl Filter {
             }
             // A fly made by an earlier frame of this chunk was not in the
             // bitmap when the chunk was prepared: look sources up fully then.
+            self.count_frames(dir, chunk.len() as u64);
             let flies_before = self.stats.flies_added;
             for (p, v) in pre.iter().zip(out.iter_mut()) {
                 let recheck = self.stats.flies_added != flies_before;
                 *v = self.finish(now, dir, p, recheck);
             }
+        }
+    }
+
+    #[inline(always)]
+    fn count_frames(&mut self, dir: Direction, n: u64) {
+        match dir {
+            Direction::Wan => self.stats.frames_wan += n,
+            Direction::Lan => self.stats.frames_lan += n,
         }
     }
 
@@ -464,10 +471,6 @@ impl Filter {
     /// Phase two: decide and count.
     #[inline(always)]
     fn finish(&mut self, now: Nanos, dir: Direction, pre: &Pre, recheck_fly: bool) -> Verdict {
-        match dir {
-            Direction::Wan => self.stats.frames_wan += 1,
-            Direction::Lan => self.stats.frames_lan += 1,
-        }
         let v = self.decide(now, dir, pre, recheck_fly);
         match v {
             Verdict::Forward => self.stats.forwarded += 1,
@@ -636,7 +639,6 @@ impl Filter {
         let h = ip.flow_hash;
         let found = self.flows.lookup(h, &key, now);
         let from_orig = found.is_none_or(|(_, _, o)| o);
-        let ct = self.policy.conntrack;
         match tcp_step(found.map(|(_, f, _)| f.state), from_orig, flags) {
             TcpStep::New => {
                 if wan {
@@ -649,10 +651,12 @@ impl Filter {
                         }
                     }
                 }
-                self.flows.insert(h, key, now, &ct, State::SynSent);
+                let ct = &self.policy.conntrack;
+                self.flows.insert(h, key, now, ct, State::SynSent);
                 Verdict::Forward
             }
             TcpStep::Invalid => {
+                let ct = &self.policy.conntrack;
                 let pickup = match ct.pickup {
                     Pickup::None => false,
                     Pickup::Lan => !wan,
@@ -663,7 +667,7 @@ impl Filter {
                     // A connection that was open before flypaper started:
                     // its originator is unknown; call it the receiver.
                     self.flows
-                        .insert(h, key.reversed(), now, &ct, State::Established);
+                        .insert(h, key.reversed(), now, ct, State::Established);
                     Verdict::Forward
                 } else {
                     Verdict::Drop(Reason::Invalid)
@@ -692,8 +696,7 @@ impl Filter {
     #[inline]
     fn advance(&mut self, found: Option<(usize, flows::Flow, bool)>, now: Nanos, state: State) {
         if let Some((i, _, _)) = found {
-            let ct = self.policy.conntrack;
-            self.flows.update(i, now, &ct, state);
+            self.flows.update(i, now, &self.policy.conntrack, state);
         }
     }
 
@@ -721,7 +724,6 @@ impl Filter {
         }
         let key = ip.flow_key();
         let h = ip.flow_hash;
-        let ct = self.policy.conntrack;
         let found = self.flows.lookup(h, &key, now);
         let next = match found {
             Some((_, f, true)) => f.state,
@@ -730,7 +732,8 @@ impl Filter {
                 if wan && !self.allowed(Proto::Udp, dport, ip.dst) {
                     return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Udp, dport);
                 }
-                self.flows.insert(h, key, now, &ct, State::UdpUnreplied);
+                let ct = &self.policy.conntrack;
+                self.flows.insert(h, key, now, ct, State::UdpUnreplied);
                 return Verdict::Forward;
             }
         };
