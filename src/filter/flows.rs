@@ -6,8 +6,7 @@
 //!
 //! Eviction under pressure (a spoofed SYN flood) takes, in this order, an
 //! expired flow, the half-open or unreplied flow closest to expiring, and
-//! only then the established flow closest to expiring (for flows in one
-//! state, the least recently seen).
+//! only then the established flow closest to expiring.
 
 use crate::addr::Addr;
 use crate::filter::hash::SeededHash;
@@ -347,31 +346,22 @@ impl V4Table {
         }
         let now_units = units(now);
         let s = &self.sets[set];
-        let mut victim = 0;
-        let mut victim_rank = u64::MAX;
-        let mut free = None;
-        for w in 0..V4_WAYS {
-            let m = s.meta[w];
-            if m == 0 {
-                free = Some((w, false));
-                break;
-            }
-            let left = ahead(m, now_units);
-            if left <= 0 {
-                free = Some((w, true));
-                break;
-            }
-            // As `rank`, with the time left instead of the expiry.
-            let r = match state_of(m) {
-                State::Established | State::UdpStream => 1 << 63 | left as u64,
-                _ => left as u64,
-            };
-            if r < victim_rank {
-                victim = w;
-                victim_rank = r;
-            }
-        }
-        let w = claim(free, victim, &mut self.len, &mut self.evictions);
+        let w = claim(
+            V4_WAYS,
+            |w| {
+                let m = s.meta[w];
+                (m != 0).then(|| {
+                    // As `rank`, with the time left instead of the expiry.
+                    let left = ahead(m, now_units);
+                    (left > 0).then(|| match state_of(m) {
+                        State::Established | State::UdpStream => 1 << 63 | left as u64,
+                        _ => left as u64,
+                    })
+                })
+            },
+            &mut self.len,
+            &mut self.evictions,
+        );
         self.write(set, w, key, expires, state);
     }
 

@@ -50,6 +50,7 @@ pub mod bucket;
 pub mod flows;
 pub mod hash;
 pub mod policy;
+pub mod sources;
 pub mod table;
 pub mod tcpflags;
 pub mod verdict;
@@ -64,11 +65,10 @@ pub use verdict::{Direction, Nanos, Reason, Verdict};
 
 use crate::addr::Addr;
 use crate::wire::{self, L3, L4};
-use bucket::Bucket;
 use flows::{tcp_step, FlowKey, FlowTable, State, TcpStep};
 use hash::SeededHash;
 use policy::{Pickup, LINK_LOCAL_V6, MULTICAST_V6};
-use table::{BoundedTable, Found};
+use sources::{Source, SourceTable};
 
 /// Events queued per worker between two drains.
 pub const EVENT_QUEUE: usize = 256;
@@ -191,15 +191,6 @@ impl Stats {
     }
 }
 
-/// Rate-limit state of one source.
-#[derive(Clone, Copy, Debug, Default)]
-struct Source {
-    syn: Bucket,
-    icmp: Bucket,
-    rst: Bucket,
-    last_seen: u64,
-}
-
 /// The engine of one worker.
 pub struct Filter {
     policy: Arc<Policy>,
@@ -209,7 +200,7 @@ pub struct Filter {
     /// Hashes addresses: the blacklist's hasher, so that one hash of a
     /// frame's source serves the blacklist and the per-source table.
     addr_hash: SeededHash,
-    sources: BoundedTable<Addr, Source>,
+    sources: SourceTable,
     flows: FlowTable,
     stats: Stats,
     events: ArrayVec<Event, EVENT_QUEUE>,
@@ -234,7 +225,7 @@ impl Filter {
         let lan_v4 = policy.lan.0.iter().any(|p| p.is_v4());
         let lan_v6 = policy.lan.0.iter().any(|p| !p.is_v4());
         Filter {
-            sources: BoundedTable::new(policy.tables.sources),
+            sources: SourceTable::new(policy.tables.sources),
             flows: FlowTable::new(policy.tables.flows),
             hash: SeededHash::new(seed),
             addr_hash: blacklist.hasher(),
@@ -309,7 +300,7 @@ impl Filter {
     /// honest. Costs a pass over both tables: call it every few seconds.
     pub fn expire(&mut self, now: Nanos) {
         self.flows.expire(now);
-        self.sources.retain(|_, s| !source_idle(s, now));
+        self.sources.expire(now);
     }
 
     /// Decide what to do with one frame.
@@ -438,7 +429,7 @@ impl Filter {
             pre.flow = false;
         }
         if pre.need_src {
-            self.sources.prefetch_tags(src_hash);
+            self.sources.prefetch(src_hash, pre.v6);
         }
         if pre.flow {
             let h_dst = self.addr_hash.hash128(ip.dst.0);
@@ -464,7 +455,7 @@ impl Filter {
             self.flows.prefetch_entry(pre.flow_hash, pre.v6);
         }
         if pre.need_src {
-            self.sources.prefetch_entry(pre.src_hash);
+            self.sources.prefetch_entry(pre.src_hash, pre.v6);
         }
     }
 
@@ -613,17 +604,7 @@ impl Filter {
     /// computed), created on first sight.
     #[inline]
     fn source(&mut self, now: Nanos, src: Addr, h: u64) -> &mut Source {
-        let s = match self.sources.entry(h, src, |s| {
-            if source_idle(s, now) {
-                None
-            } else {
-                Some(s.last_seen)
-            }
-        }) {
-            Found::Hit(s) | Found::Inserted(s) => s,
-        };
-        s.last_seen = now.0;
-        s
+        self.sources.get(now, src, h)
     }
 
     #[inline(always)]
@@ -778,10 +759,4 @@ fn lan_source_exempt(ip: &Pre) -> bool {
             && ip.kind == Kind::Udp
             && (ip.sport, ip.dport) == (DHCP_CLIENT, DHCP_SERVER)
     }
-}
-
-/// A source whose every bucket has refilled is as good as new: its entry
-/// can be reused without an eviction.
-fn source_idle(s: &Source, now: Nanos) -> bool {
-    s.syn.full_at().max(s.icmp.full_at()).max(s.rst.full_at()) <= now
 }

@@ -1,4 +1,6 @@
-//! A bounded, set-associative table for per-source and per-flow state.
+//! A bounded, set-associative table for per-source and per-flow state
+//! (the IPv6 tables; IPv4 flows and sources have one-line sets of their
+//! own, `flows.rs` and `sources.rs`).
 //!
 //! Memory is allocated once, at start-up, for exactly `sets * WAYS` entries,
 //! and never grows: a flood of new keys (spoofed random sources) evicts
@@ -6,8 +8,8 @@
 //! lookup scans that set. On a miss, the new key takes a free entry of the
 //! set, else an entry the caller says is dead (expired), else the entry with
 //! the lowest eviction rank the caller gives (for example: half-open flows
-//! before established ones, then least recently seen), like `xt_recent`
-//! evicting its oldest entry.
+//! before established ones, then the one closest to expiring), like
+//! `xt_recent` evicting its oldest entry.
 //!
 //! hashbrown's map was the first candidate; it cannot serve here without a
 //! side structure: it grows on insert, and finding an entry to evict when it
@@ -193,27 +195,12 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
         rank: impl Fn(&V) -> Option<u64>,
     ) -> &mut V {
         let base = set * WAYS;
-        let mut victim = 0;
-        let mut victim_rank = u64::MAX;
-        let mut free = None;
-        for i in 0..WAYS {
-            if self.tags[set][i] == FREE {
-                free = Some((i, false));
-                break;
-            }
-            match rank(&self.slots[base + i].1) {
-                None => {
-                    free = Some((i, true));
-                    break;
-                }
-                Some(r) if r < victim_rank => {
-                    victim = i;
-                    victim_rank = r;
-                }
-                Some(_) => {}
-            }
-        }
-        let i = claim(free, victim, &mut self.len, &mut self.evictions);
+        let i = claim(
+            WAYS,
+            |i| (self.tags[set][i] != FREE).then(|| rank(&self.slots[base + i].1)),
+            &mut self.len,
+            &mut self.evictions,
+        );
         self.tags[set][i] = tag;
         self.slots[base + i] = Slot(key, V::default());
         &mut self.slots[base + i].1
@@ -262,28 +249,36 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
     }
 }
 
-/// The way an insertion takes: the free or dead way found, if any (`true`:
-/// it held an entry already counted in `len`), else the victim, counting
-/// an eviction.
+/// The way of a set of `ways` that an insertion takes. `way(i)` says what
+/// way `i` holds: `None` if it is free, `Some(None)` if its entry is dead
+/// (reuse it without an eviction), `Some(Some(rank))` if it is live. The
+/// first free or dead way is taken, else the live one of lowest rank (the
+/// first of equals), counting an eviction. `len` counts a way that was free.
 #[inline]
 pub(crate) fn claim(
-    free: Option<(usize, bool)>,
-    victim: usize,
+    ways: usize,
+    way: impl Fn(usize) -> Option<Option<u64>>,
     len: &mut usize,
     evictions: &mut u64,
 ) -> usize {
-    match free {
-        Some((i, was_used)) => {
-            if !was_used {
+    let mut victim = 0;
+    let mut victim_rank = u64::MAX;
+    for i in 0..ways {
+        match way(i) {
+            None => {
                 *len += 1;
+                return i;
             }
-            i
-        }
-        None => {
-            *evictions += 1;
-            victim
+            Some(None) => return i,
+            Some(Some(r)) if r < victim_rank => {
+                victim = i;
+                victim_rank = r;
+            }
+            Some(Some(_)) => {}
         }
     }
+    *evictions += 1;
+    victim
 }
 
 /// Start loading every line of a slot (one, for entries up to 64 bytes).
