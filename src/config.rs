@@ -516,13 +516,9 @@ impl Ctx<'_> {
         None
     }
 
-    fn secs(&mut self, key: &str, v: &Number, default: Nanos) -> Nanos {
-        Nanos::from_secs(self.int_or(key, v, 1, MAX_SECS, default.as_secs() as i64) as u64)
-    }
-
-    fn flow_secs(&mut self, key: &str, v: &Number, default: Nanos) -> Nanos {
-        let secs = self.int_or(key, v, 1, MAX_FLOW_SECS, default.as_secs() as i64);
-        Nanos::from_secs(secs as u64)
+    /// A duration in whole seconds, `1..=max`.
+    fn secs(&mut self, key: &str, v: &Number, max: i64, default: Nanos) -> Nanos {
+        Nanos::from_secs(self.int_or(key, v, 1, max, default.as_secs() as i64) as u64)
     }
 
     fn table(&mut self, key: &str, v: &Number, lo: i64, hi: i64, default: usize) -> usize {
@@ -612,7 +608,7 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
     if let Some(v) = &trap_udp {
         p.trap_udp = port_set(v);
     }
-    p.lockout = cx.secs("trap.lockout_s", &tr.lockout_s, p.lockout);
+    p.lockout = cx.secs("trap.lockout_s", &tr.lockout_s, MAX_SECS, p.lockout);
 
     // [flypaper]
     let fp = &raw.flypaper.0;
@@ -702,19 +698,21 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
             ct.pickup = pk;
         }
     }
-    ct.syn_timeout = cx.flow_secs("conntrack.syn_timeout_s", &c.syn_timeout_s, ct.syn_timeout);
-    ct.established_timeout = cx.flow_secs(
+    // Conntrack timeouts are capped at what an IPv4 flow's expiry word holds.
+    let mut timeout = |key: &str, v: &Number, d: Nanos| cx.secs(key, v, MAX_FLOW_SECS, d);
+    ct.syn_timeout = timeout("conntrack.syn_timeout_s", &c.syn_timeout_s, ct.syn_timeout);
+    ct.established_timeout = timeout(
         "conntrack.established_timeout_s",
         &c.established_timeout_s,
         ct.established_timeout,
     );
-    ct.close_timeout = cx.flow_secs(
+    ct.close_timeout = timeout(
         "conntrack.close_timeout_s",
         &c.close_timeout_s,
         ct.close_timeout,
     );
-    ct.udp_timeout = cx.flow_secs("conntrack.udp_timeout_s", &c.udp_timeout_s, ct.udp_timeout);
-    ct.udp_stream_timeout = cx.flow_secs(
+    ct.udp_timeout = timeout("conntrack.udp_timeout_s", &c.udp_timeout_s, ct.udp_timeout);
+    ct.udp_stream_timeout = timeout(
         "conntrack.udp_stream_timeout_s",
         &c.udp_stream_timeout_s,
         ct.udp_stream_timeout,
