@@ -11,7 +11,7 @@
 use crate::addr::Addr;
 use crate::filter::hash::SeededHash;
 use crate::filter::policy::Conntrack;
-use crate::filter::table::{claim, BoundedTable};
+use crate::filter::table::{claim, scaled_set, sets_for, BoundedTable};
 use crate::filter::tcpflags::{ACK, FIN, RST, SYN};
 use crate::filter::Nanos;
 use crate::sys::mem::huge_slice;
@@ -200,18 +200,22 @@ fn timeout(ct: &Conntrack, s: State) -> Nanos {
     }
 }
 
-/// Eviction rank of a flow (lowest goes first; `None`: expired, free to
-/// reuse): expired, then half-open or unreplied, then established; within
-/// each, the one closest to expiring.
-#[inline]
-fn rank(expires: u64, state: State, now: Nanos) -> Option<u64> {
-    if expires <= now.0 {
-        None
-    } else if matches!(state, State::Established | State::UdpStream) {
-        Some((1 << 63) | expires >> 1)
+/// Eviction rank of a live flow (lowest goes first) in `state` with `left`
+/// (time to expiry, or the expiry itself, below 2^63): half-open or
+/// unreplied before established; within each, the one closest to expiring.
+#[inline(always)]
+fn class_rank(state: State, left: u64) -> u64 {
+    if matches!(state, State::Established | State::UdpStream) {
+        1 << 63 | left
     } else {
-        Some(expires >> 1)
+        left
     }
+}
+
+/// `class_rank` of an IPv6 flow; `None`: expired, free to reuse.
+#[inline]
+fn rank(f: &Flow, now: Nanos) -> Option<u64> {
+    (f.expires > now.0).then(|| class_rank(f.state, f.expires >> 1))
 }
 
 /// IPv4 flows per set: four fill one cache line.
@@ -247,6 +251,16 @@ struct V4Set {
 
 const UDP: u32 = 0x8;
 
+/// `UDP` if `key` is a UDP flow.
+#[inline(always)]
+fn udp_bit(key: &FlowKey) -> u32 {
+    if key.proto == 17 {
+        UDP
+    } else {
+        0
+    }
+}
+
 /// `now` in expiry units (rounded down).
 #[inline(always)]
 fn units(now: Nanos) -> u32 {
@@ -266,7 +280,7 @@ fn state_of(meta: u32) -> State {
 }
 
 /// `FlowTable`'s index of a flow in the IPv6 table has this bit set;
-/// an IPv4 flow's index is `set * 4 + way`.
+/// an IPv4 flow's index is `set * V4_WAYS + way`.
 const V6_INDEX: usize = 1 << (usize::BITS - 1);
 
 /// The IPv4 flows: a set-associative array of `V4Set` lines, bounded like
@@ -279,11 +293,10 @@ struct V4Table {
 
 impl V4Table {
     fn new(capacity: usize) -> V4Table {
-        // Any number of sets (the hash picks one by multiply-shift), so
-        // the table holds `capacity` flows rounded up to a whole set.
-        let sets = capacity.div_ceil(V4_WAYS).clamp(1, u32::MAX as usize);
+        // Any number of sets, so the table holds `capacity` flows rounded
+        // up to a whole set.
         V4Table {
-            sets: huge_slice(sets, V4Set::default()),
+            sets: huge_slice(sets_for(capacity, V4_WAYS), V4Set::default()),
             len: 0,
             evictions: 0,
         }
@@ -291,9 +304,7 @@ impl V4Table {
 
     #[inline(always)]
     fn set(&self, hash: u64) -> usize {
-        // The high half of the hash scaled to the number of sets (the low
-        // half picks an IPv6 flow's tag; here it is unused).
-        (((hash >> 32) * self.sets.len() as u64) >> 32) as usize
+        scaled_set(hash, self.sets.len())
     }
 
     /// The way of `set` holding `key`'s flow in either orientation, and
@@ -303,7 +314,7 @@ impl V4Table {
         let s = &self.sets[set];
         let (ka, kb, kp) = (key.a as u32, key.b as u32, key.ports);
         let kr = kp.rotate_left(16);
-        let udp = if key.proto == 17 { UDP } else { 0 };
+        let udp = udp_bit(key);
         (0..V4_WAYS).find_map(|i| {
             if s.meta[i] == 0 || s.meta[i] & UDP != udp {
                 return None;
@@ -328,12 +339,12 @@ impl V4Table {
         s.a[way] = key.a as u32;
         s.b[way] = key.b as u32;
         s.ports[way] = key.ports;
-        s.meta[way] = V4Table::meta(expires, state, if key.proto == 17 { UDP } else { 0 });
+        s.meta[way] = V4Table::meta(expires, state, udp_bit(key));
     }
 
     #[inline]
     fn update(&mut self, index: usize, expires: Nanos, state: State) {
-        let m = &mut self.sets[index / 4].meta[index % 4];
+        let m = &mut self.sets[index / V4_WAYS].meta[index % V4_WAYS];
         *m = V4Table::meta(expires, state, *m & UDP);
     }
 
@@ -351,12 +362,8 @@ impl V4Table {
             |w| {
                 let m = s.meta[w];
                 (m != 0).then(|| {
-                    // As `rank`, with the time left instead of the expiry.
                     let left = ahead(m, now_units);
-                    (left > 0).then(|| match state_of(m) {
-                        State::Established | State::UdpStream => 1 << 63 | left as u64,
-                        _ => left as u64,
-                    })
+                    (left > 0).then(|| class_rank(state_of(m), left as u64))
                 })
             },
             &mut self.len,
@@ -430,26 +437,20 @@ impl FlowTable {
         }
     }
 
-    /// The live flow of a frame with key `key`, where it is (for
-    /// `update`), and whether the frame comes from its originator. One
-    /// lookup per frame.
+    /// The state of the live flow of a frame with key `key`, where it is
+    /// (for `update`), and whether the frame comes from its originator.
+    /// One lookup per frame.
     #[inline(always)]
-    pub fn lookup(&self, hash: u64, key: &FlowKey, now: Nanos) -> Option<(usize, Flow, bool)> {
+    pub fn lookup(&self, hash: u64, key: &FlowKey, now: Nanos) -> Option<(usize, State, bool)> {
         if key.v6 {
             let (i, from_orig) = self.v6.position(hash, |k| k.orientation(key))?;
-            let f = *self.v6.at(i);
-            return (f.expires > now.0).then_some((i | V6_INDEX, f, from_orig));
+            let f = self.v6.at(i);
+            return (f.expires > now.0).then_some((i | V6_INDEX, f.state, from_orig));
         }
         let set = self.v4.set(hash);
         let (w, from_orig) = self.v4.position(set, key)?;
         let m = self.v4.sets[set].meta[w];
-        let left = ahead(m, units(now));
-        let f = Flow {
-            // Within one unit of the true expiry.
-            expires: now.0 + ((left.max(0) as u64) << EXPIRY_SHIFT),
-            state: state_of(m),
-        };
-        (left > 0).then_some((set * 4 + w, f, from_orig))
+        (ahead(m, units(now)) > 0).then_some((set * V4_WAYS + w, state_of(m), from_orig))
     }
 
     /// Move the flow `lookup` found to `state`, refreshing its expiry,
@@ -486,9 +487,7 @@ impl FlowTable {
             return;
         }
         // `position` just looked: the key is absent.
-        *self
-            .v6
-            .insert_absent(hash, key, |f| rank(f.expires, f.state, now)) = flow;
+        *self.v6.insert_absent(hash, key, |f| rank(f, now)) = flow;
     }
 
     /// Drop expired flows (housekeeping; lookups ignore them anyway).
@@ -624,9 +623,9 @@ mod test {
         let from_c = FlowKey::new(6, c, 40000, s, 80);
         let from_s = FlowKey::new(6, s, 80, c, 40000);
         t.insert(from_c.hash(&h), from_c, now, &ct, SynSent);
-        let (i, f, orig) = t.lookup(from_s.hash(&h), &from_s, now).unwrap();
+        let (i, state, orig) = t.lookup(from_s.hash(&h), &from_s, now).unwrap();
         assert_eq!(
-            (f.state, orig),
+            (state, orig),
             (SynSent, false),
             "the reply is not from the originator"
         );
@@ -674,7 +673,7 @@ mod test {
         t.expire(now + Nanos::from_secs(70));
         assert_eq!(t.len(), 1, "only the established flow is left");
         assert_eq!(
-            t.lookup(key(1).hash(&h), &key(1), later).unwrap().1.state,
+            t.lookup(key(1).hash(&h), &key(1), later).unwrap().1,
             Established
         );
     }
@@ -747,16 +746,13 @@ mod test {
         let udp = FlowKey::new(17, c, 40000, s, 53);
         assert!(t.lookup(udp.hash(&h), &udp, now).is_none());
         t.insert(udp.hash(&h), udp, now, &ct, UdpUnreplied);
-        assert_eq!(
-            t.lookup(udp.hash(&h), &udp, now).unwrap().1.state,
-            UdpUnreplied
-        );
-        assert_eq!(t.lookup(tcp.hash(&h), &tcp, now).unwrap().1.state, SynSent);
+        assert_eq!(t.lookup(udp.hash(&h), &udp, now).unwrap().1, UdpUnreplied);
+        assert_eq!(t.lookup(tcp.hash(&h), &tcp, now).unwrap().1, SynSent);
         // An IPv6 packet carrying IPv4-mapped addresses is an IPv6 flow.
         let mapped = FlowKey::of_family(6, c, 40000, s, 53, true);
         assert!(t.lookup(mapped.hash(&h), &mapped, now).is_none());
         t.insert(mapped.hash(&h), mapped, now, &ct, Established);
         assert_eq!(t.len(), 3);
-        assert_eq!(t.lookup(tcp.hash(&h), &tcp, now).unwrap().1.state, SynSent);
+        assert_eq!(t.lookup(tcp.hash(&h), &tcp, now).unwrap().1, SynSent);
     }
 }

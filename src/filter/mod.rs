@@ -68,7 +68,7 @@ use crate::wire::{self, L3, L4};
 use flows::{tcp_step, FlowKey, FlowTable, State, TcpStep};
 use hash::SeededHash;
 use policy::{Pickup, LINK_LOCAL_V6, MULTICAST_V6};
-use sources::{Source, SourceTable};
+use sources::SourceTable;
 
 /// Events queued per worker between two drains.
 pub const EVENT_QUEUE: usize = 256;
@@ -600,13 +600,6 @@ impl Filter {
         Verdict::Drop(reason)
     }
 
-    /// The rate-limit state of `src` (whose address hash `prepare`
-    /// computed), created on first sight.
-    #[inline]
-    fn source(&mut self, now: Nanos, src: Addr, h: u64) -> &mut Source {
-        self.sources.get(now, src, h)
-    }
-
     #[inline(always)]
     fn tcp(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
         let flags = ip.flags;
@@ -620,14 +613,19 @@ impl Filter {
         let h = ip.flow_hash;
         let found = self.flows.lookup(h, &key, now);
         let from_orig = found.is_none_or(|(_, _, o)| o);
-        match tcp_step(found.map(|(_, f, _)| f.state), from_orig, flags) {
+        match tcp_step(found.map(|(_, s, _)| s), from_orig, flags) {
             TcpStep::New => {
                 if wan {
                     if self.policy.strict && !self.allowed(Proto::Tcp, dport, ip.dst) {
                         return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Tcp, dport);
                     }
                     if let Some(l) = self.policy.syn_limit {
-                        if !self.source(now, ip.src, src_hash).syn.take(&l, now) {
+                        if !self
+                            .sources
+                            .get(now, ip.src, src_hash, ip.v6)
+                            .syn
+                            .take(&l, now)
+                        {
                             return Verdict::Drop(Reason::SynRate);
                         }
                     }
@@ -657,7 +655,12 @@ impl Filter {
             TcpStep::To(state) => {
                 if wan && flags & tcpflags::RST != 0 {
                     if let Some(l) = self.policy.rst_limit {
-                        if !self.source(now, ip.src, src_hash).rst.take(&l, now) {
+                        if !self
+                            .sources
+                            .get(now, ip.src, src_hash, ip.v6)
+                            .rst
+                            .take(&l, now)
+                        {
                             return Verdict::Drop(Reason::RstRate);
                         }
                     }
@@ -675,7 +678,7 @@ impl Filter {
 
     /// A valid step of a flow that `lookup` found (one lookup per frame).
     #[inline]
-    fn advance(&mut self, found: Option<(usize, flows::Flow, bool)>, now: Nanos, state: State) {
+    fn advance(&mut self, found: Option<(usize, State, bool)>, now: Nanos, state: State) {
         if let Some((i, _, _)) = found {
             self.flows.update(i, now, &self.policy.conntrack, state);
         }
@@ -707,7 +710,7 @@ impl Filter {
         let h = ip.flow_hash;
         let found = self.flows.lookup(h, &key, now);
         let next = match found {
-            Some((_, f, true)) => f.state,
+            Some((_, s, true)) => s,
             Some(_) => State::UdpStream,
             None => {
                 if wan && !self.allowed(Proto::Udp, dport, ip.dst) {
@@ -741,7 +744,12 @@ impl Filter {
             return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Icmp, ty as u16);
         }
         if let Some(l) = p.icmp_limit {
-            if !self.source(now, ip.src, src_hash).icmp.take(&l, now) {
+            if !self
+                .sources
+                .get(now, ip.src, src_hash, ip.v6)
+                .icmp
+                .take(&l, now)
+            {
                 return Verdict::Drop(Reason::IcmpRate);
             }
         }

@@ -14,7 +14,7 @@
 
 use crate::addr::Addr;
 use crate::filter::bucket::Bucket;
-use crate::filter::table::{claim, BoundedTable, Found};
+use crate::filter::table::{claim, scaled_set, sets_for, BoundedTable, Found};
 use crate::filter::Nanos;
 use crate::sys::mem::huge_slice;
 
@@ -68,10 +68,8 @@ pub struct SourceTable {
 
 impl SourceTable {
     pub fn new(capacity: usize) -> SourceTable {
-        // Any number of sets: the hash picks one by multiply-shift.
-        let sets = capacity.div_ceil(V4_WAYS).clamp(1, u32::MAX as usize);
         SourceTable {
-            v4: huge_slice(sets, V4Set::default()),
+            v4: huge_slice(sets_for(capacity, V4_WAYS), V4Set::default()),
             v4_len: 0,
             v4_evictions: 0,
             v6: BoundedTable::new(capacity),
@@ -98,7 +96,7 @@ impl SourceTable {
 
     #[inline(always)]
     fn set(&self, hash: u64) -> usize {
-        (((hash >> 32) * self.v4.len() as u64) >> 32) as usize
+        scaled_set(hash, self.v4.len())
     }
 
     /// Batched lookup, stage one: an IPv4 source's set (both lines), or an
@@ -123,11 +121,12 @@ impl SourceTable {
         }
     }
 
-    /// The state of `src` (whose keyed hash is `hash`), created on first
+    /// The state of `src` (whose keyed hash is `hash`, from a frame of IP
+    /// version 6 if `v6`: its table, as for `prefetch`), created on first
     /// sight.
     #[inline]
-    pub fn get(&mut self, now: Nanos, src: Addr, hash: u64) -> &mut Source {
-        if !src.is_v4() {
+    pub fn get(&mut self, now: Nanos, src: Addr, hash: u64, v6: bool) -> &mut Source {
+        if v6 {
             return match self.v6.entry(hash, src, |s| rank(s, now)) {
                 Found::Hit(s) | Found::Inserted(s) => s,
             };
@@ -188,6 +187,7 @@ mod test {
     /// One set (capacity 4) of either family: sources `addr(1..=4)`, then
     /// a fifth.
     fn eviction(addr: impl Fn(u32) -> Addr) {
+        let v6 = !addr(1).is_v4();
         let h = SeededHash::new(2);
         let mut t = SourceTable::new(4);
         let l = Limit::per_sec(1, 5);
@@ -195,26 +195,32 @@ mod test {
         // Source 1 spends its whole burst; 2..=4 send one packet each, 2
         // first (its bucket is full again soonest).
         for _ in 0..5 {
-            assert!(t.get(now, addr(1), h.hash128(addr(1).0)).icmp.take(&l, now));
+            assert!(t
+                .get(now, addr(1), h.hash128(addr(1).0), v6)
+                .icmp
+                .take(&l, now));
         }
         for i in 2..=4 {
             let at = now + Nanos::from_millis(u64::from(i));
-            assert!(t.get(at, addr(i), h.hash128(addr(i).0)).icmp.take(&l, at));
+            assert!(t
+                .get(at, addr(i), h.hash128(addr(i).0), v6)
+                .icmp
+                .take(&l, at));
         }
         assert_eq!((t.len(), t.evictions()), (4, 0));
         // A fifth source evicts 2, not the one over its limit.
         let at = now + Nanos::from_millis(10);
-        t.get(at, addr(5), h.hash128(addr(5).0));
+        t.get(at, addr(5), h.hash128(addr(5).0), v6);
         assert_eq!((t.len(), t.evictions()), (4, 1));
-        let s1 = t.get(at, addr(1), h.hash128(addr(1).0));
+        let s1 = t.get(at, addr(1), h.hash128(addr(1).0), v6);
         assert!(!s1.icmp.take(&l, at), "source 1 kept its empty bucket");
         assert_eq!(t.evictions(), 1, "source 1 was still there");
         // Once the other buckets are full again, their entries are reused
         // without an eviction; source 1 (full 5 s later) stays.
         let later = now + Nanos::from_secs(2);
-        t.get(later, addr(6), h.hash128(addr(6).0));
+        t.get(later, addr(6), h.hash128(addr(6).0), v6);
         assert_eq!((t.len(), t.evictions()), (4, 1));
-        let s1 = t.get(later, addr(1), h.hash128(addr(1).0));
+        let s1 = t.get(later, addr(1), h.hash128(addr(1).0), v6);
         assert!(s1.icmp.take(&l, later));
         assert!(s1.icmp.take(&l, later));
         assert!(!s1.icmp.take(&l, later), "2 s refilled two tokens, no more");
@@ -240,9 +246,9 @@ mod test {
         let now = Nanos::from_secs(1);
         let v4 = Addr::from_v4(0);
         let v6 = Addr(0);
-        assert!(t.get(now, v4, h.hash128(v4.0)).syn.take(&l, now));
-        assert!(t.get(now, v6, h.hash128(v6.0)).syn.take(&l, now));
-        assert!(!t.get(now, v4, h.hash128(v4.0)).syn.take(&l, now));
+        assert!(t.get(now, v4, h.hash128(v4.0), false).syn.take(&l, now));
+        assert!(t.get(now, v6, h.hash128(v6.0), true).syn.take(&l, now));
+        assert!(!t.get(now, v4, h.hash128(v4.0), false).syn.take(&l, now));
         assert_eq!(t.len(), 2);
     }
 }

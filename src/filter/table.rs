@@ -249,6 +249,19 @@ impl<K: Copy + Eq + Default, V: Copy + Default> BoundedTable<K, V> {
     }
 }
 
+/// How many sets of `ways` hold `capacity` entries, for tables whose set
+/// count need not be a power of two (`scaled_set` picks one).
+pub(crate) fn sets_for(capacity: usize, ways: usize) -> usize {
+    capacity.div_ceil(ways).clamp(1, u32::MAX as usize)
+}
+
+/// The set of `sets` a hash picks: its high half scaled by multiply-shift
+/// (the low half is the tag in `BoundedTable`).
+#[inline(always)]
+pub(crate) fn scaled_set(hash: u64, sets: usize) -> usize {
+    (((hash >> 32) * sets as u64) >> 32) as usize
+}
+
 /// The way of a set of `ways` that an insertion takes. `way(i)` says what
 /// way `i` holds: `None` if it is free, `Some(None)` if its entry is dead
 /// (reuse it without an eviction), `Some(Some(rank))` if it is live. The
