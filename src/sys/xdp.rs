@@ -235,14 +235,40 @@ struct Attachment {
     mode: AttachMode,
     /// Why driver mode was refused, when the attachment is generic.
     native_refused: Option<io::Error>,
-    /// The bpf_link: closing it detaches the program.
-    _link: OwnedFd,
+    /// The bpf_link: dropping it detaches the program.
+    _link: Link,
+}
+
+/// An XDP `bpf_link` owned by this process. Dropping it detaches the
+/// program at once with `BPF_LINK_DETACH`, then closes the descriptor.
+/// Closing alone is not enough: a child forked by another thread shares
+/// the descriptor until its `exec` closes it (link descriptors are
+/// close-on-exec), and the link, still attached, would make the next
+/// attach to that interface fail with EEXIST. A crash closes the
+/// descriptor without the explicit detach; the link then goes with the
+/// last process holding it.
+struct Link(OwnedFd);
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // SAFETY: plain FFI call on a link descriptor this value owns and
+        // that stays open for the duration of the call.
+        let r = unsafe { libbpf_sys::bpf_link_detach(self.0.as_raw_fd()) };
+        if r < 0 && r != -libc::ENOLINK {
+            // The close that follows still detaches it, once no other
+            // process holds the descriptor.
+            eprintln!(
+                "flypaper: detaching an XDP link: {}",
+                io::Error::from_raw_os_error(-r)
+            );
+        }
+    }
 }
 
 /// The loaded XDP program, its maps, and one `bpf_link` per interface.
 ///
-/// Dropping it detaches the program from every interface (the links close);
-/// so does the process exiting in any way. Methods take `&self` where the
+/// Dropping it detaches the program from every interface (each link is
+/// detached, then closed); so does the process exiting in any way. Methods take `&self` where the
 /// kernel does the synchronisation (map updates are atomic per element), so
 /// the control plane can share it behind an `Arc`.
 pub struct XdpProgram {
@@ -507,7 +533,7 @@ impl XdpProgram {
         }
     }
 
-    fn link_create(&self, ifindex: u32, flags: u32) -> io::Result<OwnedFd> {
+    fn link_create(&self, ifindex: u32, flags: u32) -> io::Result<Link> {
         let opts = libbpf_sys::bpf_link_create_opts {
             sz: mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
             flags,
@@ -531,7 +557,7 @@ impl XdpProgram {
             return Err(io::Error::from_raw_os_error(-fd));
         }
         // SAFETY: `fd` is a new link descriptor that nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        Ok(Link(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
     /// Detaches the program from `ifindex` (closes its link) and forgets
@@ -1000,6 +1026,54 @@ pub fn enter_netns(ns: &str) -> Result<(), Error> {
 mod test {
     use super::*;
     use std::mem::{align_of, offset_of, size_of};
+
+    /// Detaching does not wait for every holder of the link descriptor to
+    /// close it: a forked child still holding a copy (here, a second
+    /// descriptor of this process) must not keep the program attached, or
+    /// the next attach to that interface fails with EEXIST. Needs root (CI
+    /// runs as root): XDP in generic mode on the loopback device of a
+    /// network namespace made for the test.
+    #[test]
+    fn detach_does_not_wait_for_other_holders_of_the_link() {
+        let root = std::fs::read_to_string("/proc/self/status")
+            .map(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")))
+            .unwrap_or(false);
+        if !root {
+            eprintln!("SKIPPED: needs root (CI runs it as root)");
+            return;
+        }
+        struct Netns(String);
+        impl Drop for Netns {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("ip")
+                    .args(["netns", "del", &self.0])
+                    .status();
+            }
+        }
+        let ns = Netns(format!("fpx-link-{}", std::process::id()));
+        let added = std::process::Command::new("ip")
+            .args(["netns", "add", &ns.0])
+            .status()
+            .expect("ip (iproute2) runs");
+        assert!(added.success(), "ip netns add {}", ns.0);
+        let ns_name = ns.0.clone();
+        std::thread::spawn(move || {
+            enter_netns(&ns_name).unwrap();
+            let lo = ifindex("lo").unwrap();
+            let mut prog = XdpProgram::load(16).unwrap();
+            assert_eq!(prog.attach(lo, false).unwrap(), AttachMode::Generic);
+            let other_holder = prog.links[0]._link.0.try_clone().unwrap();
+            prog.detach(lo).unwrap();
+            let q = query(lo).unwrap();
+            assert!(!q.attached(), "still attached after detach: {q:?}");
+            assert_eq!(prog.attach(lo, false).unwrap(), AttachMode::Generic);
+            drop(other_holder);
+            drop(prog);
+            assert!(!query(lo).unwrap().attached(), "attached after drop");
+        })
+        .join()
+        .expect("the namespace thread passed");
+    }
 
     #[test]
     fn abi_layout() {
