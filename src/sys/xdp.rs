@@ -268,9 +268,9 @@ impl Drop for Link {
 /// The loaded XDP program, its maps, and one `bpf_link` per interface.
 ///
 /// Dropping it detaches the program from every interface (each link is
-/// detached, then closed); so does the process exiting in any way. Methods take `&self` where the
-/// kernel does the synchronisation (map updates are atomic per element), so
-/// the control plane can share it behind an `Arc`.
+/// detached, then closed); so does the process exiting in any way. Methods
+/// take `&self` where the kernel does the synchronisation (map updates are
+/// atomic per element), so the control plane can share it behind an `Arc`.
 pub struct XdpProgram {
     // Declared first so that the links close (and the program detaches)
     // before the program and map descriptors are dropped.
@@ -560,9 +560,9 @@ impl XdpProgram {
         Ok(Link(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
-    /// Detaches the program from `ifindex` (closes its link) and forgets
-    /// its port slot. Sockets registered for it must be re-registered after
-    /// a new [`attach`](Self::attach).
+    /// Detaches the program from `ifindex` (detaches and closes its link)
+    /// and forgets its port slot. Sockets registered for it must be
+    /// re-registered after a new [`attach`](Self::attach).
     pub fn detach(&mut self, ifindex: u32) -> Result<(), Error> {
         let i = self
             .links
