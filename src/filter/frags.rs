@@ -381,3 +381,414 @@ impl FragTable {
     }
 }
 
+#[cfg(test)]
+mod test {
+    use super::*;
+    use Remembered::{Drop, Pass};
+
+    const TCP: u8 = 6;
+    const UDP: u8 = 17;
+    const TIMEOUT: Nanos = DEFAULT_TIMEOUT;
+
+    fn v4(proto: u8, id: u32) -> FragKey {
+        FragKey {
+            src: "198.51.100.20".parse().unwrap(),
+            dst: "203.0.113.10".parse().unwrap(),
+            id,
+            proto,
+            v6: false,
+        }
+    }
+
+    fn v6(proto: u8, id: u32) -> FragKey {
+        FragKey {
+            src: "2001:db8::20".parse().unwrap(),
+            dst: "2001:db8:1::10".parse().unwrap(),
+            id,
+            proto,
+            v6: true,
+        }
+    }
+
+    fn frag(offset: u32, len: u32, more: bool) -> FragInfo {
+        FragInfo { offset, len, more }
+    }
+
+    fn table(capacity: usize) -> FragTable {
+        FragTable::new(capacity, 0x5eed, TIMEOUT)
+    }
+
+    #[test]
+    fn a_set_head_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Head>(), 64);
+        assert_eq!(std::mem::size_of::<KeySlot>(), 64);
+    }
+
+    #[test]
+    fn later_fragments_follow_a_pass() {
+        let mut t = table(64);
+        let now = Nanos::from_secs(10);
+        let k = v4(TCP, 0x1234);
+        assert_eq!(t.first(now, &k, Pass, 20), Pass);
+        assert_eq!(t.len(), 1);
+        let at = now + Nanos::from_millis(1);
+        assert_eq!(t.later(at, &k, &frag(1480, 1480, true)), Ok(Pass));
+        assert_eq!(t.later(at, &k, &frag(2960, 100, false)), Ok(Pass));
+    }
+
+    #[test]
+    fn later_fragments_follow_a_drop() {
+        let mut t = table(64);
+        let now = Nanos::from_secs(10);
+        let k = v4(UDP, 7);
+        assert_eq!(t.first(now, &k, Drop, 8), Drop);
+        assert_eq!(t.later(now, &k, &frag(1480, 1480, true)), Ok(Drop));
+        assert_eq!(t.later(now, &k, &frag(2960, 8, false)), Ok(Drop));
+    }
+
+    #[test]
+    fn a_drop_is_sticky_and_a_second_pass_keeps_the_larger_header() {
+        let mut t = table(64);
+        let now = Nanos::from_secs(10);
+        let k = v4(TCP, 9);
+        t.first(now, &k, Drop, 20);
+        // Another first fragment of the dropped datagram cannot pass it.
+        assert_eq!(t.first(now, &k, Pass, 20), Drop);
+        assert_eq!(t.later(now, &k, &frag(24, 8, false)), Ok(Drop));
+        // Once the entry has expired, the key is a new datagram.
+        let after = now + TIMEOUT;
+        assert_eq!(t.first(after, &k, Pass, 20), Pass);
+        assert_eq!(t.later(after, &k, &frag(24, 8, false)), Ok(Pass));
+        // A second Pass with a longer header widens the protected bytes.
+        assert_eq!(t.first(after, &k, Pass, 40), Pass);
+        assert_eq!(t.first(after, &k, Pass, 20), Pass);
+        assert_eq!(
+            t.later(after, &k, &frag(32, 8, false)),
+            Err(FragCheck::Overlap)
+        );
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn an_orphan_is_dropped() {
+        let mut t = table(64);
+        let now = Nanos::from_secs(10);
+        let k = v4(UDP, 1);
+        assert_eq!(
+            t.later(now, &k, &frag(1480, 100, false)),
+            Err(FragCheck::Orphan)
+        );
+        // Its first fragment arriving afterwards does not adopt it: only
+        // fragments after it follow.
+        t.first(now, &k, Pass, 8);
+        assert_eq!(t.later(now, &k, &frag(1480, 100, false)), Ok(Pass));
+        let other = v4(UDP, 2);
+        assert_eq!(
+            t.later(now, &other, &frag(1480, 100, false)),
+            Err(FragCheck::Orphan)
+        );
+    }
+
+    #[test]
+    fn a_fragment_over_the_tcp_header_is_an_overlap_and_drops_the_rest() {
+        let mut t = table(64);
+        let now = Nanos::from_secs(10);
+        let k = v4(TCP, 3);
+        t.first(now, &k, Pass, 20);
+        // Offset 16 rewrites bytes 16-19 of the 20-byte header.
+        assert_eq!(
+            t.later(now, &k, &frag(16, 64, true)),
+            Err(FragCheck::Overlap)
+        );
+        // The rest of the datagram now follows a Drop.
+        assert_eq!(t.later(now, &k, &frag(80, 64, false)), Ok(Drop));
+
+        // With options the header is 60 bytes: offset 56 overlaps, 64 not.
+        let k2 = v4(TCP, 4);
+        t.first(now, &k2, Pass, 60);
+        assert_eq!(t.later(now, &k2, &frag(64, 8, true)), Ok(Pass));
+        assert_eq!(
+            t.later(now, &k2, &frag(56, 8, true)),
+            Err(FragCheck::Overlap)
+        );
+
+        // IPv6 has no offset-one rule: offset 8 under TCP is an overlap.
+        let k6 = v6(TCP, 5);
+        t.first(now, &k6, Pass, 20);
+        assert_eq!(
+            t.later(now, &k6, &frag(8, 64, true)),
+            Err(FragCheck::Overlap)
+        );
+
+        // A protocol the filter does not parse (header end 0): any offset
+        // above 0 follows, offset 0 again is an overlap.
+        let gre = v4(47, 6);
+        t.first(now, &gre, Pass, 0);
+        assert_eq!(t.later(now, &gre, &frag(8, 64, true)), Ok(Pass));
+        assert_eq!(
+            t.later(now, &gre, &frag(0, 64, true)),
+            Err(FragCheck::Overlap)
+        );
+    }
+
+    #[test]
+    fn ipv4_tcp_at_offset_one_unit_is_refused_before_the_overlap_check() {
+        let mut t = table(64);
+        let now = Nanos::from_secs(10);
+        let k = v4(TCP, 8);
+        // Stateless: even with no first fragment (not an orphan).
+        assert_eq!(
+            FragTable::check(&k, &frag(8, 32, false)),
+            FragCheck::OffsetOne
+        );
+        assert_eq!(
+            t.later(now, &k, &frag(8, 32, false)),
+            Err(FragCheck::OffsetOne)
+        );
+        // With the first fragment seen: OffsetOne, not Overlap, and the
+        // datagram is dropped from then on.
+        t.first(now, &k, Pass, 20);
+        assert_eq!(
+            t.later(now, &k, &frag(8, 32, true)),
+            Err(FragCheck::OffsetOne)
+        );
+        assert_eq!(t.later(now, &k, &frag(40, 32, false)), Ok(Drop));
+        // Not TCP, or not IPv4, or another offset: not the rule.
+        assert_eq!(
+            FragTable::check(&v4(UDP, 8), &frag(8, 32, false)),
+            FragCheck::Ok
+        );
+        assert_eq!(
+            FragTable::check(&v6(TCP, 8), &frag(8, 32, false)),
+            FragCheck::Ok
+        );
+        assert_eq!(FragTable::check(&k, &frag(16, 32, false)), FragCheck::Ok);
+        let u = v4(UDP, 9);
+        t.first(now, &u, Pass, 8);
+        assert_eq!(t.later(now, &u, &frag(8, 32, false)), Ok(Pass));
+    }
+
+    #[test]
+    fn a_datagram_past_65535_bytes_is_too_big() {
+        let mut t = table(64);
+        let now = Nanos::from_secs(10);
+        let k = v4(17, 11);
+        t.first(now, &k, Pass, 8);
+        assert_eq!(
+            FragTable::check(&k, &frag(65528, 16, false)),
+            FragCheck::TooBig
+        );
+        assert_eq!(
+            t.later(now, &k, &frag(65528, 16, false)),
+            Err(FragCheck::TooBig)
+        );
+        // The datagram is dropped from then on.
+        assert_eq!(t.later(now, &k, &frag(1480, 8, true)), Ok(Drop));
+        // Up to the limit is fine; no overflow near u32::MAX.
+        assert_eq!(FragTable::check(&k, &frag(65528, 7, false)), FragCheck::Ok);
+        assert_eq!(
+            FragTable::check(&k, &frag(u32::MAX - 7, 16, false)),
+            FragCheck::TooBig
+        );
+        // Checked before anything else: a too-big orphan is TooBig.
+        assert_eq!(
+            t.later(now, &v4(17, 12), &frag(65528, 16, false)),
+            Err(FragCheck::TooBig)
+        );
+    }
+
+    #[test]
+    fn entries_expire_after_the_timeout_from_the_first_fragment() {
+        let mut t = table(64);
+        let now = Nanos::from_secs(100);
+        let k = v4(UDP, 21);
+        let k2 = v4(UDP, 22);
+        t.first(now, &k, Pass, 8);
+        t.first(now + Nanos::from_secs(10), &k2, Pass, 8);
+        // Later fragments do not extend the lifetime.
+        let last = Nanos((now + TIMEOUT).0 - 1);
+        assert_eq!(t.later(last, &k, &frag(8, 8, true)), Ok(Pass));
+        assert_eq!(
+            t.later(now + TIMEOUT, &k, &frag(16, 8, false)),
+            Err(FragCheck::Orphan)
+        );
+        assert_eq!(t.len(), 2, "expired but not yet reclaimed");
+        t.expire(now + TIMEOUT);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.later(now + TIMEOUT, &k2, &frag(8, 8, true)), Ok(Pass));
+        t.expire(now + TIMEOUT + Nanos::from_secs(10));
+        assert!(t.is_empty());
+    }
+
+    /// xorshift64*: random keys without a dependency.
+    fn rng(state: &mut u64) -> u64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    #[test]
+    fn a_flood_of_first_fragments_never_grows_the_table() {
+        let mut t = table(1000);
+        let cap = t.capacity();
+        assert!((1000..1000 + WAYS).contains(&cap));
+        let victim = v4(TCP, 77);
+        let start = Nanos::from_secs(1);
+        t.first(start, &victim, Pass, 20);
+        let mut s = 0x1234_5678_9abc_def0;
+        let n = 10 * cap as u64;
+        for i in 0..n {
+            let now = start + Nanos(i * 1_000);
+            let r = rng(&mut s);
+            let key = FragKey {
+                src: Addr::from_v4(r as u32),
+                dst: Addr::from_v4((r >> 32) as u32),
+                id: (rng(&mut s) & 0xffff) as u32,
+                proto: UDP,
+                v6: false,
+            };
+            assert_eq!(t.first(now, &key, Pass, 8), Pass);
+            assert!(t.len() <= cap);
+        }
+        assert_eq!(t.len(), cap);
+        // Each insertion (no key repeats; none expires within the flood's
+        // 0.1 s) took a free way or evicted a live entry...
+        assert_eq!(t.evictions(), n + 1 - cap as u64);
+        // ...among them the victim, the oldest in its set once that set
+        // had filled: its later fragments are now orphans.
+        let end = start + Nanos(n * 1_000);
+        assert_eq!(
+            t.later(end, &victim, &frag(24, 8, false)),
+            Err(FragCheck::Orphan)
+        );
+    }
+
+    #[test]
+    fn eviction_takes_expired_then_oldest_drop_then_oldest_pass() {
+        let mut t = table(WAYS); // one set
+        assert_eq!(t.capacity(), WAYS);
+        let now = Nanos::from_secs(100);
+        let at = |s: u64| now + Nanos::from_secs(s);
+        let k = |id: u32| v4(UDP, id);
+        t.first(at(0), &k(0), Pass, 8);
+        t.first(at(1), &k(1), Drop, 8);
+        t.first(at(2), &k(2), Pass, 8);
+        t.first(at(3), &k(3), Drop, 8);
+        assert_eq!((t.len(), t.evictions()), (4, 0));
+        let alive = |t: &mut FragTable, when: Nanos, id: u32| {
+            t.later(when, &k(id), &frag(8, 8, true)).is_ok()
+        };
+
+        // At 0 + 30 s, k(0) has expired: reused, no eviction, though it
+        // is a Pass and there are Drops.
+        t.first(at(30), &k(4), Pass, 8);
+        assert_eq!((t.len(), t.evictions()), (4, 0));
+        assert!(!alive(&mut t, at(30), 0));
+        assert!([1, 2, 3, 4].iter().all(|&id| alive(&mut t, at(30), id)));
+
+        // Full of live entries: the oldest Drop (k(1)) goes, not the
+        // older Pass (k(2)).
+        t.first(at(30), &k(5), Pass, 8);
+        assert_eq!(t.evictions(), 1);
+        assert!(!alive(&mut t, at(30), 1));
+        assert!([2, 3, 4, 5].iter().all(|&id| alive(&mut t, at(30), id)));
+        // Then the other Drop (k(3)).
+        t.first(at(31), &k(6), Pass, 8);
+        assert_eq!(t.evictions(), 2);
+        assert!(!alive(&mut t, at(31), 3));
+
+        // Only Passes left: a Drop is refused, evicting nothing.
+        assert_eq!(t.first(at(31), &k(7), Drop, 8), Drop);
+        assert_eq!((t.evictions(), t.refused()), (2, 1));
+        assert_eq!(
+            t.later(at(31), &k(7), &frag(8, 8, true)),
+            Err(FragCheck::Orphan)
+        );
+        assert!([2, 4, 5, 6].iter().all(|&id| alive(&mut t, at(31), id)));
+        // A Pass evicts the oldest Pass (k(2)).
+        t.first(at(31), &k(8), Pass, 8);
+        assert_eq!(t.evictions(), 3);
+        assert!(!alive(&mut t, at(31), 2));
+        assert!([4, 5, 6, 8].iter().all(|&id| alive(&mut t, at(31), id)));
+        assert_eq!(t.len(), 4);
+    }
+
+    #[test]
+    fn keys_differing_in_one_field_are_different_datagrams() {
+        let base = v4(TCP, 0x0102);
+        let mut variants = vec![
+            FragKey {
+                src: "198.51.100.21".parse().unwrap(),
+                ..base
+            },
+            FragKey {
+                dst: "203.0.113.11".parse().unwrap(),
+                ..base
+            },
+            FragKey { id: 0x0103, ..base },
+            FragKey { proto: UDP, ..base },
+            FragKey { v6: true, ..base },
+        ];
+        // Source and destination swapped.
+        variants.push(FragKey {
+            src: base.dst,
+            dst: base.src,
+            ..base
+        });
+        let mut t = table(64);
+        let now = Nanos::from_secs(10);
+        t.first(now, &base, Pass, 20);
+        let hash = t.hash_of(&base);
+        for v in &variants {
+            assert_ne!(t.hash_of(v), hash, "{v:?}");
+            assert_eq!(
+                t.later(now, v, &frag(24, 8, false)),
+                Err(FragCheck::Orphan),
+                "{v:?}"
+            );
+            assert_eq!(t.first(now, v, Drop, 20), Drop);
+        }
+        assert_eq!(t.len(), 1 + variants.len());
+        assert_eq!(t.later(now, &base, &frag(24, 8, false)), Ok(Pass));
+        for v in &variants {
+            assert_eq!(t.later(now, v, &frag(24, 8, false)), Ok(Drop), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn ipv6_ids_use_all_32_bits() {
+        let mut t = table(64);
+        let now = Nanos::from_secs(10);
+        let k = v6(UDP, 0x1234_5678);
+        t.first(now, &k, Pass, 8);
+        // Same low 16 bits, other high bits: other datagrams.
+        for id in [0x0000_5678, 0x1235_5678, 0x9234_5678] {
+            assert_eq!(
+                t.later(now, &v6(UDP, id), &frag(1232, 8, false)),
+                Err(FragCheck::Orphan),
+                "{id:#x}"
+            );
+        }
+        assert_eq!(t.later(now, &k, &frag(1232, 8, false)), Ok(Pass));
+        let top = v6(UDP, u32::MAX);
+        t.first(now, &top, Drop, 8);
+        assert_eq!(t.later(now, &top, &frag(1232, 8, false)), Ok(Drop));
+        assert_eq!(t.later(now, &k, &frag(2464, 8, false)), Ok(Pass));
+    }
+
+    #[test]
+    fn the_seed_changes_where_datagrams_land() {
+        let a = FragTable::new(1 << 12, 1, TIMEOUT);
+        let b = FragTable::new(1 << 12, 2, TIMEOUT);
+        let sets = a.heads.len();
+        let same = (0..1000u32)
+            .filter(|&id| {
+                let k = v4(UDP, id);
+                scaled_set(a.hash_of(&k), sets) == scaled_set(b.hash_of(&k), sets)
+            })
+            .count();
+        // 1000 keys over 1024 sets: about one lands alike by chance.
+        assert!(same < 10, "{same}");
+    }
+}
