@@ -584,7 +584,12 @@ mod test {
         );
         // The datagram is dropped from then on.
         assert_eq!(t.later(now, &k, &frag(1480, 8, true)), Ok(Drop));
-        // Up to the limit is fine; no overflow near u32::MAX.
+        // One byte past the limit is too big, up to it is fine; no
+        // overflow near u32::MAX.
+        assert_eq!(
+            FragTable::check(&k, &frag(65528, 8, false)),
+            FragCheck::TooBig
+        );
         assert_eq!(FragTable::check(&k, &frag(65528, 7, false)), FragCheck::Ok);
         assert_eq!(
             FragTable::check(&k, &frag(u32::MAX - 7, 16, false)),
