@@ -25,6 +25,7 @@ fn policy() -> Policy {
             flows: 64,
             flies: 64,
             rst_queue: 8,
+            fragments: 64,
         },
         ..d
     }
