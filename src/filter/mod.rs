@@ -165,8 +165,7 @@ impl Pre {
     }
 
     /// The frame's flow key, from its sender. Protocols without ports are
-    /// keyed by their number in the port field, out of the way of real
-    /// TCP and UDP ports by the all-ones source port.
+    /// keyed by their number (`other_flow_key`).
     #[inline(always)]
     fn flow_key(&self) -> FlowKey {
         match self.kind {
@@ -189,10 +188,13 @@ impl Pre {
     }
 }
 
-/// The flow of a protocol without ports (GRE, ESP, SCTP as a whole, ...).
+/// The flow of a protocol without ports (GRE, ESP, SCTP as a whole, ...):
+/// both "ports" are the protocol number in the top port range, the same
+/// both ways so that a reply finds the flow.
 #[inline(always)]
 fn other_flow_key(proto: u8, src: Addr, dst: Addr, v6: bool) -> FlowKey {
-    FlowKey::of_family(proto, src, u16::MAX, dst, 0xff00 | u16::from(proto), v6)
+    let port = 0xff00 | u16::from(proto);
+    FlowKey::of_family(proto, src, port, dst, port, v6)
 }
 
 /// The largest frame the data path carries: an AF_XDP frame holds 1792
@@ -502,6 +504,18 @@ impl Filter {
         let mut ip = outer;
         let mut drop = None;
         let mut tunnel = None;
+        // The inner packet of a tunnel leaving the LAN: tracked (so that the
+        // replies, which are inspected, belong to a flow), but its addresses
+        // are the tunnel's business, not the LAN's.
+        let mut lan_inner = false;
+        if outer.l4 == L4::Tunnel && !wan && self.policy.tunnels == TunnelMode::Inspect {
+            if let Some(inner) = s.inner.filter(|i| i.l4 != L4::Tunnel) {
+                drop = self.header_drop(dir, &outer, Kind::OtherIp, 0, 0);
+                tunnel = Some((outer.src, outer.dst, outer.proto));
+                ip = inner;
+                lan_inner = true;
+            }
+        }
         if outer.l4 == L4::Tunnel && wan {
             match self.policy.tunnels {
                 TunnelMode::Pass => {}
@@ -564,7 +578,13 @@ impl Filter {
             frag_id: ip.frag_id,
             outer: tunnel,
         };
-        pre.stateless_drop = drop.or_else(|| self.header_drop(dir, &ip, kind, sport, dport));
+        pre.stateless_drop = drop.or_else(|| {
+            if lan_inner {
+                options_drop(&ip)
+            } else {
+                self.header_drop(dir, &ip, kind, sport, dport)
+            }
+        });
         if kind == Kind::Tcp && pre.stateless_drop.is_none() && tcpflags::is_bogus(flags) {
             pre.stateless_drop = Some(Reason::TcpFlags);
         }
@@ -606,13 +626,7 @@ impl Filter {
             dport,
             nd_or_mld,
         )
-        .or(if ip.ttl == 0 {
-            Some(Reason::TtlZero)
-        } else if ip.source_route {
-            Some(Reason::SourceRoute)
-        } else {
-            None
-        })
+        .or_else(|| options_drop(ip))
     }
 
     /// Stage two: read the (now cached) tags and bitmap word, and prefetch
@@ -703,7 +717,7 @@ impl Filter {
             return Verdict::Drop(r);
         }
         if let Some(outer) = pre.outer {
-            if let Some(v) = self.tunnel_gate(now, pre, outer) {
+            if let Some(v) = self.tunnel_gate(now, wan, outer) {
                 return v;
             }
         }
@@ -720,24 +734,38 @@ impl Filter {
 
     /// Strict mode: an inspected tunnel from the WAN must itself be
     /// admitted (an allow rule for its protocol, or a flow the LAN opened
-    /// with that protocol) before its inner packet is judged.
+    /// with that protocol) before its inner packet is judged; a tunnel
+    /// leaving the LAN opens that flow.
     #[cold]
     #[inline(never)]
-    fn tunnel_gate(&mut self, now: Nanos, pre: &Pre, outer: (Addr, Addr, u8)) -> Option<Verdict> {
+    fn tunnel_gate(&mut self, now: Nanos, wan: bool, outer: (Addr, Addr, u8)) -> Option<Verdict> {
         if !self.policy.strict {
             return None;
         }
         let (src, dst, proto) = outer;
         let v6 = !src.is_v4();
+        let key = other_flow_key(proto, src, dst, v6);
+        let (h_src, h_dst) = (self.addr_hash.hash128(src.0), self.addr_hash.hash128(dst.0));
+        let h = key.hash_hashed(h_src, h_dst, &self.hash);
+        let found = self.flows.lookup(h, &key, now);
+        if !wan {
+            // The LAN opens (or keeps open) the tunnel its peer may answer.
+            match found {
+                Some((_, s, o)) => self.advance(found, now, if o { s } else { State::UdpStream }),
+                None => {
+                    let ct = &self.policy.conntrack;
+                    self.flows.insert(h, key, now, ct, State::UdpUnreplied);
+                }
+            }
+            return None;
+        }
+        if found.is_some() {
+            self.advance(found, now, State::UdpStream);
+            return None;
+        }
         if self.allowed(Proto::Other(proto), 0, dst) {
             return None;
         }
-        let key = other_flow_key(proto, src, dst, v6);
-        let h = key.hash(&self.hash);
-        if self.flows.lookup(h, &key, now).is_some() {
-            return None;
-        }
-        let _ = pre;
         Some(self.make_fly(now, src, Reason::NotAllowed, Proto::Other(proto), 0))
     }
 
@@ -1115,6 +1143,18 @@ impl Filter {
             }
         }
         Verdict::Forward
+    }
+}
+
+/// TTL 0 and source routes.
+#[inline(always)]
+fn options_drop(ip: &wire::IpSummary) -> Option<Reason> {
+    if ip.ttl == 0 {
+        Some(Reason::TtlZero)
+    } else if ip.source_route {
+        Some(Reason::SourceRoute)
+    } else {
+        None
     }
 }
 
