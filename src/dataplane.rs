@@ -451,9 +451,18 @@ pub fn stats_json(
             st.drop_count(*r)
         );
     }
+    s.push_str("},\"malformed\":{");
+    for (i, (e, n)) in crate::wire::ParseError::ALL
+        .iter()
+        .zip(st.malformed)
+        .enumerate()
+    {
+        let _ = write!(s, "{}\"{}\":{n}", if i > 0 { "," } else { "" }, e.as_str());
+    }
     let _ = write!(
         s,
-        "}},\"flies_added\":{},\"flies_refused\":{},\"flies\":{},\"fly_list\":[",
+        "}},\"fragment_evictions\":{},\"flies_added\":{},\"flies_refused\":{},\"flies\":{},\"fly_list\":[",
+        st.fragment_evictions,
         st.flies_added,
         st.flies_refused,
         flies.len()
