@@ -19,7 +19,9 @@
 //! Environment: FLYPAPER_BENCH_FRAMES (trace length, default 1_000_000),
 //! FLYPAPER_BENCH_ROUNDS (default 5), FLYPAPER_BENCH_FLIES (default
 //! 1_048_576), FLYPAPER_BENCH_CONNS (established connections, default
-//! 50_000), FLYPAPER_BENCH_SOURCES (distinct WAN sources, default 100_000).
+//! 50_000), FLYPAPER_BENCH_SOURCES (distinct WAN sources, default 100_000),
+//! FLYPAPER_BENCH_ENCAP (`pppoe`, `qinq` or `mpls`: every frame of the
+//! trace in that encapsulation; default bare).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -134,7 +136,34 @@ fn build_trace(
             )),
         }
     }
+    let encap = std::env::var("FLYPAPER_BENCH_ENCAP").unwrap_or_default();
+    for (_, f) in &mut t {
+        *f = wrap(&encap, f);
+    }
     (conns, t)
+}
+
+/// The trace's frames inside an encapsulation (FLYPAPER_BENCH_ENCAP):
+/// `pppoe` (a PPPoE session header and PPP protocol), `qinq` (802.1ad and
+/// 802.1Q tags), `mpls` (two labels); anything else leaves them bare.
+fn wrap(encap: &str, f: &[u8]) -> Vec<u8> {
+    let v6 = f[12..14] == [0x86, 0xdd];
+    let mut out = f[..12].to_vec();
+    match encap {
+        "pppoe" => {
+            out.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x00, 0x01]);
+            out.extend_from_slice(&((f.len() - 14 + 2) as u16).to_be_bytes());
+            out.extend_from_slice(if v6 { &[0x00, 0x57] } else { &[0x00, 0x21] });
+        }
+        "qinq" => {
+            out.extend_from_slice(&[0x88, 0xa8, 0x00, 0x64, 0x81, 0x00, 0x00, 0x0a]);
+            out.extend_from_slice(&f[12..14]);
+        }
+        "mpls" => out.extend_from_slice(&[0x88, 0x47, 0x00, 0x10, 0x00, 64, 0x00, 0x20, 0x01, 64]),
+        _ => return f.to_vec(),
+    }
+    out.extend_from_slice(&f[14..]);
+    out
 }
 
 fn setup(flies: u32) -> Filter {
