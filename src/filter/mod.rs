@@ -49,6 +49,7 @@ pub mod blacklist;
 pub mod bucket;
 pub mod flows;
 pub mod hash;
+pub mod lpm;
 pub mod policy;
 pub mod sources;
 pub mod table;
