@@ -374,12 +374,19 @@ impl Ctx<'_> {
             .unwrap_or(default)
     }
 
-    /// A list of prefixes; `None` when the key is absent.
-    fn prefixes(&mut self, key: &str, list: &Strings) -> Option<Vec<Prefix>> {
+    /// A list of prefixes; `None` when the key is absent. With `everything`,
+    /// a prefix of length 0 (all of IPv4 or of IPv6) is refused, and
+    /// `everything` says what it would do.
+    fn prefixes(
+        &mut self,
+        key: &str,
+        list: &Strings,
+        everything: Option<&str>,
+    ) -> Option<Vec<Prefix>> {
         let list = list.as_ref()?;
         let mut out = Vec::with_capacity(list.0.len());
         for s in &list.0 {
-            match parse_prefix(s.get_ref()) {
+            match parse_prefix(s.get_ref(), everything) {
                 Ok(p) => out.push(p),
                 Err(m) => self.err(key, s.span(), m),
             }
@@ -472,7 +479,7 @@ impl Ctx<'_> {
         }
         let shown = rate.as_ref().map_or_else(
             || format!("{n}/{}", unit_name(per)),
-            |s| s.get_ref().trim().to_owned(),
+            |s| rate_trim(s.get_ref()).to_owned(),
         );
         if u64::from(per) * 1_000_000_000 / u64::from(n) == 0 {
             let span = rate.as_ref().map_or(0..0, |s| s.span());
@@ -543,20 +550,24 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
     if let Some(b) = f.drop_non_ip {
         p.drop_non_ip = b;
     }
-    if let Some(v) = cx.prefixes("filter.lan", &f.lan) {
+    let lan_all = "every frame entering from the WAN would carry a LAN source and be dropped \
+                   as spoofed; list only the protected network's own prefixes";
+    if let Some(v) = cx.prefixes("filter.lan", &f.lan, Some(lan_all)) {
         p.lan = PrefixSet(v);
     }
-    if let Some(v) = cx.prefixes("filter.never_block", &f.never_block) {
+    let never_all = "no source could ever become a fly: traps and strict mode would lock \
+                     nobody out; list only the hosts that must stay reachable";
+    if let Some(v) = cx.prefixes("filter.never_block", &f.never_block, Some(never_all)) {
         p.never_block = PrefixSet(v);
     }
     if f.builtin_bogons == Some(false) {
         p.bogon_src.0.clear();
         p.bogus_dst.0.clear();
     }
-    if let Some(v) = cx.prefixes("filter.bogon_src_extra", &f.bogon_src_extra) {
+    if let Some(v) = cx.prefixes("filter.bogon_src_extra", &f.bogon_src_extra, None) {
         p.bogon_src.0.extend(v);
     }
-    if let Some(v) = cx.prefixes("filter.bogus_dst_extra", &f.bogus_dst_extra) {
+    if let Some(v) = cx.prefixes("filter.bogus_dst_extra", &f.bogus_dst_extra, None) {
         p.bogus_dst.0.extend(v);
     }
 
@@ -734,7 +745,7 @@ fn allow_rule(cx: &mut Ctx<'_>, index: usize, a: &Spanned<Table<RawAllow>>) -> O
     let span = a.span();
     let a = &a.get_ref().0;
     let dst = cx
-        .prefixes(&format!("{key}.dst"), &a.dst)
+        .prefixes(&format!("{key}.dst"), &a.dst, None)
         .unwrap_or_default();
     let Some(proto) = &a.proto else {
         cx.err(
@@ -822,11 +833,37 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     }
 }
 
-/// A prefix as written in the config. IPv6 prefixes shorter than /96 that
-/// cover `::ffff:0:0/96` are refused: that block is where flypaper keeps IPv4
-/// addresses, so such a prefix would silently match every IPv4 address too.
-fn parse_prefix(s: &str) -> Result<Prefix, String> {
+/// A prefix as written in the config. Refused: host bits set after the
+/// length (`198.51.100.5/24`: a typo for a host or for the network, so say
+/// which); with `everything` (why), a prefix of length 0; IPv6 prefixes
+/// shorter than /96 that cover `::ffff:0:0/96`, the block where flypaper
+/// keeps IPv4 addresses, since they would silently match every IPv4 address
+/// too.
+fn parse_prefix(s: &str, everything: Option<&str>) -> Result<Prefix, String> {
     let p: Prefix = s.parse()?;
+    if let Some(why) = everything {
+        if p.len128() == 0 || (p.is_v4() && p.len128() == 96) {
+            let what = if p.is_v4() {
+                "every IPv4 address"
+            } else {
+                "every address, IPv6 and IPv4 alike"
+            };
+            return Err(format!("`{s}` covers {what}: {why}"));
+        }
+    }
+    let written: std::net::IpAddr = s
+        .split_once('/')
+        .map_or(s, |(a, _)| a)
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not an address or prefix"))?;
+    if crate::Addr::from(written) != p.addr() {
+        let host = written;
+        return Err(format!(
+            "`{s}` has host bits set after the prefix length; write the network `{p}`, or \
+             `{host}` for the one host"
+        ));
+    }
     if p.len128() < 96 && p.contains(crate::Addr::from_v4(0)) {
         return Err(format!(
             "`{s}` also covers ::ffff:0:0/96, where flypaper keeps IPv4 addresses, so it would \
@@ -837,9 +874,17 @@ fn parse_prefix(s: &str) -> Result<Prefix, String> {
     Ok(p)
 }
 
+/// Whitespace a rate may have around it and around its `/`: ASCII spaces,
+/// tabs and line breaks (`" 60 / s "` is `"60/s"`). None inside the number
+/// or the unit, and no other white space (a no-break space is refused).
+fn rate_trim(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_ascii_whitespace())
+}
+
 /// `"N/s"`, `"N/min"`, `"N/h"` -> `Some((N, seconds))`; `"off"` -> `None`.
+/// The same rule for every rate key: [`rate_trim`] whitespace is ignored.
 fn parse_rate(s: &str) -> Result<Option<(u32, u32)>, String> {
-    let s = s.trim();
+    let s = rate_trim(s);
     if s == "off" {
         return Ok(None);
     }
@@ -847,13 +892,13 @@ fn parse_rate(s: &str) -> Result<Option<(u32, u32)>, String> {
     let Some((n, unit)) = s.split_once('/') else {
         return Err(format!("`{s}` is not a rate; {expected}"));
     };
-    let per = match unit.trim() {
+    let per = match rate_trim(unit) {
         "s" => 1,
         "min" => 60,
         "h" => 3600,
         u => return Err(format!("unknown rate unit `{u}` in `{s}`; {expected}")),
     };
-    let n = n.trim();
+    let n = rate_trim(n);
     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("`{s}` is not a rate; {expected}"));
     }
@@ -865,7 +910,7 @@ fn parse_rate(s: &str) -> Result<Option<(u32, u32)>, String> {
         Err(_) => Err(format!(
             "rate `{s}` is too large (at most {}/{})",
             u32::MAX,
-            unit.trim()
+            rate_trim(unit)
         )),
     }
 }

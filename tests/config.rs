@@ -610,6 +610,129 @@ fn bad_prefixes() {
 }
 
 #[test]
+fn prefixes_with_host_bits_are_refused_in_every_prefix_key() {
+    for key in ["lan", "never_block", "bogon_src_extra", "bogus_dst_extra"] {
+        let line = format!(r#"{key} = ["192.0.2.0/24", "198.51.100.5/24"]"#);
+        assert_err(
+            &["[filter]", "", &line],
+            3,
+            &format!("filter.{key}"),
+            "`198.51.100.5/24` has host bits set after the prefix length; write the network \
+             `198.51.100.0/24`, or `198.51.100.5` for the one host",
+        );
+        let line = format!(r#"{key} = ["2001:db8::1/32"]"#);
+        assert_err(
+            &["[filter]", &line],
+            2,
+            &format!("filter.{key}"),
+            "write the network `2001:db8::/32`",
+        );
+    }
+    assert_err(
+        &[
+            "[[flypaper.allow]]",
+            r#"proto = "tcp""#,
+            "ports = 22",
+            r#"dst = ["198.51.100.11/31"]"#,
+        ],
+        4,
+        "flypaper.allow[0].dst",
+        "host bits set",
+    );
+    // Bare addresses are host prefixes, and networks written as networks pass.
+    let p = parse(&[
+        "[filter]",
+        r#"lan = ["198.51.100.5", "198.51.100.0/24", "2001:db8::1", "2001:db8::/32"]"#,
+        r#"never_block = ["198.51.100.7/32", "0.0.0.0/1"]"#,
+    ]);
+    assert_eq!(
+        p.lan,
+        prefixes(&[
+            "198.51.100.5/32",
+            "198.51.100.0/24",
+            "2001:db8::1/128",
+            "2001:db8::/32"
+        ])
+    );
+    assert!(p.never_block.contains(a("198.51.100.7")));
+}
+
+#[test]
+fn lan_or_never_block_covering_everything_is_refused() {
+    for all in [
+        "0.0.0.0/0",
+        "::ffff:0:0/96",
+        "::/0",
+        "1.2.3.4/0",
+        "2001:db8::/0",
+    ] {
+        let line = format!(r#"lan = ["198.51.100.0/25", "{all}"]"#);
+        let e = assert_err(&["[filter]", &line], 2, "filter.lan", "covers every");
+        assert!(e.message().contains("dropped as spoofed"), "{e}");
+        let line = format!(r#"never_block = ["{all}"]"#);
+        let e = assert_err(
+            &["[filter]", "", &line],
+            3,
+            "filter.never_block",
+            "covers every",
+        );
+        assert!(e.message().contains("could ever become a fly"), "{e}");
+    }
+    let e = assert_err(&["[filter]", r#"lan = ["::/0"]"#], 2, "filter.lan", "");
+    assert!(e.message().contains("IPv6 and IPv4 alike"), "{e}");
+}
+
+#[test]
+fn rates_allow_whitespace_around_the_value_and_the_slash_only() {
+    for (section, key, burst) in [
+        ("icmp", "limit", "burst"),
+        ("tcp", "syn_limit", "syn_burst"),
+        ("tcp", "rst_limit", "rst_burst"),
+    ] {
+        let want = Limit::new(60, 1, 7).unwrap();
+        for rate in [
+            " 60 / s ",
+            "60/s ",
+            "\\t60/s",
+            "60 /s",
+            "60/ s",
+            "\\n60\\t/\\ts\\r\\n",
+        ] {
+            let header = format!("[{section}]");
+            let line = format!(r#"{key} = "{rate}""#);
+            let burst = format!("{burst} = 7");
+            let p = parse(&[&header, &line, &burst]);
+            let got = match key {
+                "limit" => p.icmp_limit,
+                "syn_limit" => p.syn_limit,
+                _ => p.rst_limit,
+            };
+            assert_eq!(got, Some(want), "{section}.{key} = {rate:?}");
+            let line = format!(r#"{key} = " off ""#);
+            let p = parse(&[&header, &line]);
+            let off = match key {
+                "limit" => p.icmp_limit,
+                "syn_limit" => p.syn_limit,
+                _ => p.rst_limit,
+            };
+            assert_eq!(off, None, "{section}.{key} = \" off \"");
+        }
+        for (rate, why) in [
+            ("6 0/s", "is not a rate"),
+            ("60/m in", "unknown rate unit `m in`"),
+            // (TOML's escape for a no-break space.)
+            ("60/s\\u00a0", "unknown rate unit"),
+            ("\\u00a060/s", "is not a rate"),
+            ("o ff", "is not a rate"),
+        ] {
+            let header = format!("[{section}]");
+            let line = format!(r#"{key} = "{rate}""#);
+            assert_err(&[&header, &line], 2, &format!("{section}.{key}"), why);
+        }
+    }
+}
+
+#[test]
 fn bad_rates_and_bursts() {
     assert_err(
         &["[icmp]", r#"limit = "1/day""#],
