@@ -5,7 +5,10 @@
 //!
 //! 1. **Shape.** The text is deserialized into a private mirror of the schema
 //!    with `deny_unknown_fields` everywhere, so an unknown section, an unknown
-//!    key or a value of the wrong type is an error that names its line.
+//!    key or a value of the wrong type is an error that names its line and
+//!    key. Text that is not TOML at all (a syntax error, an integer beyond
+//!    64 bits, nesting beyond the parser's recursion limit) names its line
+//!    and the key read off the lines around it.
 //! 2. **Meaning.** Every value is then checked (prefixes parse, ports and
 //!    sizes are in range, rates make a usable token bucket, strict mode has
 //!    allow rules, no port is both a trap and an allowed service). Values are
@@ -969,11 +972,186 @@ fn shape_error(text: &str, file: Option<&str>, e: &toml::de::Error) -> ConfigErr
         };
         message = format!("invalid type: {what},{rest}");
     }
+    // The parser's words for an integer beyond 64 bits and for nesting
+    // beyond its recursion limit, said with the value and the reason.
+    let literal = || {
+        let at = offset.and_then(|o| text.get(o..)).unwrap_or("");
+        let end = at
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "_+-.".contains(c)))
+            .unwrap_or(at.len());
+        at[..end].to_owned()
+    };
+    if message.starts_with("number too large to fit in target type") {
+        message = format!(
+            "`{}` is too large: TOML integers are 64-bit (at most {})",
+            literal(),
+            i64::MAX
+        );
+    } else if message.starts_with("number too small to fit in target type") {
+        message = format!(
+            "`{}` is too small: TOML integers are 64-bit (at least {})",
+            literal(),
+            i64::MIN
+        );
+    } else if message.starts_with("recursion limit exceeded") {
+        message = "arrays or tables nested too deeply for the TOML parser (its recursion \
+                   limit); no flypaper value nests more than an array of tables"
+            .to_owned();
+    }
     ConfigError {
         file: file.map(str::to_owned),
         line: offset.map(|o| line_of(text, o)),
-        key: offset.and_then(|o| key_path_at(text, o)),
+        key: offset.and_then(|o| key_path_at(text, o).or_else(|| key_path_scanned(text, o))),
         message,
+    }
+}
+
+/// How a key part is shown in a key path: bare when TOML allows it, quoted
+/// otherwise.
+fn key_part(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        name.to_owned()
+    } else {
+        format!("{name:?}")
+    }
+}
+
+/// A dotted key at the start of `s` (`a.b`, `"x y".c`, `'lit'`), and the
+/// rest of `s` after it.
+fn dotted_key(s: &str) -> Option<(String, &str)> {
+    let mut parts = Vec::new();
+    let mut rest = s.trim_start();
+    loop {
+        let (part, after) = if let Some(r) = rest.strip_prefix('"') {
+            let mut end = None;
+            let mut escaped = false;
+            for (i, c) in r.char_indices() {
+                match c {
+                    '\\' if !escaped => escaped = true,
+                    '"' if !escaped => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => escaped = false,
+                }
+            }
+            let end = end?;
+            (&r[..end], &r[end + 1..])
+        } else if let Some(r) = rest.strip_prefix('\'') {
+            let end = r.find('\'')?;
+            (&r[..end], &r[end + 1..])
+        } else {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(rest.len());
+            if end == 0 {
+                return None;
+            }
+            (&rest[..end], &rest[end..])
+        };
+        parts.push(key_part(part));
+        rest = after.trim_start();
+        match rest.strip_prefix('.') {
+            Some(r) => rest = r.trim_start(),
+            None => return Some((parts.join("."), rest)),
+        }
+    }
+}
+
+/// How much deeper in arrays and inline tables a line leaves its value
+/// (brackets in strings and comments do not count).
+fn nesting_change(line: &str) -> i32 {
+    let mut depth = 0;
+    let mut quote = None;
+    let mut escaped = false;
+    for c in line.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q == '"' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '[' | '{' => depth += 1,
+                ']' | '}' => depth -= 1,
+                '#' => break,
+                _ => {}
+            },
+        }
+    }
+    depth
+}
+
+/// The key path of an error at `offset` in text that does not parse (a
+/// syntax error, an integer beyond 64 bits, nesting beyond the parser's
+/// limit), read from the lines themselves: the table header above the
+/// error, and the key of the error's line or of the multi-line value the
+/// line is in (the header's own path when the error is on a header, the
+/// table's when the line belongs to no key).
+fn key_path_scanned(text: &str, offset: usize) -> Option<String> {
+    let error_line = line_of(text, offset);
+    let mut table = String::new();
+    let mut arrays: Vec<(String, usize)> = Vec::new();
+    // The key whose value is still open after the lines so far, and how deep.
+    let mut key: Option<String> = None;
+    let mut depth = 0;
+    for (n, line) in text.split('\n').enumerate().take(error_line) {
+        let t = line.trim_start();
+        let header = t.strip_prefix("[[").map_or_else(
+            || {
+                t.strip_prefix('[')
+                    .and_then(dotted_key)
+                    .filter(|(_, rest)| rest.starts_with(']'))
+                    .map(|(k, _)| k)
+            },
+            |r| {
+                dotted_key(r)
+                    .filter(|(_, rest)| rest.starts_with("]]"))
+                    .map(|(k, _)| {
+                        let i = match arrays.iter_mut().find(|(name, _)| *name == k) {
+                            Some((_, count)) => {
+                                *count += 1;
+                                *count - 1
+                            }
+                            None => {
+                                arrays.push((k.clone(), 1));
+                                0
+                            }
+                        };
+                        format!("{k}[{i}]")
+                    })
+            },
+        );
+        let key_line = dotted_key(t).filter(|(_, rest)| rest.starts_with('='));
+        if let (Some(h), None) = (header, &key) {
+            table = h;
+            if n + 1 == error_line {
+                return Some(table);
+            }
+        } else if let Some((k, rest)) = key_line {
+            depth = nesting_change(rest);
+            key = Some(k);
+        } else if key.is_some() {
+            depth += nesting_change(t);
+        }
+        if n + 1 < error_line && depth <= 0 {
+            key = None;
+        }
+    }
+    match key {
+        Some(k) if table.is_empty() => Some(k),
+        Some(k) => Some(format!("{table}.{k}")),
+        None if table.is_empty() => None,
+        None => Some(table),
     }
 }
 
@@ -1031,16 +1209,7 @@ fn collect_keys(node: &Node, prefix: &str, out: &mut Vec<(usize, String)>) {
     match node {
         Node::Table(entries) => {
             for (k, v) in entries {
-                let name = k.get_ref();
-                let bare = !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-                let name = if bare {
-                    name.clone()
-                } else {
-                    format!("{name:?}")
-                };
+                let name = key_part(k.get_ref());
                 let path = if prefix.is_empty() {
                     name
                 } else {

@@ -497,13 +497,126 @@ fn wrong_types_name_their_line() {
 
 #[test]
 fn syntax_errors_and_duplicate_keys_name_their_line() {
-    let e = parse_err(&["[tcp]", "syn_burst = 5", "syn_burst = 6"]);
-    assert_eq!(e.line(), Some(3), "{e}");
-    assert!(e.message().contains("duplicate key"), "{e}");
-    let e = parse_err(&["[tcp]", "syn_burst = 5", "rst_burst = "]);
-    assert_eq!(e.line(), Some(3), "{e}");
-    assert_eq!(e.key(), None, "no key in broken TOML: {e}");
+    assert_err(
+        &["[tcp]", "syn_burst = 5", "syn_burst = 6"],
+        3,
+        "tcp.syn_burst",
+        "duplicate key",
+    );
+    // Broken TOML names the key its line (or multi-line value) belongs to.
+    let e = assert_err(
+        &["[tcp]", "syn_burst = 5", "rst_burst = "],
+        3,
+        "tcp.rst_burst",
+        "",
+    );
     assert!(!e.to_string().contains('\n'), "one line: {e}");
+    assert_err(&["[tcp]", "syn_burst = -0x10"], 2, "tcp.syn_burst", "");
+    assert_err(
+        &["[trap]", "tcp_ports = [139,", "  140 140]"],
+        3,
+        "trap.tcp_ports",
+        "",
+    );
+    assert_err(
+        &["[filter]", "lan = []", "[filter]"],
+        3,
+        "filter",
+        "duplicate key `filter`",
+    );
+    assert_err(
+        &[
+            "[[flypaper.allow]]",
+            r#"proto = "icmp""#,
+            "[[flypaper.allow]]",
+            "proto = = 1",
+        ],
+        4,
+        "flypaper.allow[1].proto",
+        "",
+    );
+    // A line that belongs to no key names its table.
+    assert_err(&["[tcp]", "syn_burst = 5", "what is this"], 3, "tcp", "");
+    // A date-time where a number belongs.
+    assert_err(
+        &["[tcp]", "syn_burst = 1979-05-27"],
+        2,
+        "tcp.syn_burst",
+        "invalid type: date-time, expected an integer",
+    );
+}
+
+#[test]
+fn integers_beyond_64_bits_name_their_key() {
+    assert_err(
+        &["[trap]", "lockout_s = 99999999999999999999999"],
+        2,
+        "trap.lockout_s",
+        "`99999999999999999999999` is too large: TOML integers are 64-bit",
+    );
+    assert_err(
+        &[
+            "[trap]",
+            "tcp_ports = [",
+            "  139,",
+            "  18446744073709551616,",
+            "]",
+        ],
+        4,
+        "trap.tcp_ports",
+        "too large",
+    );
+    assert_err(
+        &["[icmp]", "drop_types = [13, 9_999_999_999_999_999_999]"],
+        2,
+        "icmp.drop_types",
+        "too large",
+    );
+    assert_err(
+        &["[tables]", "flows = 1", "flies = 99999999999999999999"],
+        3,
+        "tables.flies",
+        "too large",
+    );
+    assert_err(
+        &[
+            "[[flypaper.allow]]",
+            r#"proto = "icmp""#,
+            "[[flypaper.allow]]",
+            r#"proto = "tcp""#,
+            "ports = -99999999999999999999",
+        ],
+        5,
+        "flypaper.allow[1].ports",
+        "too small: TOML integers are 64-bit",
+    );
+    // Just inside 64 bits: the key's own range.
+    assert_err(
+        &["[trap]", "lockout_s = 9223372036854775807"],
+        2,
+        "trap.lockout_s",
+        "out of range 1..=31536000",
+    );
+}
+
+#[test]
+fn deep_nesting_names_its_key() {
+    let arrays = format!("lan = {}{}", "[".repeat(300), "]".repeat(300));
+    assert_err(&["[filter]", &arrays], 2, "filter.lan", "nested too deeply");
+    let tables = format!("syn_burst = {}1{}", "{a = ".repeat(300), "}".repeat(300));
+    assert_err(
+        &["[tcp]", "rst_burst = 2", &tables],
+        3,
+        "tcp.syn_burst",
+        "nested too deeply",
+    );
+    let mixed = format!("dst = {}{}", "[{a = ".repeat(100), "}]".repeat(100));
+    assert_err(
+        &["[[flypaper.allow]]", r#"proto = "icmp""#, &mixed],
+        3,
+        "flypaper.allow[0].dst",
+        "nested too deeply",
+    );
 }
 
 // ---------------------------------------------------------------------------
