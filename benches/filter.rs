@@ -20,7 +20,8 @@
 //!   10 bogon prefixes, with 65,536 IPv4 prefixes, and with 100,000 IPv6
 //!   plus 5,000 IPv4 prefixes (`AddrMatcher` lookups per second and ns per
 //!   lookup percentiles, each timed in blocks of 64; decisions per second
-//!   with the set as `bogon_src`). `-- --prefixes` runs only this part.
+//!   with the set as `bogon_src`). `-- --prefixes` runs only this part,
+//!   FLYPAPER_BENCH_PREFIXES=0 all but this part.
 //!
 //! Environment: FLYPAPER_BENCH_FRAMES (trace length, default 1_000_000),
 //! FLYPAPER_BENCH_ROUNDS (default 5), FLYPAPER_BENCH_FLIES (default
@@ -407,7 +408,9 @@ fn main() {
         .map(|r| format!("{r} {}", st.drop_count(**r)))
         .collect();
     println!("| drops by reason (all passes) | {} |", top.join(", "));
-    prefix_bench(&f, &conns, &batches, n, rounds, sources, overhead, quick);
+    if env("FLYPAPER_BENCH_PREFIXES", 1) != 0 {
+        prefix_bench(&f, &conns, &batches, n, rounds, sources, overhead, quick);
+    }
 }
 
 /// The three prefix sets of the prefix figure: 10 of the built-in bogons;
