@@ -33,9 +33,9 @@
 //! one more than the boundaries and children in its block. Measured with
 //! `memory_bytes` in the filter bench (`cargo bench --bench filter --
 //! --prefixes`, release build): 10 prefixes take 2 KiB and no time to
-//! build; 65,546 IPv4 prefixes (half of them /32s) 1.9 MB, built in 13 ms;
-//! 100,010 IPv6 (random /19../64 in 2000::/3) plus 5,000 IPv4 prefixes
-//! 8.7 MB, built in 43 ms.
+//! build; 65,546 IPv4 prefixes (half of them /32s) 1.9 MB, built in
+//! 13-20 ms; 100,010 IPv6 (random /19../64 in 2000::/3) plus 5,000 IPv4
+//! prefixes 8.7 MB, built in 43-90 ms (on a loaded 2-core VM).
 //!
 //! **IPv4.** Addresses are 128-bit with IPv4 stored IPv4-mapped
 //! (`::ffff:a.b.c.d`), and a lookup answers exactly what
