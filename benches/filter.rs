@@ -16,6 +16,13 @@
 //!   hdrhistogram; the cost of the timer pair itself is measured first and
 //!   subtracted.
 //!
+//! - prefix lookups: the same lookups and the same trace's decisions with
+//!   10 bogon prefixes, with 65,536 IPv4 prefixes, and with 100,000 IPv6
+//!   plus 5,000 IPv4 prefixes (`AddrMatcher` lookups per second and ns per
+//!   lookup percentiles, each timed in blocks of 64; decisions per second
+//!   with the set as `bogon_src`). `-- --prefixes` runs only this part,
+//!   FLYPAPER_BENCH_PREFIXES=0 all but this part.
+//!
 //! Environment: FLYPAPER_BENCH_FRAMES (trace length, default 1_000_000),
 //! FLYPAPER_BENCH_ROUNDS (default 5), FLYPAPER_BENCH_FLIES (default
 //! 1_048_576), FLYPAPER_BENCH_CONNS (established connections, default
@@ -28,10 +35,14 @@ mod common;
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
-use flypaper::filter::{FlyEntry, Nanos, Policy, Proto, Reason, Verdict};
+use flypaper::filter::policy::{
+    default_bogon_src_v4, default_bogon_src_v6, AddrMatcher, Prefix, PrefixSet,
+};
+use flypaper::filter::{Blacklist, FlyEntry, Nanos, Policy, Proto, Reason, Verdict};
 use flypaper::{Addr, Direction, Filter};
 use hdrhistogram::Histogram;
 
@@ -248,6 +259,7 @@ fn stage(umem: &mut [u8], next: &mut usize, batch: &[&[u8]], lens: &mut Vec<(usi
 fn main() {
     // `cargo test --benches` runs benches with --bench absent: do a tiny run.
     let quick = !std::env::args().any(|a| a == "--bench");
+    let prefixes_only = std::env::args().any(|a| a == "--prefixes");
     let n = if quick {
         20_000
     } else {
@@ -294,6 +306,10 @@ fn main() {
         let s = Instant::now();
         let e = black_box(Instant::now());
         overhead = overhead.min((e - s).as_nanos() as u64);
+    }
+    if prefixes_only {
+        prefix_bench(&f, &conns, &batches, n, rounds, sources, overhead, quick);
+        return;
     }
 
     // Throughput of process_batch, as the data path calls it: frames fresh
@@ -421,4 +437,194 @@ fn main() {
         .map(|r| format!("{r} {}", st.drop_count(**r)))
         .collect();
     println!("| drops by reason (all passes) | {} |", top.join(", "));
+    if env("FLYPAPER_BENCH_PREFIXES", 1) != 0 {
+        prefix_bench(&f, &conns, &batches, n, rounds, sources, overhead, quick);
+    }
+}
+
+/// The three prefix sets of the prefix figure: 10 of the built-in bogons;
+/// those and 65,536 IPv4 prefixes; those and 100,000 IPv6 and 5,000 IPv4
+/// prefixes. Half of the
+/// IPv4 prefixes are host routes interleaved with the trace's WAN sources
+/// (never one of them), so that looking a source up walks the trie to its
+/// bottom; the rest are random /12../32 outside the trace's /8s. The IPv6
+/// prefixes are random /19../64 in 2000::/3, where real bogon lists put
+/// theirs.
+fn prefix_sets(sources: u64) -> Vec<(&'static str, Vec<Prefix>)> {
+    let mut rng = Rng(0x1f0e_2d3c_4b5a_6978);
+    let v4 = |rng: &mut Rng, n: usize| -> Vec<Prefix> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n / 2 {
+            let k = rng.below(sources) as u32;
+            out.push(Prefix::v4((SRC_BASE + k * 7 + 3).to_be_bytes(), 32));
+        }
+        while out.len() < n {
+            let a = rng.next() as u32;
+            if [10, 45, 46, 47, 198].contains(&(a >> 24)) {
+                continue;
+            }
+            out.push(Prefix::v4(a.to_be_bytes(), 12 + rng.below(21) as u8));
+        }
+        out
+    };
+    let mut ten = default_bogon_src_v4()[..5].to_vec();
+    ten.extend_from_slice(&default_bogon_src_v6()[..5]);
+    let mut big4 = ten.clone();
+    big4.extend(v4(&mut rng, 65_536));
+    let mut big6 = ten.clone();
+    big6.extend((0..100_000).map(|_| {
+        let a =
+            (0x2000u128 << 112) | ((u128::from(rng.next()) << 64 | u128::from(rng.next())) >> 3);
+        Prefix::v6(a, 19 + rng.below(46) as u8)
+    }));
+    big6.extend(v4(&mut rng, 5_000));
+    vec![
+        ("10 prefixes (5 IPv4 + 5 IPv6 bogons)", ten),
+        ("the 10 + 65,536 IPv4 prefixes", big4),
+        ("the 10 + 100,000 IPv6 + 5,000 IPv4 prefixes", big6),
+    ]
+}
+
+#[allow(clippy::too_many_arguments)]
+fn prefix_bench(
+    f: &Filter,
+    conns: &[Conn],
+    batches: &[(Direction, Vec<&[u8]>)],
+    n: usize,
+    rounds: usize,
+    sources: u64,
+    overhead: u64,
+    quick: bool,
+) {
+    let sets = prefix_sets(sources);
+    // The same probes for every set: half IPv4 (the trace's sources and
+    // random addresses), half IPv6 (in and near the big IPv6 set's prefixes,
+    // and random in 2000::/3).
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let probes_n = if quick { 1 << 14 } else { 1 << 20 };
+    let big6 = &sets[2].1;
+    let v4: Vec<Addr> = (0..probes_n)
+        .map(|i| {
+            if i % 2 == 0 {
+                Addr::from_v4(SRC_BASE + rng.below(sources) as u32 * 7)
+            } else {
+                Addr::from_v4(rng.next() as u32)
+            }
+        })
+        .collect();
+    let v6: Vec<Addr> = (0..probes_n)
+        .map(|i| {
+            let r = (u128::from(rng.next()) << 64) | u128::from(rng.next());
+            if i % 2 == 0 {
+                let p = big6[10 + rng.below(100_000) as usize];
+                let host = u128::MAX.checked_shr(u32::from(p.len128())).unwrap_or(0);
+                Addr(p.addr().0 | (r & host))
+            } else {
+                Addr((0x2000u128 << 112) | (r >> 3))
+            }
+        })
+        .collect();
+
+    println!();
+    println!("prefix lookups ({probes_n} probes per family, best of {rounds} rounds; ns/lookup timed per block of 64):");
+    println!(
+        "| prefix set | build | memory | family | lookups/s | ns/lookup p50 / p99 / p99.9 | hits |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut matchers = Vec::new();
+    for (name, ps) in &sets {
+        let set = PrefixSet(ps.clone());
+        let t0 = Instant::now();
+        let m = AddrMatcher::new(&set);
+        let build = t0.elapsed();
+        for (family, probes) in [("IPv4", &v4), ("IPv6", &v6)] {
+            let mut best = f64::MAX;
+            let mut hits = 0;
+            for _ in 0..rounds {
+                let start = Instant::now();
+                hits = probes.iter().filter(|a| m.contains(black_box(**a))).count();
+                best = best.min(start.elapsed().as_secs_f64());
+            }
+            let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).unwrap();
+            for block in probes.chunks(64) {
+                let s = Instant::now();
+                for a in block {
+                    black_box(m.contains(black_box(*a)));
+                }
+                let ns = (s.elapsed().as_nanos() as u64).saturating_sub(overhead);
+                // Tenths of a nanosecond, so short lookups keep a digit.
+                h.record((ns * 10 / block.len() as u64).clamp(1, 10_000_000))
+                    .unwrap();
+            }
+            let q = |x: f64| h.value_at_quantile(x) as f64 / 10.0;
+            println!(
+                "| {name} | {:.1} ms | {:.1} MB | {family} | {:.1} M | {:.1} / {:.1} / {:.1} | {:.0}% |",
+                build.as_secs_f64() * 1e3,
+                m.memory_bytes() as f64 / 1e6,
+                probes.len() as f64 / best / 1e6,
+                q(0.50),
+                q(0.99),
+                q(0.999),
+                100.0 * hits as f64 / probes.len() as f64
+            );
+        }
+        matchers.push(m);
+    }
+    drop(matchers);
+
+    // The trace's decisions with each set as the bogon sources (the rest of
+    // the policy as above), same blacklist, connections picked up as above.
+    println!();
+    println!("decisions with each set as bogon_src ({n} frames, process_batch, frames cold in DRAM, best of {rounds} rounds):");
+    println!(
+        "| bogon_src | decisions/s, one core | ns/frame per batch p50 / p99 / p99.9 | drops |"
+    );
+    println!("|---|---|---|---|");
+    for (name, ps) in &sets {
+        let mut p = f.policy().clone();
+        p.bogon_src = PrefixSet(ps.clone());
+        let bl: Arc<Blacklist> = f.blacklist().clone();
+        let mut g = Filter::new(Arc::new(p), bl, 7);
+        let mut now = Nanos::from_secs(10_000);
+        for (cs, cc, cp) in conns {
+            let _ = g.process(now, Direction::Lan, &tcp(cc, *cp, cs, 443, ACK));
+        }
+        let mut out = vec![Verdict::Forward; 64];
+        for (d, b) in batches {
+            g.process_batch(now, *d, b, &mut out);
+            now = now + Nanos(50 * b.len() as u64);
+        }
+        let mut best = f64::MAX;
+        let mut drops = 0u64;
+        for _ in 0..rounds {
+            drops = 0;
+            let start = Instant::now();
+            for (d, b) in batches {
+                g.process_batch(now, *d, black_box(b), &mut out);
+                drops += out[..b.len()]
+                    .iter()
+                    .filter(|v| matches!(v, Verdict::Drop(_)))
+                    .count() as u64;
+                now = now + Nanos(50 * b.len() as u64);
+            }
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).unwrap();
+        for (d, b) in batches {
+            let s = Instant::now();
+            g.process_batch(now, *d, black_box(b), &mut out);
+            let ns = (s.elapsed().as_nanos() as u64).saturating_sub(overhead);
+            h.record((ns / b.len() as u64).clamp(1, 10_000_000))
+                .unwrap();
+            now = now + Nanos(50 * b.len() as u64);
+        }
+        println!(
+            "| {name} | {:.1} M | {} / {} / {} | {:.0}% |",
+            n as f64 / best / 1e6,
+            h.value_at_quantile(0.50),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            100.0 * drops as f64 / n as f64
+        );
+    }
 }

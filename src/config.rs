@@ -5,7 +5,10 @@
 //!
 //! 1. **Shape.** The text is deserialized into a private mirror of the schema
 //!    with `deny_unknown_fields` everywhere, so an unknown section, an unknown
-//!    key or a value of the wrong type is an error that names its line.
+//!    key or a value of the wrong type is an error that names its line and
+//!    key. Text that is not TOML at all (a syntax error, an integer beyond
+//!    64 bits, nesting beyond the parser's recursion limit) names its line
+//!    and the key read off the lines around it.
 //! 2. **Meaning.** Every value is then checked (prefixes parse, ports and
 //!    sizes are in range, rates make a usable token bucket, strict mode has
 //!    allow rules, no port is both a trap and an allowed service). Values are
@@ -384,12 +387,19 @@ impl Ctx<'_> {
             .unwrap_or(default)
     }
 
-    /// A list of prefixes; `None` when the key is absent.
-    fn prefixes(&mut self, key: &str, list: &Strings) -> Option<Vec<Prefix>> {
+    /// A list of prefixes; `None` when the key is absent. With `everything`,
+    /// a prefix of length 0 (all of IPv4 or of IPv6) is refused, and
+    /// `everything` says what it would do.
+    fn prefixes(
+        &mut self,
+        key: &str,
+        list: &Strings,
+        everything: Option<&str>,
+    ) -> Option<Vec<Prefix>> {
         let list = list.as_ref()?;
         let mut out = Vec::with_capacity(list.0.len());
         for s in &list.0 {
-            match parse_prefix(s.get_ref()) {
+            match parse_prefix(s.get_ref(), everything) {
                 Ok(p) => out.push(p),
                 Err(m) => self.err(key, s.span(), m),
             }
@@ -482,7 +492,7 @@ impl Ctx<'_> {
         }
         let shown = rate.as_ref().map_or_else(
             || format!("{n}/{}", unit_name(per)),
-            |s| s.get_ref().trim().to_owned(),
+            |s| rate_trim(s.get_ref()).to_owned(),
         );
         if u64::from(per) * 1_000_000_000 / u64::from(n) == 0 {
             let span = rate.as_ref().map_or(0..0, |s| s.span());
@@ -553,20 +563,24 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
     if let Some(b) = f.drop_non_ip {
         p.drop_non_ip = b;
     }
-    if let Some(v) = cx.prefixes("filter.lan", &f.lan) {
+    let lan_all = "every frame entering from the WAN would carry a LAN source and be dropped \
+                   as spoofed; list only the protected network's own prefixes";
+    if let Some(v) = cx.prefixes("filter.lan", &f.lan, Some(lan_all)) {
         p.lan = PrefixSet(v);
     }
-    if let Some(v) = cx.prefixes("filter.never_block", &f.never_block) {
+    let never_all = "no source could ever become a fly: traps and strict mode would lock \
+                     nobody out; list only the hosts that must stay reachable";
+    if let Some(v) = cx.prefixes("filter.never_block", &f.never_block, Some(never_all)) {
         p.never_block = PrefixSet(v);
     }
     if f.builtin_bogons == Some(false) {
         p.bogon_src.0.clear();
         p.bogus_dst.0.clear();
     }
-    if let Some(v) = cx.prefixes("filter.bogon_src_extra", &f.bogon_src_extra) {
+    if let Some(v) = cx.prefixes("filter.bogon_src_extra", &f.bogon_src_extra, None) {
         p.bogon_src.0.extend(v);
     }
-    if let Some(v) = cx.prefixes("filter.bogus_dst_extra", &f.bogus_dst_extra) {
+    if let Some(v) = cx.prefixes("filter.bogus_dst_extra", &f.bogus_dst_extra, None) {
         p.bogus_dst.0.extend(v);
     }
     if let Some(v) = &f.tunnels {
@@ -784,7 +798,7 @@ fn allow_rule(cx: &mut Ctx<'_>, index: usize, a: &Spanned<Table<RawAllow>>) -> O
     let span = a.span();
     let a = &a.get_ref().0;
     let dst = cx
-        .prefixes(&format!("{key}.dst"), &a.dst)
+        .prefixes(&format!("{key}.dst"), &a.dst, None)
         .unwrap_or_default();
     let Some(proto) = &a.proto else {
         cx.err(
@@ -928,11 +942,37 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     }
 }
 
-/// A prefix as written in the config. IPv6 prefixes shorter than /96 that
-/// cover `::ffff:0:0/96` are refused: that block is where flypaper keeps IPv4
-/// addresses, so such a prefix would silently match every IPv4 address too.
-fn parse_prefix(s: &str) -> Result<Prefix, String> {
+/// A prefix as written in the config. Refused: host bits set after the
+/// length (`198.51.100.5/24`: a typo for a host or for the network, so say
+/// which); with `everything` (why), a prefix of length 0; IPv6 prefixes
+/// shorter than /96 that cover `::ffff:0:0/96`, the block where flypaper
+/// keeps IPv4 addresses, since they would silently match every IPv4 address
+/// too.
+fn parse_prefix(s: &str, everything: Option<&str>) -> Result<Prefix, String> {
     let p: Prefix = s.parse()?;
+    if let Some(why) = everything {
+        if p.len128() == 0 || (p.is_v4() && p.len128() == 96) {
+            let what = if p.is_v4() {
+                "every IPv4 address"
+            } else {
+                "every address, IPv6 and IPv4 alike"
+            };
+            return Err(format!("`{s}` covers {what}: {why}"));
+        }
+    }
+    let written: std::net::IpAddr = s
+        .split_once('/')
+        .map_or(s, |(a, _)| a)
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not an address or prefix"))?;
+    if crate::Addr::from(written) != p.addr() {
+        let host = written;
+        return Err(format!(
+            "`{s}` has host bits set after the prefix length; write the network `{p}`, or \
+             `{host}` for the one host"
+        ));
+    }
     if p.len128() < 96 && p.contains(crate::Addr::from_v4(0)) {
         return Err(format!(
             "`{s}` also covers ::ffff:0:0/96, where flypaper keeps IPv4 addresses, so it would \
@@ -943,9 +983,17 @@ fn parse_prefix(s: &str) -> Result<Prefix, String> {
     Ok(p)
 }
 
+/// Whitespace a rate may have around it and around its `/`: ASCII spaces,
+/// tabs and line breaks (`" 60 / s "` is `"60/s"`). None inside the number
+/// or the unit, and no other white space (a no-break space is refused).
+fn rate_trim(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_ascii_whitespace())
+}
+
 /// `"N/s"`, `"N/min"`, `"N/h"` -> `Some((N, seconds))`; `"off"` -> `None`.
+/// The same rule for every rate key: [`rate_trim`] whitespace is ignored.
 fn parse_rate(s: &str) -> Result<Option<(u32, u32)>, String> {
-    let s = s.trim();
+    let s = rate_trim(s);
     if s == "off" {
         return Ok(None);
     }
@@ -953,13 +1001,13 @@ fn parse_rate(s: &str) -> Result<Option<(u32, u32)>, String> {
     let Some((n, unit)) = s.split_once('/') else {
         return Err(format!("`{s}` is not a rate; {expected}"));
     };
-    let per = match unit.trim() {
+    let per = match rate_trim(unit) {
         "s" => 1,
         "min" => 60,
         "h" => 3600,
         u => return Err(format!("unknown rate unit `{u}` in `{s}`; {expected}")),
     };
-    let n = n.trim();
+    let n = rate_trim(n);
     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("`{s}` is not a rate; {expected}"));
     }
@@ -971,7 +1019,7 @@ fn parse_rate(s: &str) -> Result<Option<(u32, u32)>, String> {
         Err(_) => Err(format!(
             "rate `{s}` is too large (at most {}/{})",
             u32::MAX,
-            unit.trim()
+            rate_trim(unit)
         )),
     }
 }
@@ -1030,11 +1078,186 @@ fn shape_error(text: &str, file: Option<&str>, e: &toml::de::Error) -> ConfigErr
         };
         message = format!("invalid type: {what},{rest}");
     }
+    // The parser's words for an integer beyond 64 bits and for nesting
+    // beyond its recursion limit, said with the value and the reason.
+    let literal = || {
+        let at = offset.and_then(|o| text.get(o..)).unwrap_or("");
+        let end = at
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "_+-.".contains(c)))
+            .unwrap_or(at.len());
+        at[..end].to_owned()
+    };
+    if message.starts_with("number too large to fit in target type") {
+        message = format!(
+            "`{}` is too large: TOML integers are 64-bit (at most {})",
+            literal(),
+            i64::MAX
+        );
+    } else if message.starts_with("number too small to fit in target type") {
+        message = format!(
+            "`{}` is too small: TOML integers are 64-bit (at least {})",
+            literal(),
+            i64::MIN
+        );
+    } else if message.starts_with("recursion limit exceeded") {
+        message = "arrays or tables nested too deeply for the TOML parser (its recursion \
+                   limit); no flypaper value nests more than an array of tables"
+            .to_owned();
+    }
     ConfigError {
         file: file.map(str::to_owned),
         line: offset.map(|o| line_of(text, o)),
-        key: offset.and_then(|o| key_path_at(text, o)),
+        key: offset.and_then(|o| key_path_at(text, o).or_else(|| key_path_scanned(text, o))),
         message,
+    }
+}
+
+/// How a key part is shown in a key path: bare when TOML allows it, quoted
+/// otherwise.
+fn key_part(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        name.to_owned()
+    } else {
+        format!("{name:?}")
+    }
+}
+
+/// A dotted key at the start of `s` (`a.b`, `"x y".c`, `'lit'`), and the
+/// rest of `s` after it.
+fn dotted_key(s: &str) -> Option<(String, &str)> {
+    let mut parts = Vec::new();
+    let mut rest = s.trim_start();
+    loop {
+        let (part, after) = if let Some(r) = rest.strip_prefix('"') {
+            let mut end = None;
+            let mut escaped = false;
+            for (i, c) in r.char_indices() {
+                match c {
+                    '\\' if !escaped => escaped = true,
+                    '"' if !escaped => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => escaped = false,
+                }
+            }
+            let end = end?;
+            (&r[..end], &r[end + 1..])
+        } else if let Some(r) = rest.strip_prefix('\'') {
+            let end = r.find('\'')?;
+            (&r[..end], &r[end + 1..])
+        } else {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(rest.len());
+            if end == 0 {
+                return None;
+            }
+            (&rest[..end], &rest[end..])
+        };
+        parts.push(key_part(part));
+        rest = after.trim_start();
+        match rest.strip_prefix('.') {
+            Some(r) => rest = r.trim_start(),
+            None => return Some((parts.join("."), rest)),
+        }
+    }
+}
+
+/// How much deeper in arrays and inline tables a line leaves its value
+/// (brackets in strings and comments do not count).
+fn nesting_change(line: &str) -> i32 {
+    let mut depth = 0;
+    let mut quote = None;
+    let mut escaped = false;
+    for c in line.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q == '"' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '[' | '{' => depth += 1,
+                ']' | '}' => depth -= 1,
+                '#' => break,
+                _ => {}
+            },
+        }
+    }
+    depth
+}
+
+/// The key path of an error at `offset` in text that does not parse (a
+/// syntax error, an integer beyond 64 bits, nesting beyond the parser's
+/// limit), read from the lines themselves: the table header above the
+/// error, and the key of the error's line or of the multi-line value the
+/// line is in (the header's own path when the error is on a header, the
+/// table's when the line belongs to no key).
+fn key_path_scanned(text: &str, offset: usize) -> Option<String> {
+    let error_line = line_of(text, offset);
+    let mut table = String::new();
+    let mut arrays: Vec<(String, usize)> = Vec::new();
+    // The key whose value is still open after the lines so far, and how deep.
+    let mut key: Option<String> = None;
+    let mut depth = 0;
+    for (n, line) in text.split('\n').enumerate().take(error_line) {
+        let t = line.trim_start();
+        let header = t.strip_prefix("[[").map_or_else(
+            || {
+                t.strip_prefix('[')
+                    .and_then(dotted_key)
+                    .filter(|(_, rest)| rest.starts_with(']'))
+                    .map(|(k, _)| k)
+            },
+            |r| {
+                dotted_key(r)
+                    .filter(|(_, rest)| rest.starts_with("]]"))
+                    .map(|(k, _)| {
+                        let i = match arrays.iter_mut().find(|(name, _)| *name == k) {
+                            Some((_, count)) => {
+                                *count += 1;
+                                *count - 1
+                            }
+                            None => {
+                                arrays.push((k.clone(), 1));
+                                0
+                            }
+                        };
+                        format!("{k}[{i}]")
+                    })
+            },
+        );
+        let key_line = dotted_key(t).filter(|(_, rest)| rest.starts_with('='));
+        if let (Some(h), None) = (header, &key) {
+            table = h;
+            if n + 1 == error_line {
+                return Some(table);
+            }
+        } else if let Some((k, rest)) = key_line {
+            depth = nesting_change(rest);
+            key = Some(k);
+        } else if key.is_some() {
+            depth += nesting_change(t);
+        }
+        if n + 1 < error_line && depth <= 0 {
+            key = None;
+        }
+    }
+    match key {
+        Some(k) if table.is_empty() => Some(k),
+        Some(k) => Some(format!("{table}.{k}")),
+        None if table.is_empty() => None,
+        None => Some(table),
     }
 }
 
@@ -1092,16 +1315,7 @@ fn collect_keys(node: &Node, prefix: &str, out: &mut Vec<(usize, String)>) {
     match node {
         Node::Table(entries) => {
             for (k, v) in entries {
-                let name = k.get_ref();
-                let bare = !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-                let name = if bare {
-                    name.clone()
-                } else {
-                    format!("{name:?}")
-                };
+                let name = key_part(k.get_ref());
                 let path = if prefix.is_empty() {
                     name
                 } else {

@@ -523,13 +523,126 @@ fn wrong_types_name_their_line() {
 
 #[test]
 fn syntax_errors_and_duplicate_keys_name_their_line() {
-    let e = parse_err(&["[tcp]", "syn_burst = 5", "syn_burst = 6"]);
-    assert_eq!(e.line(), Some(3), "{e}");
-    assert!(e.message().contains("duplicate key"), "{e}");
-    let e = parse_err(&["[tcp]", "syn_burst = 5", "rst_burst = "]);
-    assert_eq!(e.line(), Some(3), "{e}");
-    assert_eq!(e.key(), None, "no key in broken TOML: {e}");
+    assert_err(
+        &["[tcp]", "syn_burst = 5", "syn_burst = 6"],
+        3,
+        "tcp.syn_burst",
+        "duplicate key",
+    );
+    // Broken TOML names the key its line (or multi-line value) belongs to.
+    let e = assert_err(
+        &["[tcp]", "syn_burst = 5", "rst_burst = "],
+        3,
+        "tcp.rst_burst",
+        "",
+    );
     assert!(!e.to_string().contains('\n'), "one line: {e}");
+    assert_err(&["[tcp]", "syn_burst = -0x10"], 2, "tcp.syn_burst", "");
+    assert_err(
+        &["[trap]", "tcp_ports = [139,", "  140 140]"],
+        3,
+        "trap.tcp_ports",
+        "",
+    );
+    assert_err(
+        &["[filter]", "lan = []", "[filter]"],
+        3,
+        "filter",
+        "duplicate key `filter`",
+    );
+    assert_err(
+        &[
+            "[[flypaper.allow]]",
+            r#"proto = "icmp""#,
+            "[[flypaper.allow]]",
+            "proto = = 1",
+        ],
+        4,
+        "flypaper.allow[1].proto",
+        "",
+    );
+    // A line that belongs to no key names its table.
+    assert_err(&["[tcp]", "syn_burst = 5", "what is this"], 3, "tcp", "");
+    // A date-time where a number belongs.
+    assert_err(
+        &["[tcp]", "syn_burst = 1979-05-27"],
+        2,
+        "tcp.syn_burst",
+        "invalid type: date-time, expected an integer",
+    );
+}
+
+#[test]
+fn integers_beyond_64_bits_name_their_key() {
+    assert_err(
+        &["[trap]", "lockout_s = 99999999999999999999999"],
+        2,
+        "trap.lockout_s",
+        "`99999999999999999999999` is too large: TOML integers are 64-bit",
+    );
+    assert_err(
+        &[
+            "[trap]",
+            "tcp_ports = [",
+            "  139,",
+            "  18446744073709551616,",
+            "]",
+        ],
+        4,
+        "trap.tcp_ports",
+        "too large",
+    );
+    assert_err(
+        &["[icmp]", "drop_types = [13, 9_999_999_999_999_999_999]"],
+        2,
+        "icmp.drop_types",
+        "too large",
+    );
+    assert_err(
+        &["[tables]", "flows = 1", "flies = 99999999999999999999"],
+        3,
+        "tables.flies",
+        "too large",
+    );
+    assert_err(
+        &[
+            "[[flypaper.allow]]",
+            r#"proto = "icmp""#,
+            "[[flypaper.allow]]",
+            r#"proto = "tcp""#,
+            "ports = -99999999999999999999",
+        ],
+        5,
+        "flypaper.allow[1].ports",
+        "too small: TOML integers are 64-bit",
+    );
+    // Just inside 64 bits: the key's own range.
+    assert_err(
+        &["[trap]", "lockout_s = 9223372036854775807"],
+        2,
+        "trap.lockout_s",
+        "out of range 1..=31536000",
+    );
+}
+
+#[test]
+fn deep_nesting_names_its_key() {
+    let arrays = format!("lan = {}{}", "[".repeat(300), "]".repeat(300));
+    assert_err(&["[filter]", &arrays], 2, "filter.lan", "nested too deeply");
+    let tables = format!("syn_burst = {}1{}", "{a = ".repeat(300), "}".repeat(300));
+    assert_err(
+        &["[tcp]", "rst_burst = 2", &tables],
+        3,
+        "tcp.syn_burst",
+        "nested too deeply",
+    );
+    let mixed = format!("dst = {}{}", "[{a = ".repeat(100), "}]".repeat(100));
+    assert_err(
+        &["[[flypaper.allow]]", r#"proto = "icmp""#, &mixed],
+        3,
+        "flypaper.allow[0].dst",
+        "nested too deeply",
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -633,6 +746,129 @@ fn bad_prefixes() {
         "flypaper.allow[0].dst",
         "not an address",
     );
+}
+
+#[test]
+fn prefixes_with_host_bits_are_refused_in_every_prefix_key() {
+    for key in ["lan", "never_block", "bogon_src_extra", "bogus_dst_extra"] {
+        let line = format!(r#"{key} = ["192.0.2.0/24", "198.51.100.5/24"]"#);
+        assert_err(
+            &["[filter]", "", &line],
+            3,
+            &format!("filter.{key}"),
+            "`198.51.100.5/24` has host bits set after the prefix length; write the network \
+             `198.51.100.0/24`, or `198.51.100.5` for the one host",
+        );
+        let line = format!(r#"{key} = ["2001:db8::1/32"]"#);
+        assert_err(
+            &["[filter]", &line],
+            2,
+            &format!("filter.{key}"),
+            "write the network `2001:db8::/32`",
+        );
+    }
+    assert_err(
+        &[
+            "[[flypaper.allow]]",
+            r#"proto = "tcp""#,
+            "ports = 22",
+            r#"dst = ["198.51.100.11/31"]"#,
+        ],
+        4,
+        "flypaper.allow[0].dst",
+        "host bits set",
+    );
+    // Bare addresses are host prefixes, and networks written as networks pass.
+    let p = parse(&[
+        "[filter]",
+        r#"lan = ["198.51.100.5", "198.51.100.0/24", "2001:db8::1", "2001:db8::/32"]"#,
+        r#"never_block = ["198.51.100.7/32", "0.0.0.0/1"]"#,
+    ]);
+    assert_eq!(
+        p.lan,
+        prefixes(&[
+            "198.51.100.5/32",
+            "198.51.100.0/24",
+            "2001:db8::1/128",
+            "2001:db8::/32"
+        ])
+    );
+    assert!(p.never_block.contains(a("198.51.100.7")));
+}
+
+#[test]
+fn lan_or_never_block_covering_everything_is_refused() {
+    for all in [
+        "0.0.0.0/0",
+        "::ffff:0:0/96",
+        "::/0",
+        "1.2.3.4/0",
+        "2001:db8::/0",
+    ] {
+        let line = format!(r#"lan = ["198.51.100.0/25", "{all}"]"#);
+        let e = assert_err(&["[filter]", &line], 2, "filter.lan", "covers every");
+        assert!(e.message().contains("dropped as spoofed"), "{e}");
+        let line = format!(r#"never_block = ["{all}"]"#);
+        let e = assert_err(
+            &["[filter]", "", &line],
+            3,
+            "filter.never_block",
+            "covers every",
+        );
+        assert!(e.message().contains("could ever become a fly"), "{e}");
+    }
+    let e = assert_err(&["[filter]", r#"lan = ["::/0"]"#], 2, "filter.lan", "");
+    assert!(e.message().contains("IPv6 and IPv4 alike"), "{e}");
+}
+
+#[test]
+fn rates_allow_whitespace_around_the_value_and_the_slash_only() {
+    for (section, key, burst) in [
+        ("icmp", "limit", "burst"),
+        ("tcp", "syn_limit", "syn_burst"),
+        ("tcp", "rst_limit", "rst_burst"),
+    ] {
+        let want = Limit::new(60, 1, 7).unwrap();
+        for rate in [
+            " 60 / s ",
+            "60/s ",
+            "\\t60/s",
+            "60 /s",
+            "60/ s",
+            "\\n60\\t/\\ts\\r\\n",
+        ] {
+            let header = format!("[{section}]");
+            let line = format!(r#"{key} = "{rate}""#);
+            let burst = format!("{burst} = 7");
+            let p = parse(&[&header, &line, &burst]);
+            let got = match key {
+                "limit" => p.icmp_limit,
+                "syn_limit" => p.syn_limit,
+                _ => p.rst_limit,
+            };
+            assert_eq!(got, Some(want), "{section}.{key} = {rate:?}");
+            let line = format!(r#"{key} = " off ""#);
+            let p = parse(&[&header, &line]);
+            let off = match key {
+                "limit" => p.icmp_limit,
+                "syn_limit" => p.syn_limit,
+                _ => p.rst_limit,
+            };
+            assert_eq!(off, None, "{section}.{key} = \" off \"");
+        }
+        for (rate, why) in [
+            ("6 0/s", "is not a rate"),
+            ("60/m in", "unknown rate unit `m in`"),
+            // (TOML's escape for a no-break space.)
+            ("60/s\\u00a0", "unknown rate unit"),
+            ("\\u00a060/s", "is not a rate"),
+            ("o ff", "is not a rate"),
+        ] {
+            let header = format!("[{section}]");
+            let line = format!(r#"{key} = "{rate}""#);
+            assert_err(&[&header, &line], 2, &format!("{section}.{key}"), why);
+        }
+    }
 }
 
 #[test]

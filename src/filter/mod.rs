@@ -50,6 +50,7 @@ pub mod bucket;
 pub mod flows;
 pub mod frags;
 pub mod hash;
+pub mod lpm;
 pub mod policy;
 pub mod sources;
 pub mod table;
@@ -289,6 +290,8 @@ pub struct Filter {
     bogon_src: policy::AddrMatcher,
     bogus_dst: policy::AddrMatcher,
     lan: policy::AddrMatcher,
+    never_block: policy::AddrMatcher,
+    allow: policy::AllowMatcher,
 }
 
 const DHCP_SERVER: u16 = 67;
@@ -330,6 +333,8 @@ impl Filter {
             bogon_src: policy::AddrMatcher::new(&policy.bogon_src),
             bogus_dst: policy::AddrMatcher::new(&policy.bogus_dst),
             lan: policy::AddrMatcher::new(&policy.lan),
+            never_block: policy::AddrMatcher::new(&policy.never_block),
+            allow: policy::AllowMatcher::new(&policy.allow),
             policy,
             blacklist,
             lan_v4,
@@ -819,10 +824,7 @@ impl Filter {
     }
 
     fn allowed(&self, proto: Proto, dport: u16, dst: Addr) -> bool {
-        self.policy
-            .allow
-            .iter()
-            .any(|r| r.matches(proto, dport, dst))
+        self.allow.allows(proto, dport, dst)
     }
 
     /// Lock `src` out and drop the frame with `reason`.
@@ -836,7 +838,7 @@ impl Filter {
         proto: Proto,
         port: u16,
     ) -> Verdict {
-        if self.policy.never_block.contains(src) {
+        if self.never_block.contains(src) {
             return Verdict::Drop(reason);
         }
         let e = FlyEntry {

@@ -6,6 +6,7 @@
 //! division and no parsing.
 
 use crate::addr::Addr;
+use crate::filter::lpm::PrefixMatcher;
 use crate::filter::verdict::Nanos;
 
 /// An address prefix (IPv4 prefixes are stored IPv4-mapped, length + 96).
@@ -103,8 +104,10 @@ impl std::str::FromStr for Prefix {
     }
 }
 
-/// A small set of prefixes, scanned linearly (they hold a handful of entries;
-/// a scan of masked compares beats a trie at that size).
+/// A set of prefixes as the config lists them. `contains` scans them
+/// linearly (for tests and cold paths); the filter compiles each set into an
+/// [`AddrMatcher`], whose lookups cost the same for ten prefixes as for a
+/// full bogon list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PrefixSet(pub Vec<Prefix>);
 
@@ -118,61 +121,27 @@ impl PrefixSet {
     }
 }
 
-/// A `PrefixSet` compiled for the hot path: IPv4 addresses are decided by a
-/// 256-entry table on the first octet (no prefix can match, every address
-/// matches, or scan the few prefixes that start in that octet as 32-bit
-/// compares); IPv6 addresses scan the IPv6 prefixes only.
+/// A `PrefixSet` compiled for the hot path: a trie per address family
+/// ([`PrefixMatcher`]), so a lookup is a table read and a few 24-byte nodes
+/// however many prefixes the set holds. It answers what
+/// [`PrefixSet::contains`] answers.
 #[derive(Clone, Debug)]
 pub struct AddrMatcher {
-    octet: Box<[u8; 256]>,
-    v4: Vec<(u32, u32)>,
-    v6: Vec<Prefix>,
+    trie: PrefixMatcher,
+    empty: bool,
 }
-
-const OCTET_NONE: u8 = 0;
-const OCTET_ALL: u8 = 1;
-const OCTET_SCAN: u8 = 2;
 
 impl AddrMatcher {
     pub fn new(set: &PrefixSet) -> AddrMatcher {
-        let mut octet = Box::new([OCTET_NONE; 256]);
-        let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
-        for p in &set.0 {
-            if !p.is_v4() {
-                v6.push(*p);
-                continue;
-            }
-            let len = p.len128() - 96;
-            let net = p.addr().v4().unwrap_or(0);
-            let mask = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - len as u32)
-            };
-            let first = (net >> 24) as usize;
-            if len <= 8 {
-                // Every address whose first octet is in the prefix's range.
-                let span = 1usize << (8 - len);
-                for o in &mut octet[first..first + span] {
-                    *o = OCTET_ALL;
-                }
-            } else {
-                if octet[first] != OCTET_ALL {
-                    octet[first] = OCTET_SCAN;
-                }
-                v4.push((net & mask, mask));
-            }
+        AddrMatcher {
+            trie: PrefixMatcher::new(&set.0),
+            empty: set.is_empty(),
         }
-        AddrMatcher { octet, v4, v6 }
     }
 
     #[inline]
     pub fn contains(&self, a: Addr) -> bool {
-        match a.v4() {
-            Some(v4) => self.contains_v4(v4),
-            None => self.v6.iter().any(|p| p.contains(a)),
-        }
+        self.trie.contains(a)
     }
 
     /// `contains` for an address of an IPv4 header (so IPv4-mapped: the
@@ -182,21 +151,17 @@ impl AddrMatcher {
         if v6_header {
             self.contains(a)
         } else {
-            self.contains_v4(a.0 as u32)
-        }
-    }
-
-    #[inline(always)]
-    fn contains_v4(&self, v4: u32) -> bool {
-        match self.octet[(v4 >> 24) as usize] {
-            OCTET_NONE => false,
-            OCTET_ALL => true,
-            _ => self.v4.iter().any(|(net, mask)| v4 & mask == *net),
+            self.trie.contains_v4(a.0 as u32)
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.v6.is_empty() && self.octet.iter().all(|o| *o == OCTET_NONE)
+        self.empty
+    }
+
+    /// Bytes of heap memory the compiled set holds.
+    pub fn memory_bytes(&self) -> usize {
+        self.trie.memory_bytes()
     }
 }
 
@@ -351,6 +316,36 @@ impl AllowRule {
             && (matches!(proto, Proto::Icmp | Proto::Other(_))
                 || (self.ports.0 <= dport && dport <= self.ports.1))
             && (self.dst.is_empty() || self.dst.contains(dst))
+    }
+}
+
+/// The allow rules compiled for the hot path: each rule's `dst` as an
+/// [`AddrMatcher`]. Answers what [`AllowRule::matches`] answers for some rule.
+#[derive(Clone, Debug)]
+pub struct AllowMatcher {
+    rules: Vec<(Proto, (u16, u16), Option<AddrMatcher>)>,
+}
+
+impl AllowMatcher {
+    pub fn new(rules: &[AllowRule]) -> AllowMatcher {
+        let rules = rules
+            .iter()
+            .map(|r| {
+                let dst = (!r.dst.is_empty()).then(|| AddrMatcher::new(&r.dst));
+                (r.proto, r.ports, dst)
+            })
+            .collect();
+        AllowMatcher { rules }
+    }
+
+    /// Does any rule allow `proto` to `dst`, port `dport`?
+    #[inline]
+    pub fn allows(&self, proto: Proto, dport: u16, dst: Addr) -> bool {
+        self.rules.iter().any(|(p, (lo, hi), m)| {
+            *p == proto
+                && (proto == Proto::Icmp || (*lo <= dport && dport <= *hi))
+                && m.as_ref().is_none_or(|m| m.contains(dst))
+        })
     }
 }
 
@@ -675,6 +670,39 @@ mod test {
             }
             assert_eq!(m.is_empty(), set.is_empty());
         }
+    }
+
+    #[test]
+    fn the_compiled_allow_rules_agree_with_the_rules() {
+        let rule = |proto, ports, dst: &[&str]| AllowRule {
+            proto,
+            ports,
+            dst: PrefixSet(dst.iter().map(|s| s.parse().unwrap()).collect()),
+        };
+        let rules = vec![
+            rule(Proto::Tcp, (22, 22), &["198.51.100.10", "2001:db8::/64"]),
+            rule(Proto::Udp, (6000, 6010), &[]),
+            rule(Proto::Icmp, (0, u16::MAX), &["198.51.100.0/25"]),
+        ];
+        let m = AllowMatcher::new(&rules);
+        let addrs = [
+            "198.51.100.10",
+            "198.51.100.11",
+            "198.51.100.200",
+            "2001:db8::1",
+            "2001:db8:1::1",
+            "8.8.8.8",
+        ];
+        for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp] {
+            for port in [0, 21, 22, 23, 5999, 6000, 6010, 6011] {
+                for s in addrs {
+                    let dst = a(s);
+                    let want = rules.iter().any(|r| r.matches(proto, port, dst));
+                    assert_eq!(m.allows(proto, port, dst), want, "{proto:?} {port} {s}");
+                }
+            }
+        }
+        assert!(!AllowMatcher::new(&[]).allows(Proto::Icmp, 0, a("1.2.3.4")));
     }
 
     #[test]
