@@ -48,6 +48,7 @@
 pub mod blacklist;
 pub mod bucket;
 pub mod flows;
+pub mod frags;
 pub mod hash;
 pub mod policy;
 pub mod sources;
