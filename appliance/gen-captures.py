@@ -86,8 +86,9 @@ seed-attacks.pcapng  (one small block per seed rule, 161 frames)
                  +0 ms and +10 ms -> delay (deadline +500 ms), at +20 ms
                  -> rst-rate (limit 2/s burst 2), at +1.5 s -> delay (refill)
       syn-rate   64 SYNs 100 us apart from 203.0.113.66 to port 80, each
-                 from a new source port: 1..60 forward (burst 60),
-                 61..64 syn-rate
+                 from a new source port: 1..59 forward, 60..64
+                 syn-rate (syn_mode = window: fewer than 60 attempts
+                 in the last second, as iptables `recent --hitcount 60`)
       trap       203.0.113.99: SYN to TCP 139 -> trap; then SYNs to 21, 22,
                  80, 443, an echo request and a DNS query -> fly;
                  2001:db8::99: SYN to [2001:db8:1::10]:139 -> trap, SYN to 22
@@ -817,12 +818,12 @@ def seed_attacks():
         what = "RST from 203.0.113.30 for connection %d (+%d ms)" % (c_i + 1, dt)
         s.add(b, t + 100 * MS + dt * MS, side, frame, what, verdict=verdict, reason=reason)
 
-    # Block 11 (t = 20 s): SYN rate, 60/s burst 60, per source.
+    # Block 11 (t = 20 s): SYN rate, 60 attempts per second per source.
     b, t = "syn-rate", 20 * SEC
     for i in range(64):
         frame = tcp_raw(ids, "203.0.113.66", LAN_SRV, 20000 + i, 80, "S", WAN, seq=0x66000000 + i)
         what = "SYN %d from 203.0.113.66:%d to port 80 (+%d us)" % (i + 1, 20000 + i, 100 * i)
-        if i < 60:
+        if i < 59:
             s.add(b, t + i * 100 * US, WAN, frame, what)
         else:
             s.add(b, t + i * 100 * US, WAN, frame, what, **drop("syn-rate"))

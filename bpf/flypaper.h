@@ -43,22 +43,38 @@ struct fp_fly {
 };
 
 /*
+ * How deep the program looks for a source address. Deeper VLAN stacks and
+ * MPLS stacks without a bottom-of-stack label within the bound are counted
+ * MALFORMED and handed to userspace, whose filter drops them.
+ */
+#define FP_MAX_VLAN_TAGS 3   /* TPIDs 0x8100, 0x88a8, 0x9100, in any mix */
+#define FP_MAX_MPLS_LABELS 8 /* 4-byte label stack entries */
+
+/*
  * Per-CPU counters. Two families, each summing to the frames seen:
  * - what happened: REDIRECTED + FLY_DROPS + NO_SOCKET + NO_PORT;
- * - what it was: IPV4 + IPV6 + NON_IP + MALFORMED.
+ * - what it was: IPV4 + IPV6 + NON_IP + MALFORMED, where IPV4 / IPV6 is
+ *   the outer IP header, and a frame any of whose headers (a tunnel's
+ *   inner one included) is truncated or inconsistent is MALFORMED.
+ * Where the address was found, for frames counted IPV4 or IPV6 only:
+ * PPPOE + MPLS <= IPV4 + IPV6 (a frame is behind one or neither), and
+ * TUNNEL <= IPV4 + IPV6.
  * FLY_EXPIRED counts lookups that found an expired entry (not a fly).
  */
 enum fp_counter {
 	FP_CTR_REDIRECTED = 0, /* handed to the AF_XDP socket of (port, queue) */
-	FP_CTR_FLY_DROPS = 1,  /* source is a fly: XDP_DROP */
+	FP_CTR_FLY_DROPS = 1,  /* a source (outer or inner) is a fly: XDP_DROP */
 	FP_CTR_NO_SOCKET = 2,  /* no socket registered for (port, queue): XDP_PASS */
 	FP_CTR_NO_PORT = 3,    /* ingress interface not registered: XDP_PASS */
 	FP_CTR_IPV4 = 4,
 	FP_CTR_IPV6 = 5,
-	FP_CTR_NON_IP = 6,      /* ARP, STP, LLDP, ...: never a fly */
-	FP_CTR_MALFORMED = 7,   /* headers truncated or bad IP version: userspace decides */
+	FP_CTR_NON_IP = 6,      /* ARP, STP, LLDP, PPPoE LCP, ...: never a fly */
+	FP_CTR_MALFORMED = 7,   /* headers truncated, bad IP version, too deep: userspace decides */
 	FP_CTR_FLY_EXPIRED = 8, /* found in flies but expired: not a fly */
-	FP_CTR_MAX = 9,
+	FP_CTR_PPPOE = 9,       /* IP found in a PPPoE session frame */
+	FP_CTR_MPLS = 10,       /* IP found below an MPLS label stack */
+	FP_CTR_TUNNEL = 11,     /* an inner source found too (IPIP, 6in4, GRE, 4in6, 6in6) */
+	FP_CTR_MAX = 12,
 };
 
 #endif /* FLYPAPER_H */

@@ -31,7 +31,7 @@ def write(blob):
         f.write(blob)
 
 n = 0
-for cap in ("seed-attacks.pcapng", "demo.pcapng"):
+for cap in sorted(c for c in os.listdir(os.path.join(root, "appliance", "captures")) if c.endswith(".pcapng")):
     frames = list(pcapng_frames(os.path.join(root, "appliance", "captures", cap)))
     seen = set()
     for iface, fr in frames:

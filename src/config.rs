@@ -27,8 +27,11 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::filter::policy::{AllowRule, Limit, Pickup, PortSet, Prefix, PrefixSet, Proto};
+use crate::filter::policy::{
+    AllowRule, Limit, Pickup, PortSet, Prefix, PrefixSet, Proto, SynMode, TunnelMode,
+};
 use crate::filter::{Nanos, Policy};
+use crate::wire::IpProtocol;
 
 /// The default config, with a comment on every key. Parsing it gives
 /// `Policy::default()`.
@@ -142,6 +145,8 @@ struct RawFilter {
     builtin_bogons: Option<bool>,
     bogon_src_extra: Strings,
     bogus_dst_extra: Strings,
+    tunnels: Text,
+    mpls: Text,
 }
 
 #[derive(Deserialize, Default)]
@@ -151,6 +156,8 @@ struct RawIcmp {
     drop_types_v6: Option<List<Spanned<Int>>>,
     limit: Text,
     burst: Number,
+    nd_limit: Text,
+    nd_burst: Number,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,6 +165,7 @@ struct RawIcmp {
 struct RawTcp {
     syn_limit: Text,
     syn_burst: Number,
+    syn_mode: Text,
     rst_limit: Text,
     rst_burst: Number,
     rst_delay_ms: Number,
@@ -195,6 +203,7 @@ struct RawConntrack {
     close_timeout_s: Number,
     udp_timeout_s: Number,
     udp_stream_timeout_s: Number,
+    fragment_timeout_s: Number,
 }
 
 #[derive(Deserialize, Default)]
@@ -204,6 +213,7 @@ struct RawTables {
     flows: Number,
     flies: Number,
     rst_queue: Number,
+    fragments: Number,
 }
 
 /// What a table is called in "expected ..." messages.
@@ -559,6 +569,21 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
     if let Some(v) = cx.prefixes("filter.bogus_dst_extra", &f.bogus_dst_extra) {
         p.bogus_dst.0.extend(v);
     }
+    if let Some(v) = &f.tunnels {
+        let options = [
+            ("inspect", TunnelMode::Inspect),
+            ("drop", TunnelMode::Drop),
+            ("pass", TunnelMode::Pass),
+        ];
+        if let Some(m) = cx.choice("filter.tunnels", v, &options) {
+            p.tunnels = m;
+        }
+    }
+    if let Some(v) = &f.mpls {
+        if let Some(d) = cx.choice("filter.mpls", v, &[("drop", true), ("pass", false)]) {
+            p.mpls_drop_non_ip = d;
+        }
+    }
 
     // [icmp]
     let i = &raw.icmp.0;
@@ -574,6 +599,12 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
         ("burst", &i.burst),
         p.icmp_limit,
     );
+    p.nd_limit = cx.limit(
+        "icmp",
+        ("nd_limit", &i.nd_limit),
+        ("nd_burst", &i.nd_burst),
+        p.nd_limit,
+    );
 
     // [tcp]
     let t = &raw.tcp.0;
@@ -583,6 +614,12 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
         ("syn_burst", &t.syn_burst),
         p.syn_limit,
     );
+    if let Some(v) = &t.syn_mode {
+        let options = [("window", SynMode::Window), ("bucket", SynMode::Bucket)];
+        if let Some(m) = cx.choice("tcp.syn_mode", v, &options) {
+            p.syn_mode = m;
+        }
+    }
     p.rst_limit = cx.limit(
         "tcp",
         ("rst_limit", &t.rst_limit),
@@ -717,6 +754,12 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
         &c.udp_stream_timeout_s,
         ct.udp_stream_timeout,
     );
+    ct.fragment_timeout = cx.secs(
+        "conntrack.fragment_timeout_s",
+        &c.fragment_timeout_s,
+        120,
+        ct.fragment_timeout,
+    );
 
     // [tables]
     let tb = &raw.tables.0;
@@ -725,6 +768,13 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
     ts.flows = cx.table("tables.flows", &tb.flows, 64, MAX_TABLE, ts.flows);
     ts.flies = cx.table("tables.flies", &tb.flies, 64, MAX_TABLE, ts.flies);
     ts.rst_queue = cx.table("tables.rst_queue", &tb.rst_queue, 1, 1 << 20, ts.rst_queue);
+    ts.fragments = cx.table(
+        "tables.fragments",
+        &tb.fragments,
+        64,
+        MAX_TABLE,
+        ts.fragments,
+    );
 
     p
 }
@@ -740,17 +790,43 @@ fn allow_rule(cx: &mut Ctx<'_>, index: usize, a: &Spanned<Table<RawAllow>>) -> O
         cx.err(
             &key,
             span,
-            "missing `proto` (\"tcp\", \"udp\" or \"icmp\")".to_owned(),
+            "missing `proto` (\"tcp\", \"udp\", \"icmp\", another protocol's name or \
+             its number)"
+                .to_owned(),
         );
         return None;
     };
-    let options = [
-        ("tcp", Proto::Tcp),
-        ("udp", Proto::Udp),
-        ("icmp", Proto::Icmp),
-    ];
-    let proto = cx.choice(&format!("{key}.proto"), proto, &options)?;
+    let proto = match proto_by_name_or_number(proto.get_ref()) {
+        Some(p) => p,
+        None => {
+            let options = PROTO_NAMES
+                .iter()
+                .map(|(n, _)| format!("\"{n}\""))
+                .collect::<Vec<_>>();
+            cx.err(
+                &format!("{key}.proto"),
+                proto.span(),
+                format!(
+                    "unknown protocol `{}`; expected {} or a protocol number 0..=255",
+                    proto.get_ref(),
+                    options.join(", ")
+                ),
+            );
+            return None;
+        }
+    };
     let ports = match (proto, &a.ports) {
+        (Proto::Other(n), Some(p)) => {
+            cx.err(
+                &format!("{key}.ports"),
+                p.span(),
+                format!(
+                    "a rule for IP protocol {n} takes no ports (flypaper matches it by protocol)"
+                ),
+            );
+            return None;
+        }
+        (Proto::Other(_), None) => (0, u16::MAX),
         (Proto::Icmp, None) => (0, u16::MAX),
         (Proto::Icmp, Some(p)) => {
             cx.err(
@@ -777,6 +853,36 @@ fn allow_rule(cx: &mut Ctx<'_>, index: usize, a: &Spanned<Table<RawAllow>>) -> O
         proto,
         ports,
         dst: PrefixSet(dst),
+    })
+}
+
+/// Protocol names an allow rule may use besides a number.
+const PROTO_NAMES: &[(&str, Proto)] = &[
+    ("tcp", Proto::Tcp),
+    ("udp", Proto::Udp),
+    ("icmp", Proto::Icmp),
+    ("ipip", Proto::Other(IpProtocol::IPIP)),
+    ("ipv6", Proto::Other(IpProtocol::IPV6_ENCAP)),
+    ("gre", Proto::Other(IpProtocol::GRE)),
+    ("esp", Proto::Other(IpProtocol::ESP)),
+    ("ah", Proto::Other(IpProtocol::AH)),
+    ("sctp", Proto::Other(IpProtocol::SCTP)),
+    ("udplite", Proto::Other(IpProtocol::UDPLITE)),
+];
+
+/// `"gre"`, or a number as text (`"132"`); 6, 17, 1 and 58 are TCP, UDP
+/// and ICMP, which keep their own rules (ports, echo requests).
+fn proto_by_name_or_number(s: &str) -> Option<Proto> {
+    let s = s.trim();
+    if let Some((_, p)) = PROTO_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
+        return Some(*p);
+    }
+    let n: u8 = s.parse().ok()?;
+    Some(match n {
+        IpProtocol::TCP => Proto::Tcp,
+        IpProtocol::UDP => Proto::Udp,
+        IpProtocol::ICMP | IpProtocol::ICMPV6 => Proto::Icmp,
+        n => Proto::Other(n),
     })
 }
 

@@ -451,9 +451,18 @@ pub fn stats_json(
             st.drop_count(*r)
         );
     }
+    s.push_str("},\"malformed\":{");
+    for (i, (e, n)) in crate::wire::ParseError::ALL
+        .iter()
+        .zip(st.malformed)
+        .enumerate()
+    {
+        let _ = write!(s, "{}\"{}\":{n}", if i > 0 { "," } else { "" }, e.as_str());
+    }
     let _ = write!(
         s,
-        "}},\"flies_added\":{},\"flies_refused\":{},\"flies\":{},\"fly_list\":[",
+        "}},\"fragment_evictions\":{},\"flies_added\":{},\"flies_refused\":{},\"flies\":{},\"fly_list\":[",
+        st.fragment_evictions,
         st.flies_added,
         st.flies_refused,
         flies.len()
@@ -465,8 +474,8 @@ pub fn stats_json(
     if let Some(x) = xdp {
         let _ = write!(
             s,
-            ",\"xdp\":{{\"redirected\":{},\"fly_drops\":{},\"no_socket\":{},\"non_ip\":{},\"malformed\":{}}}",
-            x.redirected, x.fly_drops, x.no_socket, x.non_ip, x.malformed
+            ",\"xdp\":{{\"redirected\":{},\"fly_drops\":{},\"no_socket\":{},\"non_ip\":{},\"malformed\":{},\"pppoe\":{},\"mpls\":{},\"tunnel\":{}}}",
+            x.redirected, x.fly_drops, x.no_socket, x.non_ip, x.malformed, x.pppoe, x.mpls, x.tunnel
         );
     }
     s.push('}');
@@ -731,10 +740,12 @@ mod test {
         assert!(!j.contains("\"xdp\""));
         let x = xdp::XdpCounters {
             fly_drops: 9,
+            tunnel: 4,
             ..Default::default()
         };
-        assert!(stats_json(&st, (0, 0), &[], Some(&x))
-            .contains("\"xdp\":{\"redirected\":0,\"fly_drops\":9"));
+        let jx = stats_json(&st, (0, 0), &[], Some(&x));
+        assert!(jx.contains("\"xdp\":{\"redirected\":0,\"fly_drops\":9"));
+        assert!(jx.contains("\"mpls\":0,\"tunnel\":4}"));
         assert!(j.contains("\"forwarded\":7"));
         assert!(j.contains("\"trap\":3"));
         assert!(j.contains("\"tx_errors\":2"));

@@ -25,6 +25,7 @@ fn policy() -> Policy {
             flows: 64,
             flies: 64,
             rst_queue: 8,
+            fragments: 64,
         },
         ..d
     }
@@ -81,10 +82,18 @@ pub fn run(mut data: &[u8]) {
         now = now + Nanos::from_millis(50 * step);
 
         let parsed = crate::wire::parse(frame);
+        views(frame);
         let v = f.process(now, dir, frame);
         frames += 1;
-        if parsed.is_err() {
-            assert_eq!(v, Verdict::Drop(crate::filter::Reason::Malformed));
+        if frame.len() > crate::filter::MAX_FRAME {
+            assert_eq!(v, Verdict::Drop(crate::filter::Reason::Oversize));
+        } else if let Err(e) = parsed {
+            let want = if e == crate::wire::ParseError::TinyFragment {
+                crate::filter::Reason::FragTiny
+            } else {
+                crate::filter::Reason::Malformed
+            };
+            assert_eq!(v, Verdict::Drop(want), "{e}");
         }
         batch.push(frame);
         batch_dir = dir;
@@ -111,4 +120,29 @@ pub fn run(mut data: &[u8]) {
     let (sc, fc) = f.table_capacity();
     assert!(s <= sc && fl <= fc, "tables stay bounded");
     assert!(f.blacklist().len() <= f.blacklist().capacity());
+    assert_eq!(
+        st.malformed.iter().sum::<u64>(),
+        st.drop_count(crate::filter::Reason::Malformed)
+            + st.drop_count(crate::filter::Reason::FragTiny),
+        "every malformed frame is counted by kind"
+    );
+}
+
+/// The header views the parser uses, read at every offset a tag, PPPoE or
+/// MPLS header could put them: none may panic on any input.
+fn views(frame: &[u8]) {
+    use crate::wire::{gre, mpls, pppoe};
+    for off in [14usize, 18, 22, 26, 34, 54] {
+        let Some(b) = frame.get(off..) else { break };
+        if let Ok(h) = pppoe::Header::new_checked(b) {
+            let _ = (h.code(), h.session_id(), pppoe::ppp_protocol(h.payload()));
+        }
+        let _ = mpls::stack_len(b);
+        if let Ok(e) = mpls::Entry::new_checked(b) {
+            let _ = (e.label(), e.bottom_of_stack(), e.ttl(), e.traffic_class());
+        }
+        if let Ok(g) = gre::Header::new_checked(b) {
+            let _ = (g.is_plain(), g.protocol(), g.payload().len());
+        }
+    }
 }

@@ -123,6 +123,18 @@ impl fmt::Display for Report {
         for (k, n) in &self.by_verdict {
             writeln!(f, "{k:<28} {n:>10}")?;
         }
+        if self.stats.malformed.iter().any(|n| *n > 0) {
+            writeln!(f)?;
+            writeln!(f, "{:<28} {:>10}", "malformed by kind", "frames")?;
+            for (e, n) in crate::wire::ParseError::ALL
+                .iter()
+                .zip(self.stats.malformed)
+            {
+                if n > 0 {
+                    writeln!(f, "{:<28} {n:>10}", e.as_str())?;
+                }
+            }
+        }
         writeln!(f)?;
         if self.lockouts.is_empty() {
             writeln!(f, "no flies")?;

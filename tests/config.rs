@@ -2,7 +2,9 @@
 //! with the line and key it must name.
 
 use flypaper::config::{self, ConfigError, DEFAULT_TOML};
-use flypaper::filter::policy::{Limit, Pickup, PortSet, Prefix, PrefixSet, Proto};
+use flypaper::filter::policy::{
+    Limit, Pickup, PortSet, Prefix, PrefixSet, Proto, SynMode, TunnelMode,
+};
 use flypaper::{Addr, Nanos, Policy};
 
 const FILE: &str = "flypaper.toml";
@@ -83,6 +85,8 @@ fn assert_same(got: &Policy, want: &Policy) {
         icmp_limit,
         rst_limit,
         syn_limit,
+        syn_mode,
+        nd_limit,
         rst_delay,
         trap_tcp,
         trap_udp,
@@ -91,6 +95,8 @@ fn assert_same(got: &Policy, want: &Policy) {
         allow,
         never_block,
         drop_non_ip,
+        tunnels,
+        mpls_drop_non_ip,
         conntrack,
         tables,
     );
@@ -131,7 +137,7 @@ fn default_toml_comments_every_key() {
             i + 1
         );
     }
-    assert_eq!(keys, 29, "every key of the schema is in the reference");
+    assert_eq!(keys, 36, "every key of the schema is in the reference");
     assert!(DEFAULT_TOML.contains("# [[flypaper.allow]]"));
 }
 
@@ -215,16 +221,21 @@ const FULL: &[&str] = &[
     "builtin_bogons = false",
     r#"bogon_src_extra = ["100.64.0.0/10", "2001:db8:dead::/48"]"#,
     r#"bogus_dst_extra = ["192.0.2.0/24"]"#,
+    r#"tunnels = "pass""#,
+    r#"mpls = "pass""#,
     "",
     "[icmp]",
     "drop_types = [5, 13]",
     "drop_types_v6 = [128, 139]",
     r#"limit = "10/min""#,
     "burst = 3",
+    r#"nd_limit = "20/s""#,
+    "nd_burst = 30",
     "",
     "[tcp]",
     r#"syn_limit = "100/s""#,
     "syn_burst = 200",
+    r#"syn_mode = "bucket""#,
     r#"rst_limit = "off""#,
     "rst_burst = 4",
     "rst_delay_ms = 0",
@@ -245,6 +256,10 @@ const FULL: &[&str] = &[
     r#"ports = "60000-61000""#,
     "[[flypaper.allow]]",
     r#"proto = "icmp""#,
+    "[[flypaper.allow]]",
+    r#"proto = "sctp""#,
+    "[[flypaper.allow]]",
+    r#"proto = "50""#,
     "",
     "[conntrack]",
     r#"pickup = "both""#,
@@ -253,12 +268,14 @@ const FULL: &[&str] = &[
     "close_timeout_s = 10",
     "udp_timeout_s = 20",
     "udp_stream_timeout_s = 120",
+    "fragment_timeout_s = 7",
     "",
     "[tables]",
     "sources = 64",
     "flows = 16777216",
     "flies = 1000",
     "rst_queue = 1",
+    "fragments = 128",
 ];
 
 #[test]
@@ -283,7 +300,11 @@ fn full_custom_config_sets_every_field() {
     assert_eq!(p.icmp_limit, Limit::new(10, 60, 3));
     assert_eq!(p.icmp_limit.unwrap().cost, 6_000_000_000);
 
+    assert_eq!(p.nd_limit, Some(Limit::per_sec(20, 30)));
+    assert_eq!(p.tunnels, TunnelMode::Pass);
+    assert!(!p.mpls_drop_non_ip);
     assert_eq!(p.syn_limit, Some(Limit::per_sec(100, 200)));
+    assert_eq!(p.syn_mode, SynMode::Bucket);
     assert_eq!(p.rst_limit, None, "\"off\"");
     assert_eq!(p.rst_delay, Nanos::ZERO);
 
@@ -295,7 +316,11 @@ fn full_custom_config_sets_every_field() {
     assert_eq!(p.lockout, Nanos::from_secs(3600));
 
     assert!(p.strict);
-    assert_eq!(p.allow.len(), 3);
+    assert_eq!(p.allow.len(), 5);
+    assert_eq!(p.allow[3].proto, Proto::Other(132));
+    assert_eq!(p.allow[4].proto, Proto::Other(50));
+    assert!(p.allow[3].matches(Proto::Other(132), 0, a("198.51.100.9")));
+    assert!(!p.allow[3].matches(Proto::Other(133), 0, a("198.51.100.9")));
     assert_eq!(p.allow[0].proto, Proto::Tcp);
     assert_eq!(p.allow[0].ports, (22, 22));
     assert_eq!(p.allow[0].dst, prefixes(&["198.51.100.10"]));
@@ -311,11 +336,12 @@ fn full_custom_config_sets_every_field() {
     assert_eq!(c.close_timeout, Nanos::from_secs(10));
     assert_eq!(c.udp_timeout, Nanos::from_secs(20));
     assert_eq!(c.udp_stream_timeout, Nanos::from_secs(120));
+    assert_eq!(c.fragment_timeout, Nanos::from_secs(7));
 
     let t = p.tables;
     assert_eq!(
-        (t.sources, t.flows, t.flies, t.rst_queue),
-        (64, 16_777_216, 1000, 1)
+        (t.sources, t.flows, t.flies, t.rst_queue, t.fragments),
+        (64, 16_777_216, 1000, 1, 128)
     );
 }
 
@@ -749,10 +775,41 @@ fn bad_choices() {
         "expected \"none\", \"lan\" or \"both\"",
     );
     assert_err(
-        &["[[flypaper.allow]]", r#"proto = "sctp""#, "ports = 1"],
+        &["[[flypaper.allow]]", r#"proto = "sctpx""#, "ports = 1"],
         2,
         "flypaper.allow[0].proto",
-        "expected \"tcp\", \"udp\" or \"icmp\"",
+        "unknown protocol `sctpx`; expected \"tcp\", \"udp\", \"icmp\"",
+    );
+    assert_err(
+        &["[[flypaper.allow]]", r#"proto = "256""#],
+        2,
+        "flypaper.allow[0].proto",
+        "or a protocol number 0..=255",
+    );
+    // Protocols without ports take none.
+    assert_err(
+        &["[[flypaper.allow]]", r#"proto = "sctp""#, "ports = 1"],
+        3,
+        "flypaper.allow[0].ports",
+        "a rule for IP protocol 132 takes no ports",
+    );
+    assert_err(
+        &["[filter]", r#"tunnels = "peek""#],
+        2,
+        "filter.tunnels",
+        "expected \"inspect\", \"drop\" or \"pass\"",
+    );
+    assert_err(
+        &["[filter]", r#"mpls = "maybe""#],
+        2,
+        "filter.mpls",
+        "expected \"drop\" or \"pass\"",
+    );
+    assert_err(
+        &["[tcp]", r#"syn_mode = "recent""#],
+        2,
+        "tcp.syn_mode",
+        "expected \"window\" or \"bucket\"",
     );
 }
 

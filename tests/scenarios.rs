@@ -189,7 +189,7 @@ fn ipv6_bogons_link_local_and_neighbour_discovery() {
     // ...and never if they crossed a router.
     assert_eq!(
         l.wan(&icmp6("fe80::1", "ff02::1", 134, 64)),
-        DROP(Reason::Spoofed)
+        DROP(Reason::NdInvalid)
     );
     // MLD reports: link-local, hop limit 1, from `::` while the address is
     // tentative (RFC 3590) or from a link-local address.
@@ -205,7 +205,7 @@ fn ipv6_bogons_link_local_and_neighbour_discovery() {
     // Not from ::, not with a hop limit above 1, not to a unicast address.
     assert_eq!(
         l.wan(&icmp6("::", "ff02::16", 143, 2)),
-        DROP(Reason::BogonSrc)
+        DROP(Reason::NdInvalid)
     );
     assert_eq!(
         l.wan(&icmp6("::", "2001:db8:1::10", 143, 1)),
@@ -545,29 +545,46 @@ fn rst_delay_zero_forwards_at_once() {
 
 #[test]
 fn new_connections_are_limited_to_sixty_per_second_per_source() {
+    // The default counts like iptables' `recent --seconds 1 --hitcount 60`:
+    // 59 attempts pass, then every attempt (refused ones too) keeps the
+    // source refused while it floods.
     let mut l = Lab::default();
     let mut results = Vec::new();
     for i in 0..100u16 {
         results.push(l.wan(&tcp(WAN_HOST, 10_000 + i, LAN_SERVER, 80, SYN)));
     }
-    assert!(results[..60].iter().all(|v| *v == Verdict::Forward));
-    assert!(results[60..].iter().all(|v| *v == DROP(Reason::SynRate)));
-    // A SYN retransmit of an accepted connection is not a new connection.
+    assert!(results[..59].iter().all(|v| *v == Verdict::Forward));
+    assert!(results[59..].iter().all(|v| *v == DROP(Reason::SynRate)));
+    // A repeated SYN on an accepted connection's ports is an attempt too.
     assert_eq!(
         l.wan(&tcp(WAN_HOST, 10_000, LAN_SERVER, 80, SYN)),
-        Verdict::Forward
+        DROP(Reason::SynRate)
     );
     // Other sources are unaffected.
     assert_eq!(
         l.wan(&tcp("203.0.113.12", 10_000, LAN_SERVER, 80, SYN)),
         Verdict::Forward
     );
-    // One second later: 60 more.
-    l.advance_ms(1_000);
-    let passed = (0..100u16)
-        .filter(|i| l.wan(&tcp(WAN_HOST, 20_000 + i, LAN_SERVER, 80, SYN)) == Verdict::Forward)
+    // A source that keeps flooding (500/s for 3 s) stays refused.
+    let flood_passed = (0..1500u32)
+        .filter(|i| {
+            l.advance_ms(2);
+            l.wan(&tcp(
+                WAN_HOST,
+                20_000 + (*i % 40_000) as u16,
+                LAN_SERVER,
+                80,
+                SYN,
+            )) == Verdict::Forward
+        })
         .count();
-    assert_eq!(passed, 60);
+    assert!(flood_passed <= 2, "{flood_passed} of the flood passed");
+    // Two quiet seconds later the window is empty again: 59 more.
+    l.advance_ms(2_000);
+    let passed = (0..100u16)
+        .filter(|i| l.wan(&tcp(WAN_HOST, 50_000 + i, LAN_SERVER, 80, SYN)) == Verdict::Forward)
+        .count();
+    assert_eq!(passed, 59);
     // Outbound connections from the LAN are not limited.
     for i in 0..100u16 {
         assert_eq!(
@@ -575,7 +592,25 @@ fn new_connections_are_limited_to_sixty_per_second_per_source() {
             Verdict::Forward
         );
     }
-    assert_eq!(l.f.stats().drop_count(Reason::SynRate), 80);
+    let refused = 41 + 1 + (1500 - flood_passed as u64) + 41;
+    assert_eq!(l.f.stats().drop_count(Reason::SynRate), refused);
+}
+
+#[test]
+fn the_bucket_syn_mode_keeps_a_burst_and_refills() {
+    let mut p = Policy::default();
+    p.syn_mode = flypaper::filter::policy::SynMode::Bucket;
+    let mut l = Lab::new(p);
+    let passed = (0..100u16)
+        .filter(|i| l.wan(&tcp(WAN_HOST, 10_000 + i, LAN_SERVER, 80, SYN)) == Verdict::Forward)
+        .count();
+    assert_eq!(passed, 60, "the burst");
+    // One second later: 60 more (a refused attempt costs nothing).
+    l.advance_ms(1_000);
+    let passed = (0..100u16)
+        .filter(|i| l.wan(&tcp(WAN_HOST, 20_000 + i, LAN_SERVER, 80, SYN)) == Verdict::Forward)
+        .count();
+    assert_eq!(passed, 60);
 }
 
 #[test]
@@ -624,15 +659,21 @@ fn the_sand_trap_makes_a_fly_for_a_day() {
 }
 
 #[test]
-fn any_tcp_segment_to_a_trap_port_traps_and_udp_traps_work() {
+fn new_attempts_to_a_trap_port_trap_and_udp_traps_work() {
     let mut p = Policy::default();
     p.trap_udp = PortSet::from_ports(&[1900]);
     p.trap_tcp = PortSet::from_ports(&[139, 445]);
     let mut l = Lab::new(p);
+    // An ACK to a trap port is no connection attempt: invalid, no fly.
     assert_eq!(
-        l.wan(&tcp("203.0.113.50", 1, LAN_SERVER, 445, ACK)),
-        DROP(Reason::Trap),
+        l.wan(&tcp("203.0.113.49", 1, LAN_SERVER, 445, ACK)),
+        DROP(Reason::Invalid),
         "ACK scan"
+    );
+    assert!(!l.is_fly("203.0.113.49"));
+    assert_eq!(
+        l.wan(&tcp("203.0.113.50", 1, LAN_SERVER, 445, SYN)),
+        DROP(Reason::Trap),
     );
     assert_eq!(
         l.wan(&udp("203.0.113.51", 1, LAN_SERVER, 1900, b"M-SEARCH")),
@@ -656,6 +697,29 @@ fn any_tcp_segment_to_a_trap_port_traps_and_udp_traps_work() {
         Verdict::Forward
     );
     assert!(!l.is_fly(LAN_CLIENT));
+    // A LAN client that happens to use a trap port as its source port:
+    // the server's answers are replies, not attempts.
+    assert_eq!(
+        l.lan(&tcp(LAN_CLIENT, 139, WAN_HOST, 80, SYN)),
+        Verdict::Forward
+    );
+    assert_eq!(
+        l.wan(&tcp(WAN_HOST, 80, LAN_CLIENT, 139, SYN | ACK)),
+        Verdict::Forward
+    );
+    assert_eq!(
+        l.wan(&tcp(WAN_HOST, 80, LAN_CLIENT, 139, ACK)),
+        Verdict::Forward
+    );
+    assert_eq!(
+        l.lan(&udp(LAN_CLIENT, 1900, WAN_HOST, 53, b"query")),
+        Verdict::Forward
+    );
+    assert_eq!(
+        l.wan(&udp(WAN_HOST, 53, LAN_CLIENT, 1900, b"answer")),
+        Verdict::Forward
+    );
+    assert!(!l.is_fly(WAN_HOST));
 }
 
 #[test]

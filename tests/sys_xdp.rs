@@ -1,6 +1,7 @@
 //! The kernel-facing data-path layer against a real kernel: the XDP program
 //! (src/sys/xdp.rs, bpf/) and AF_XDP sockets (src/sys/xsk.rs), in network
-//! namespaces this test creates.
+//! namespaces this test creates; and the program alone, run by the kernel
+//! on frames built here byte by byte (`BPF_PROG_TEST_RUN`).
 //!
 //! Topology of one lab (names unique per process and test):
 //!
@@ -365,6 +366,15 @@ fn addr(s: &str) -> u128 {
 /// An Ethernet frame h0 -> h1 with VLAN `tags` (TPID, VID), IPv4 from
 /// `src` to 203.0.113.2, UDP 40000 -> 40001 carrying `payload`.
 fn udp4_frame(tags: &[(u16, u16)], src: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let src = std::net::Ipv4Addr::from(src).to_string();
+    eth(tags, 0x0800, &ipv4(&src, 17, &udp(payload)))
+}
+
+// Frames built byte by byte, each layer wrapping the bytes of the one
+// inside it: `eth(&tags, 0x8864, &pppoe(0x0021, &ipv4(src, 17, &udp(b".."))))`.
+
+/// Ethernet h0 -> h1 with VLAN `tags` (TPID, VID) and `ethertype`.
+fn eth(tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&H1_MAC);
     f.extend_from_slice(&H0_MAC);
@@ -372,16 +382,30 @@ fn udp4_frame(tags: &[(u16, u16)], src: [u8; 4], payload: &[u8]) -> Vec<u8> {
         f.extend_from_slice(&tpid.to_be_bytes());
         f.extend_from_slice(&vid.to_be_bytes());
     }
-    f.extend_from_slice(&[0x08, 0x00]);
-    let total = (20 + 8 + payload.len()) as u16;
-    let mut ip = [0u8; 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&total.to_be_bytes());
-    ip[6] = 0x40;
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// IPv4 from `src` to 203.0.113.2 carrying protocol `proto`.
+fn ipv4(src: &str, proto: u8, payload: &[u8]) -> Vec<u8> {
+    ipv4_with(src, proto, &[], 0x4000, payload)
+}
+
+/// IPv4 with `options` (a multiple of 4 bytes) and `frag_off` (flags and
+/// fragment offset), with its header checksum.
+fn ipv4_with(src: &str, proto: u8, options: &[u8], frag_off: u16, payload: &[u8]) -> Vec<u8> {
+    assert_eq!(options.len() % 4, 0);
+    let hlen = 20 + options.len();
+    let mut ip = vec![0u8; hlen];
+    ip[0] = 0x40 | (hlen / 4) as u8;
+    ip[2..4].copy_from_slice(&((hlen + payload.len()) as u16).to_be_bytes());
+    ip[6..8].copy_from_slice(&frag_off.to_be_bytes());
     ip[8] = 64;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&src);
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&src.parse::<std::net::Ipv4Addr>().unwrap().octets());
     ip[16..20].copy_from_slice(&[203, 0, 113, 2]);
+    ip[20..].copy_from_slice(options);
     let mut sum: u32 = ip
         .chunks(2)
         .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
@@ -390,13 +414,72 @@ fn udp4_frame(tags: &[(u16, u16)], src: [u8; 4], payload: &[u8]) -> Vec<u8> {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&40000u16.to_be_bytes());
-    f.extend_from_slice(&40001u16.to_be_bytes());
-    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(payload);
-    f
+    ip.extend_from_slice(payload);
+    ip
+}
+
+/// IPv6 from `src` to h1 with next header `next`.
+fn ipv6(src: &str, next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut ip = vec![0u8; 40];
+    ip[0] = 0x60;
+    ip[4..6].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+    ip[6] = next;
+    ip[7] = 64;
+    ip[8..24].copy_from_slice(&addr(src).to_be_bytes());
+    ip[24..40].copy_from_slice(&addr(H1_V6).to_be_bytes());
+    ip.extend_from_slice(payload);
+    ip
+}
+
+/// UDP 40000 -> 40001 without a checksum.
+fn udp(payload: &[u8]) -> Vec<u8> {
+    let mut u = Vec::new();
+    u.extend_from_slice(&40000u16.to_be_bytes());
+    u.extend_from_slice(&40001u16.to_be_bytes());
+    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
+}
+
+/// GRE with `flags` (checksum 0x8000, key 0x2000, sequence 0x1000: each
+/// adds its 4 bytes) carrying EtherType `proto`.
+fn gre(flags: u16, proto: u16, payload: &[u8]) -> Vec<u8> {
+    let mut g = Vec::new();
+    g.extend_from_slice(&flags.to_be_bytes());
+    g.extend_from_slice(&proto.to_be_bytes());
+    if flags & 0x8000 != 0 {
+        g.extend_from_slice(&[0xc5, 0x3a, 0, 0]); // checksum, reserved
+    }
+    if flags & 0x2000 != 0 {
+        g.extend_from_slice(&0x0bad_cafe_u32.to_be_bytes());
+    }
+    if flags & 0x1000 != 0 {
+        g.extend_from_slice(&7u32.to_be_bytes());
+    }
+    g.extend_from_slice(payload);
+    g
+}
+
+/// A PPPoE session frame's payload: header (session 0x0042) and PPP
+/// protocol.
+fn pppoe(ppp_proto: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x11, 0x00, 0x00, 0x42];
+    p.extend_from_slice(&((2 + payload.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&ppp_proto.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// An MPLS label stack with bottom of stack on the last label.
+fn mpls(labels: &[u32], payload: &[u8]) -> Vec<u8> {
+    let mut m = Vec::new();
+    for (i, l) in labels.iter().enumerate() {
+        let bos = u32::from(i + 1 == labels.len());
+        m.extend_from_slice(&(l << 12 | bos << 8 | 64).to_be_bytes());
+    }
+    m.extend_from_slice(payload);
+    m
 }
 
 /// Sends `frames` (at most 64) out of `dev` in namespace `ns` through an
@@ -618,6 +701,469 @@ fn flies_are_dropped_in_xdp() {
     assert_eq!(ap.prog.fly_count(), 0);
     assert!(ap.prog.set_flies(&vec![(1, 1); 2000]).is_ok());
     assert_eq!(ap.prog.fly_count(), 1);
+}
+
+// A fly and its twin, for the encapsulation tests; OUTER_* are the outer
+// sources of tunnels whose inner source is the one under test.
+const FLY_V4: &str = "203.0.113.66";
+const FLY_V6: &str = "2001:db8::66";
+const TWIN_V4: &str = "203.0.113.67";
+const TWIN_V6: &str = "2001:db8::67";
+const OUTER_V4: &str = "198.51.100.200";
+const OUTER_V6: &str = "2001:db8::200";
+
+/// One way to wrap a frame: `build(src_v4, src_v6, payload)` puts the
+/// address under test where this encapsulation hides it; `found` names the
+/// counters (`XdpCounters` fields, `name()` below) a frame of it raises
+/// besides the verdict's.
+struct Encap {
+    name: &'static str,
+    build: fn(&str, &str, &[u8]) -> Vec<u8>,
+    found: &'static [&'static str],
+}
+
+const MIXED_TAGS: [(u16, u16); 3] = [(0x9100, 10), (0x88a8, 20), (0x8100, 30)];
+
+fn encapsulations() -> Vec<Encap> {
+    vec![
+        Encap {
+            name: "IPv4",
+            build: |s4, _, p| eth(&[], 0x0800, &ipv4(s4, 17, &udp(p))),
+            found: &["ipv4"],
+        },
+        Encap {
+            name: "IPv6",
+            build: |_, s6, p| eth(&[], 0x86dd, &ipv6(s6, 17, &udp(p))),
+            found: &["ipv6"],
+        },
+        Encap {
+            name: "IPv4 behind one 0x9100 tag",
+            build: |s4, _, p| eth(&[(0x9100, 5)], 0x0800, &ipv4(s4, 17, &udp(p))),
+            found: &["ipv4"],
+        },
+        Encap {
+            name: "IPv4 behind tags 0x9100, 0x88a8, 0x8100",
+            build: |s4, _, p| eth(&MIXED_TAGS, 0x0800, &ipv4(s4, 17, &udp(p))),
+            found: &["ipv4"],
+        },
+        Encap {
+            name: "IPv6 behind tags 0x88a8, 0x9100, 0x8100",
+            build: |_, s6, p| {
+                let tags = [(0x88a8, 1), (0x9100, 2), (0x8100, 3)];
+                eth(&tags, 0x86dd, &ipv6(s6, 17, &udp(p)))
+            },
+            found: &["ipv6"],
+        },
+        Encap {
+            name: "PPPoE IPv4",
+            build: |s4, _, p| eth(&[], 0x8864, &pppoe(0x0021, &ipv4(s4, 17, &udp(p)))),
+            found: &["ipv4", "pppoe"],
+        },
+        Encap {
+            name: "PPPoE IPv6",
+            build: |_, s6, p| eth(&[], 0x8864, &pppoe(0x0057, &ipv6(s6, 17, &udp(p)))),
+            found: &["ipv6", "pppoe"],
+        },
+        Encap {
+            name: "PPPoE IPv4 behind an 0x8100 tag",
+            build: |s4, _, p| {
+                let ip = ipv4(s4, 17, &udp(p));
+                eth(&[(0x8100, 7)], 0x8864, &pppoe(0x0021, &ip))
+            },
+            found: &["ipv4", "pppoe"],
+        },
+        Encap {
+            name: "MPLS, 1 label, IPv4",
+            build: |s4, _, p| eth(&[], 0x8847, &mpls(&[100], &ipv4(s4, 17, &udp(p)))),
+            found: &["ipv4", "mpls"],
+        },
+        Encap {
+            name: "MPLS, 3 labels, IPv6",
+            build: |_, s6, p| eth(&[], 0x8847, &mpls(&[1, 2, 3], &ipv6(s6, 17, &udp(p)))),
+            found: &["ipv6", "mpls"],
+        },
+        Encap {
+            name: "MPLS multicast, 8 labels, behind 2 tags, IPv4",
+            build: |s4, _, p| {
+                let labels = [16, 17, 18, 19, 20, 21, 22, 23];
+                let tags = [(0x88a8, 1), (0x8100, 2)];
+                eth(&tags, 0x8848, &mpls(&labels, &ipv4(s4, 17, &udp(p))))
+            },
+            found: &["ipv4", "mpls"],
+        },
+        Encap {
+            name: "IP-in-IP, inner source",
+            build: |s4, _, p| eth(&[], 0x0800, &ipv4(OUTER_V4, 4, &ipv4(s4, 17, &udp(p)))),
+            found: &["ipv4", "tunnel"],
+        },
+        Encap {
+            name: "6in4, inner source",
+            build: |_, s6, p| eth(&[], 0x0800, &ipv4(OUTER_V4, 41, &ipv6(s6, 17, &udp(p)))),
+            found: &["ipv4", "tunnel"],
+        },
+        Encap {
+            name: "GRE over IPv4 with checksum and key, IPv4 inner source",
+            build: |s4, _, p| {
+                let inner = ipv4(s4, 17, &udp(p));
+                eth(
+                    &[],
+                    0x0800,
+                    &ipv4(OUTER_V4, 47, &gre(0xa000, 0x0800, &inner)),
+                )
+            },
+            found: &["ipv4", "tunnel"],
+        },
+        Encap {
+            name: "GRE over IPv4, no options, IPv6 inner source",
+            build: |_, s6, p| {
+                let inner = ipv6(s6, 17, &udp(p));
+                eth(&[], 0x0800, &ipv4(OUTER_V4, 47, &gre(0, 0x86dd, &inner)))
+            },
+            found: &["ipv4", "tunnel"],
+        },
+        Encap {
+            name: "GRE over IPv6 with checksum, key and sequence, IPv6 inner source",
+            build: |_, s6, p| {
+                let inner = ipv6(s6, 17, &udp(p));
+                eth(
+                    &[],
+                    0x86dd,
+                    &ipv6(OUTER_V6, 47, &gre(0xb000, 0x86dd, &inner)),
+                )
+            },
+            found: &["ipv6", "tunnel"],
+        },
+        Encap {
+            name: "4in6, inner source",
+            build: |s4, _, p| eth(&[], 0x86dd, &ipv6(OUTER_V6, 4, &ipv4(s4, 17, &udp(p)))),
+            found: &["ipv6", "tunnel"],
+        },
+        Encap {
+            name: "6in6, inner source",
+            build: |_, s6, p| eth(&[], 0x86dd, &ipv6(OUTER_V6, 41, &ipv6(s6, 17, &udp(p)))),
+            found: &["ipv6", "tunnel"],
+        },
+        Encap {
+            name: "IP-in-IP whose outer header has 40 bytes of options, inner source",
+            build: |s4, _, p| {
+                let inner = ipv4(s4, 17, &udp(p));
+                let nops = [1u8; 40];
+                eth(&[], 0x0800, &ipv4_with(OUTER_V4, 4, &nops, 0, &inner))
+            },
+            found: &["ipv4", "tunnel"],
+        },
+        Encap {
+            name: "IP-in-IP, outer source",
+            build: |s4, _, p| eth(&[], 0x0800, &ipv4(s4, 4, &ipv4(OUTER_V4, 17, &udp(p)))),
+            found: &["ipv4", "tunnel"],
+        },
+        Encap {
+            name: "6in6, outer source",
+            build: |_, s6, p| eth(&[], 0x86dd, &ipv6(s6, 41, &ipv6(OUTER_V6, 17, &udp(p)))),
+            found: &["ipv6", "tunnel"],
+        },
+        Encap {
+            name: "GRE with key, outer source",
+            build: |s4, _, p| {
+                let inner = ipv4(OUTER_V4, 17, &udp(p));
+                eth(&[], 0x0800, &ipv4(s4, 47, &gre(0x2000, 0x0800, &inner)))
+            },
+            found: &["ipv4", "tunnel"],
+        },
+        Encap {
+            name: "GRE with key in PPPoE behind 3 tags, IPv6 inner source",
+            build: |_, s6, p| {
+                let inner = ipv6(s6, 17, &udp(p));
+                let outer = ipv4(OUTER_V4, 47, &gre(0x2000, 0x86dd, &inner));
+                eth(&MIXED_TAGS, 0x8864, &pppoe(0x0021, &outer))
+            },
+            found: &["ipv4", "pppoe", "tunnel"],
+        },
+        Encap {
+            name: "4in6 below 3 MPLS labels, inner source",
+            build: |s4, _, p| {
+                let outer = ipv6(OUTER_V6, 4, &ipv4(s4, 17, &udp(p)));
+                eth(&[], 0x8847, &mpls(&[1, 2, 3], &outer))
+            },
+            found: &["ipv6", "mpls", "tunnel"],
+        },
+    ]
+}
+
+/// Every counter by its `XdpCounters` field name.
+fn named(c: &xdp::XdpCounters) -> [(&'static str, u64); 12] {
+    [
+        ("redirected", c.redirected),
+        ("fly_drops", c.fly_drops),
+        ("no_socket", c.no_socket),
+        ("no_port", c.no_port),
+        ("ipv4", c.ipv4),
+        ("ipv6", c.ipv6),
+        ("non_ip", c.non_ip),
+        ("malformed", c.malformed),
+        ("fly_expired", c.fly_expired),
+        ("pppoe", c.pppoe),
+        ("mpls", c.mpls),
+        ("tunnel", c.tunnel),
+    ]
+}
+
+/// Runs `frame` through `prog` (BPF_PROG_TEST_RUN: the frame arrives on a
+/// device without a port slot, so what is not dropped passes, counted
+/// `no_port`) and checks the verdict and that exactly the counters the
+/// verdict and `found` name went up, each by one. Says what differs.
+fn run_case(
+    prog: &XdpProgram,
+    what: &str,
+    frame: &[u8],
+    want: u32,
+    found: &[&str],
+) -> Result<(), String> {
+    use libbpf_rs::libbpf_sys::{XDP_DROP, XDP_PASS};
+    let before = prog.counters().unwrap();
+    let action = prog.test_run(frame).expect("BPF_PROG_TEST_RUN");
+    let after = prog.counters().unwrap();
+    let verdict = |a: u32| match a {
+        XDP_DROP => "XDP_DROP".to_string(),
+        XDP_PASS => "XDP_PASS".to_string(),
+        a => format!("action {a}"),
+    };
+    let mut wrong = Vec::new();
+    if action != want {
+        wrong.push(format!("{} instead of {}", verdict(action), verdict(want)));
+    }
+    let mut raised: Vec<&str> = found.to_vec();
+    raised.push(if want == XDP_DROP {
+        "fly_drops"
+    } else {
+        "no_port"
+    });
+    for ((name, b), (_, a)) in named(&before).into_iter().zip(named(&after)) {
+        let expect = u64::from(raised.contains(&name));
+        if a - b != expect {
+            wrong.push(format!("{name} +{} instead of +{expect}", a - b));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{what}: {} (frame {frame:02x?})", wrong.join(", ")))
+    }
+}
+
+/// The program sees through every encapsulation it is taught, with real
+/// bytes run by the kernel (no lab needed): for each, a fly's frame is
+/// dropped and its twin from a non-fly passes; frames it does not look
+/// into (too deep, non-IP payloads) pass, counted as such.
+#[test]
+fn flies_are_found_behind_encapsulations() {
+    use libbpf_rs::libbpf_sys::{XDP_DROP, XDP_PASS};
+    if !prerequisites() {
+        return;
+    }
+    let prog = XdpProgram::load(64).unwrap();
+    let later = xdp::monotonic_ns() + 60_000_000_000;
+    for fly in [FLY_V4, FLY_V6] {
+        prog.set_fly(addr(fly), later).unwrap();
+    }
+    let mut runs = 0;
+    let mut failed = Vec::new();
+    for e in encapsulations() {
+        let fly = (e.build)(FLY_V4, FLY_V6, b"fly");
+        let twin = (e.build)(TWIN_V4, TWIN_V6, b"fly");
+        assert_eq!(fly.len(), twin.len());
+        let name = |who: &str| format!("{}: {who}", e.name);
+        failed.extend(run_case(&prog, &name("fly"), &fly, XDP_DROP, e.found).err());
+        failed.extend(run_case(&prog, &name("twin"), &twin, XDP_PASS, e.found).err());
+        runs += 2;
+    }
+
+    // What the program does not look into goes to userspace, fly or not.
+    let ip4 = ipv4(FLY_V4, 17, &udp(b"fly"));
+    let four_tags = [(0x8100, 1), (0x88a8, 2), (0x9100, 3), (0x8100, 4)];
+    let nine_labels = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+    let lcp = [0x01, 0x01, 0x00, 0x0a, 0x01, 0x04, 0x05, 0xd4, 0x05, 0x06];
+    let padi = [0x11, 0x09, 0x00, 0x00, 0x00, 0x04, 0x01, 0x01, 0x00, 0x00];
+    let mut cut_inner = eth(&[], 0x0800, &ipv4(TWIN_V4, 4, &ip4));
+    cut_inner.truncate(14 + 20 + 12); // the inner source is cut off
+    let mut cut_inner_of_fly = eth(&[], 0x0800, &ipv4(FLY_V4, 4, &ip4));
+    cut_inner_of_fly.truncate(14 + 20 + 12);
+    let mut cut_gre = eth(&[], 0x0800, &ipv4(FLY_V4, 47, &gre(0, 0x0800, &ip4)));
+    cut_gre.truncate(14 + 20 + 2);
+    let pseudowire = {
+        let mut m = mpls(&[100], &[0x00, 0x00, 0x00, 0x01]); // control word
+        m.extend_from_slice(&eth(&[], 0x0800, &ip4));
+        m
+    };
+    let cases: Vec<(&str, Vec<u8>, u32, &[&str])> = vec![
+        (
+            "fly behind 4 tags: too deep, userspace drops it",
+            eth(&four_tags, 0x0800, &ip4),
+            XDP_PASS,
+            &["malformed"],
+        ),
+        (
+            "fly below 9 MPLS labels: too deep",
+            eth(&[], 0x8847, &mpls(&nine_labels, &ip4)),
+            XDP_PASS,
+            &["malformed"],
+        ),
+        (
+            "MPLS stack cut off before its bottom",
+            eth(&[], 0x8847, &[0, 1, 0, 64, 0, 2]),
+            XDP_PASS,
+            &["malformed"],
+        ),
+        (
+            "PPPoE LCP",
+            eth(&[], 0x8864, &pppoe(0xc021, &lcp)),
+            XDP_PASS,
+            &["non_ip"],
+        ),
+        (
+            "PPPoE IPCP",
+            eth(&[], 0x8864, &pppoe(0x8021, &lcp)),
+            XDP_PASS,
+            &["non_ip"],
+        ),
+        (
+            "PPPoE IPV6CP",
+            eth(&[], 0x8864, &pppoe(0x8057, &lcp)),
+            XDP_PASS,
+            &["non_ip"],
+        ),
+        (
+            "PPPoE discovery (PADI)",
+            eth(&[], 0x8863, &padi),
+            XDP_PASS,
+            &["non_ip"],
+        ),
+        (
+            "PPPoE session with a bad version: userspace decides",
+            {
+                let mut p = pppoe(0x0021, &ip4);
+                p[0] = 0x21;
+                eth(&[], 0x8864, &p)
+            },
+            XDP_PASS,
+            &["malformed"],
+        ),
+        (
+            "MPLS carrying an Ethernet pseudowire",
+            eth(&[], 0x8847, &pseudowire),
+            XDP_PASS,
+            &["non_ip"],
+        ),
+        (
+            "IP-in-IP with the inner header cut short",
+            cut_inner,
+            XDP_PASS,
+            &["malformed"],
+        ),
+        (
+            "IP-in-IP from a fly with the inner header cut short: the outer source counts",
+            cut_inner_of_fly,
+            XDP_DROP,
+            &["malformed"],
+        ),
+        (
+            "GRE from a fly, its header cut short: the outer source counts",
+            cut_gre,
+            XDP_DROP,
+            &["malformed"],
+        ),
+        (
+            "GRE with the routing bit: not decapsulated (as by the kernel)",
+            eth(&[], 0x0800, &ipv4(TWIN_V4, 47, &gre(0x4000, 0x0800, &ip4))),
+            XDP_PASS,
+            &["ipv4"],
+        ),
+        (
+            "GRE version 1 (PPTP): not decapsulated",
+            eth(&[], 0x0800, &ipv4(TWIN_V4, 47, &gre(0x0001, 0x0800, &ip4))),
+            XDP_PASS,
+            &["ipv4"],
+        ),
+        (
+            "a non-first IPv4 fragment of IP-in-IP: no inner header there",
+            eth(&[], 0x0800, &ipv4_with(TWIN_V4, 4, &[], 0x0010, &ip4)),
+            XDP_PASS,
+            &["ipv4"],
+        ),
+    ];
+    for (what, frame, want, found) in &cases {
+        failed.extend(run_case(&prog, what, frame, *want, found).err());
+        runs += 1;
+    }
+    assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+
+    // The counter families still add up.
+    let c = prog.counters().unwrap();
+    assert_eq!(c.total(), runs, "{c:?}");
+    assert_eq!(c.ipv4 + c.ipv6 + c.non_ip + c.malformed, runs, "{c:?}");
+    assert!(c.pppoe + c.mpls <= c.ipv4 + c.ipv6, "{c:?}");
+    assert!(c.tunnel <= c.ipv4 + c.ipv6, "{c:?}");
+}
+
+/// The same encapsulations on the wire: injected on h0, through native XDP
+/// on f0, a fly's frames never reach the socket and their twins all do.
+#[test]
+fn encapsulated_flies_are_dropped_on_the_wire() {
+    if !prerequisites() {
+        return;
+    }
+    let lab = Lab::new();
+    let mut ap = appliance(&lab, 256);
+    let later = xdp::monotonic_ns() + 60_000_000_000;
+    for fly in [FLY_V4, FLY_V6] {
+        ap.prog.set_fly(addr(fly), later).unwrap();
+    }
+    let encaps = encapsulations();
+    let mut frames = Vec::new();
+    for (i, e) in encaps.iter().enumerate() {
+        frames.push((e.build)(
+            FLY_V4,
+            FLY_V6,
+            format!("fpx-encap-fly-{i:02}").as_bytes(),
+        ));
+        frames.push((e.build)(
+            TWIN_V4,
+            TWIN_V6,
+            format!("fpx-encap-twin-{i:02}").as_bytes(),
+        ));
+    }
+    let before = ap.prog.counters().unwrap();
+    inject(&lab.a, "h0", &frames);
+    let (seen, _) = collect(
+        &ap.umem,
+        &mut ap.x0,
+        encaps.len(),
+        Duration::from_secs(3),
+        |f| contains(f, b"fpx-encap-"),
+    );
+    let after = ap.prog.counters().unwrap();
+    for (i, e) in encaps.iter().enumerate() {
+        let twin = format!("fpx-encap-twin-{i:02}");
+        assert!(
+            seen.iter().any(|f| contains(f, twin.as_bytes())),
+            "{}: the twin did not reach the socket",
+            e.name
+        );
+    }
+    let flies: Vec<&Vec<u8>> = seen
+        .iter()
+        .filter(|f| contains(f, b"fpx-encap-fly-"))
+        .collect();
+    assert!(flies.is_empty(), "flies reached the socket: {flies:02x?}");
+    assert_eq!(seen.len(), encaps.len());
+    assert_eq!(
+        after.fly_drops - before.fly_drops,
+        encaps.len() as u64,
+        "{after:?}"
+    );
+    assert_eq!(after.pppoe - before.pppoe, 2 * 4, "{after:?}");
+    assert_eq!(after.mpls - before.mpls, 2 * 4, "{after:?}");
+    assert_eq!(after.tunnel - before.tunnel, 2 * 13, "{after:?}");
 }
 
 /// Forwards between the two ports through the shared UMEM, the way a

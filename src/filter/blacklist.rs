@@ -72,6 +72,9 @@ impl FlyEntry {
             Some(Proto::Icmp) => {
                 format!("lockout {}, who tried ICMP-type {}", self.addr, self.port)
             }
+            Some(Proto::Other(n)) => {
+                format!("lockout {}, who tried IP-protocol {}", self.addr, n)
+            }
             Some(p) => format!(
                 "lockout {}, who tried {}-port {}",
                 self.addr,
@@ -89,6 +92,8 @@ fn pack_meta(e: &FlyEntry) -> u64 {
         Some(Proto::Tcp) => 1,
         Some(Proto::Udp) => 2,
         Some(Proto::Icmp) => 3,
+        // The protocol number rides in the port's place.
+        Some(Proto::Other(_)) => 4,
     };
     (e.reason as u64) | (proto << 8) | ((e.port as u64) << 16)
 }
@@ -102,6 +107,7 @@ fn unpack_meta(m: u64) -> (Reason, Option<Proto>, u16) {
         1 => Some(Proto::Tcp),
         2 => Some(Proto::Udp),
         3 => Some(Proto::Icmp),
+        4 => Some(Proto::Other((m >> 16) as u8)),
         _ => None,
     };
     (reason, proto, (m >> 16) as u16)

@@ -65,10 +65,12 @@ pub use policy::{Policy, Proto};
 pub use verdict::{Direction, Nanos, Reason, Verdict};
 
 use crate::addr::Addr;
-use crate::wire::{self, L3, L4};
+use crate::wire::{self, icmp, L3, L4};
 use flows::{tcp_step, FlowKey, FlowTable, State, TcpStep};
+use frags::{FragCheck, FragInfo, FragKey, FragTable, Remembered};
 use hash::SeededHash;
 use policy::{Pickup, LINK_LOCAL_V6, MULTICAST_V6};
+use policy::{SynMode, TunnelMode};
 use sources::SourceTable;
 
 /// Events queued per worker between two drains.
@@ -82,14 +84,21 @@ pub const BATCH: usize = 32;
 enum Kind {
     #[default]
     Malformed,
+    /// Larger than [`MAX_FRAME`].
+    Oversize,
     Arp,
     /// Not IP and not ARP.
     NonIp,
+    /// PPPoE discovery and the PPP control protocols.
+    LinkControl,
+    /// MPLS not followed by IP.
+    MplsOther,
     Tcp,
     Udp,
     Icmp,
     Icmpv6,
-    /// IP carrying another protocol (or ICMP of the other family).
+    /// IP carrying another protocol (or ICMP of the other family, or a
+    /// tunnel judged by its outer header).
     OtherIp,
     /// A non-first fragment: no L4 header.
     Fragment,
@@ -112,32 +121,86 @@ struct Pre {
     /// TCP flags, or the ICMP type.
     flags: u8,
     ttl: u8,
+    /// The IP protocol (for a later fragment, the datagram's).
+    proto: u8,
     v6: bool,
     /// The rules will need the source's rate-limit entry.
     need_src: bool,
-    /// The frame belongs to a tracked flow (TCP; UDP in strict mode).
+    /// The frame belongs to a tracked flow (TCP; UDP in strict mode or with
+    /// UDP traps; other protocols in strict mode).
     flow: bool,
     /// The blacklist bitmap has the source's bit.
     maybe_fly: bool,
+    /// `ParseError::index` of a malformed frame.
+    perr: u8,
     /// What the rules that read only the frame say: the address rules
-    /// (bogons, bogus destinations, anti-spoof), then bogus TCP flags.
-    /// Worked out in the first stage, applied in rule order.
+    /// (bogons, bogus destinations, anti-spoof), TTL 0, source routes,
+    /// tunnels the policy drops, then bogus TCP flags. Worked out in the
+    /// first stage, applied in rule order.
     stateless_drop: Option<Reason>,
+    /// The packet's fragment fields (see `wire::IpSummary`).
+    frag: wire::Frag,
+    frag_more: bool,
+    l4_hdr: u8,
+    frag_offset: u16,
+    frag_len: u16,
+    frag_id: u32,
+    /// An inspected tunnel from the WAN: the outer header's source,
+    /// destination and protocol (the frame is judged by its inner packet).
+    outer: Option<(Addr, Addr, u8)>,
 }
 
 impl Pre {
     #[inline(always)]
     fn is_ip(&self) -> bool {
-        !matches!(self.kind, Kind::Malformed | Kind::Arp | Kind::NonIp)
+        !matches!(
+            self.kind,
+            Kind::Malformed
+                | Kind::Oversize
+                | Kind::Arp
+                | Kind::NonIp
+                | Kind::LinkControl
+                | Kind::MplsOther
+        )
     }
 
-    /// The frame's flow key, from its sender.
+    /// The frame's flow key, from its sender. Protocols without ports are
+    /// keyed by their number (`other_flow_key`).
     #[inline(always)]
     fn flow_key(&self) -> FlowKey {
-        let proto = if self.kind == Kind::Tcp { 6 } else { 17 };
-        FlowKey::of_family(proto, self.src, self.sport, self.dst, self.dport, self.v6)
+        match self.kind {
+            Kind::Tcp => FlowKey::of_family(6, self.src, self.sport, self.dst, self.dport, self.v6),
+            Kind::Udp => {
+                FlowKey::of_family(17, self.src, self.sport, self.dst, self.dport, self.v6)
+            }
+            _ => other_flow_key(self.proto, self.src, self.dst, self.v6),
+        }
+    }
+
+    fn frag_key(&self) -> FragKey {
+        FragKey {
+            src: self.src,
+            dst: self.dst,
+            id: self.frag_id,
+            proto: self.proto,
+            v6: self.v6,
+        }
     }
 }
+
+/// The flow of a protocol without ports (GRE, ESP, SCTP as a whole, ...):
+/// both "ports" are the protocol number in the top port range, the same
+/// both ways so that a reply finds the flow.
+#[inline(always)]
+fn other_flow_key(proto: u8, src: Addr, dst: Addr, v6: bool) -> FlowKey {
+    let port = 0xff00 | u16::from(proto);
+    FlowKey::of_family(proto, src, port, dst, port, v6)
+}
+
+/// The largest frame the data path carries: an AF_XDP frame holds 1792
+/// bytes after its headroom (a 1500-byte MTU with tags and PPPoE fits).
+/// Larger frames are `oversize` in every driver, replay included.
+pub const MAX_FRAME: usize = 1792;
 
 /// Something the control plane must hear about (log, persist).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +227,10 @@ pub struct Stats {
     pub source_evictions: u64,
     /// Live flows evicted by new flows.
     pub flow_evictions: u64,
+    /// Malformed frames by kind ([`wire::ParseError::ALL`] order).
+    pub malformed: [u64; wire::ParseError::COUNT],
+    /// Live first-fragment verdicts evicted by new datagrams.
+    pub fragment_evictions: u64,
 }
 
 impl Stats {
@@ -189,6 +256,10 @@ impl Stats {
         self.events_lost += o.events_lost;
         self.source_evictions += o.source_evictions;
         self.flow_evictions += o.flow_evictions;
+        for (a, b) in self.malformed.iter_mut().zip(o.malformed.iter()) {
+            *a += b;
+        }
+        self.fragment_evictions += o.fragment_evictions;
     }
 }
 
@@ -203,7 +274,14 @@ pub struct Filter {
     addr_hash: SeededHash,
     sources: SourceTable,
     flows: FlowTable,
+    frags: FragTable,
     stats: Stats,
+    /// Track UDP flows: strict mode, or UDP traps (only datagrams of no
+    /// flow hit a trap).
+    track_udp: bool,
+    /// Directed-broadcast (and network) addresses of the IPv4 LAN
+    /// prefixes: echo requests to them from the WAN are `smurf`.
+    smurf_v4: Vec<Addr>,
     events: ArrayVec<Event, EVENT_QUEUE>,
     lan_v4: bool,
     lan_v6: bool,
@@ -225,9 +303,26 @@ impl Filter {
     pub fn new(policy: Arc<Policy>, blacklist: Arc<Blacklist>, seed: u64) -> Filter {
         let lan_v4 = policy.lan.0.iter().any(|p| p.is_v4());
         let lan_v6 = policy.lan.0.iter().any(|p| !p.is_v4());
+        let smurf_v4 = policy
+            .lan
+            .0
+            .iter()
+            .filter(|p| p.is_v4() && p.len128() <= 96 + 30)
+            .flat_map(|p| {
+                let host_bits = !(u128::MAX << (128 - u32::from(p.len128())));
+                [p.addr(), Addr(p.addr().0 | host_bits)]
+            })
+            .collect();
         Filter {
             sources: SourceTable::new(policy.tables.sources),
             flows: FlowTable::new(policy.tables.flows),
+            frags: FragTable::new(
+                policy.tables.fragments,
+                seed ^ 0x6672_6167,
+                policy.conntrack.fragment_timeout,
+            ),
+            track_udp: policy.strict || !policy.trap_udp.is_empty(),
+            smurf_v4,
             hash: SeededHash::new(seed),
             addr_hash: blacklist.hasher(),
             stats: Stats::default(),
@@ -261,6 +356,7 @@ impl Filter {
         let mut s = self.stats.clone();
         s.source_evictions = self.sources.evictions();
         s.flow_evictions = self.flows.evictions();
+        s.fragment_evictions = self.frags.evictions();
         s
     }
 
@@ -302,6 +398,7 @@ impl Filter {
     pub fn expire(&mut self, now: Nanos) {
         self.flows.expire(now);
         self.sources.expire(now);
+        self.frags.expire(now);
     }
 
     /// Decide what to do with one frame.
@@ -372,38 +469,90 @@ impl Filter {
     /// bitmap and the tags of the flow and source tables. No state changes.
     #[inline(always)]
     fn prepare(&self, dir: Direction, frame: &[u8], pre: &mut Pre) {
-        let ip = match wire::parse(frame) {
-            Ok(wire::Summary { l3: L3::Ip(ip), .. }) => ip,
-            Ok(wire::Summary { l3: L3::Arp, .. }) => {
-                pre.kind = Kind::Arp;
-                return;
-            }
-            Ok(wire::Summary { l3: L3::Other, .. }) => {
-                pre.kind = Kind::NonIp;
-                return;
-            }
-            Err(_) => {
+        if frame.len() > MAX_FRAME {
+            pre.kind = Kind::Oversize;
+            return;
+        }
+        let s = match wire::parse(frame) {
+            Ok(s) => s,
+            Err(e) => {
                 pre.kind = Kind::Malformed;
+                pre.perr = e.index() as u8;
                 return;
             }
         };
+        let outer = match s.l3 {
+            L3::Ip(ip) => ip,
+            L3::Arp => {
+                pre.kind = Kind::Arp;
+                return;
+            }
+            L3::Other => {
+                pre.kind = Kind::NonIp;
+                return;
+            }
+            L3::LinkControl => {
+                pre.kind = Kind::LinkControl;
+                return;
+            }
+            L3::MplsOther => {
+                pre.kind = Kind::MplsOther;
+                return;
+            }
+        };
+        let wan = dir == Direction::Wan;
+        let mut ip = outer;
+        let mut drop = None;
+        let mut tunnel = None;
+        // The inner packet of a tunnel leaving the LAN: tracked (so that the
+        // replies, which are inspected, belong to a flow), but its addresses
+        // are the tunnel's business, not the LAN's.
+        let mut lan_inner = false;
+        if outer.l4 == L4::Tunnel && !wan && self.policy.tunnels == TunnelMode::Inspect {
+            if let Some(inner) = s.inner.filter(|i| i.l4 != L4::Tunnel) {
+                drop = self.header_drop(dir, &outer, Kind::OtherIp, 0, 0);
+                tunnel = Some((outer.src, outer.dst, outer.proto));
+                ip = inner;
+                lan_inner = true;
+            }
+        }
+        if outer.l4 == L4::Tunnel && wan {
+            match self.policy.tunnels {
+                TunnelMode::Pass => {}
+                TunnelMode::Drop => drop = Some(Reason::Tunnel),
+                TunnelMode::Inspect => match s.inner {
+                    Some(inner) if inner.l4 != L4::Tunnel => {
+                        drop = self.header_drop(dir, &outer, Kind::OtherIp, 0, 0);
+                        tunnel = Some((outer.src, outer.dst, outer.proto));
+                        ip = inner;
+                    }
+                    // A tunnel in the tunnel, or a fragmented tunnel packet
+                    // whose inner headers cannot all be seen.
+                    _ => drop = Some(Reason::Tunnel),
+                },
+            }
+        }
         let (kind, sport, dport, flags) = match ip.l4 {
             L4::Tcp(t) => (Kind::Tcp, t.sport, t.dport, t.flags),
             L4::Udp { sport, dport } => (Kind::Udp, sport, dport, 0),
             L4::Icmp { ty, .. } => (Kind::Icmp, 0, 0, ty),
             L4::Icmpv6 { ty, .. } => (Kind::Icmpv6, 0, 0, ty),
-            L4::Other => (Kind::OtherIp, 0, 0, 0),
+            L4::Other | L4::Tunnel => (Kind::OtherIp, 0, 0, 0),
             L4::Fragment => (Kind::Fragment, 0, 0, 0),
         };
         let src_hash = self.addr_hash.hash128(ip.src.0);
         self.blacklist.prefetch(src_hash);
-        let wan = dir == Direction::Wan;
         let need_src = match kind {
             Kind::Tcp => wan && flags & (tcpflags::SYN | tcpflags::RST) != 0,
             Kind::Icmp | Kind::Icmpv6 => wan,
             _ => false,
         };
-        let flow = kind == Kind::Tcp || (kind == Kind::Udp && self.policy.strict);
+        let flow = match kind {
+            Kind::Tcp => true,
+            Kind::Udp => self.track_udp,
+            Kind::OtherIp => self.policy.strict,
+            _ => false,
+        };
         *pre = Pre {
             src: ip.src,
             dst: ip.dst,
@@ -414,13 +563,28 @@ impl Filter {
             kind,
             flags,
             ttl: ip.ttl,
+            proto: ip.proto,
             v6: ip.version == 6,
             need_src,
             flow,
             maybe_fly: false,
+            perr: 0,
             stateless_drop: None,
+            frag: ip.frag,
+            frag_more: ip.frag_more,
+            l4_hdr: ip.l4_header_len,
+            frag_offset: ip.frag_offset,
+            frag_len: ip.frag_len,
+            frag_id: ip.frag_id,
+            outer: tunnel,
         };
-        pre.stateless_drop = self.check_addresses(dir, pre);
+        pre.stateless_drop = drop.or_else(|| {
+            if lan_inner {
+                options_drop(&ip)
+            } else {
+                self.header_drop(dir, &ip, kind, sport, dport)
+            }
+        });
         if kind == Kind::Tcp && pre.stateless_drop.is_none() && tcpflags::is_bogus(flags) {
             pre.stateless_drop = Some(Reason::TcpFlags);
         }
@@ -437,6 +601,32 @@ impl Filter {
             pre.flow_hash = pre.flow_key().hash_hashed(src_hash, h_dst, &self.hash);
             self.flows.prefetch(pre.flow_hash, pre.v6);
         }
+    }
+
+    /// The rules that read one IP header: bogons, bogus destinations and
+    /// anti-spoof by direction, then TTL 0 and source routes.
+    #[inline(always)]
+    fn header_drop(
+        &self,
+        dir: Direction,
+        ip: &wire::IpSummary,
+        kind: Kind,
+        sport: u16,
+        dport: u16,
+    ) -> Option<Reason> {
+        let nd_or_mld =
+            kind == Kind::Icmpv6 && matches!(ip.l4, L4::Icmpv6 { ty, .. } if is_nd_or_mld(ty));
+        self.check_addresses(
+            dir,
+            ip.src,
+            ip.dst,
+            ip.version == 6,
+            kind,
+            sport,
+            dport,
+            nd_or_mld,
+        )
+        .or_else(|| options_drop(ip))
     }
 
     /// Stage two: read the (now cached) tags and bitmap word, and prefetch
@@ -469,14 +659,43 @@ impl Filter {
             Verdict::Delay(_) => self.stats.delayed += 1,
             Verdict::Drop(r) => self.stats.drops[r as usize] += 1,
         }
+        if pre.frag == wire::Frag::First && pre.is_ip() {
+            self.remember_first_fragment(now, pre, v);
+        }
         v
+    }
+
+    /// Later fragments of this datagram will follow `v`.
+    #[cold]
+    #[inline(never)]
+    fn remember_first_fragment(&mut self, now: Nanos, pre: &Pre, v: Verdict) {
+        let r = match v {
+            Verdict::Drop(_) => Remembered::Drop,
+            _ => Remembered::Pass,
+        };
+        let _ = self
+            .frags
+            .first(now, &pre.frag_key(), r, u16::from(pre.l4_hdr));
     }
 
     #[inline(always)]
     fn decide(&mut self, now: Nanos, dir: Direction, pre: &Pre, recheck_fly: bool) -> Verdict {
+        let wan = dir == Direction::Wan;
         match pre.kind {
-            Kind::Malformed => return Verdict::Drop(Reason::Malformed),
-            Kind::Arp => return Verdict::Forward,
+            Kind::Malformed => {
+                self.stats.malformed[usize::from(pre.perr)] += 1;
+                return if usize::from(pre.perr) == wire::ParseError::TinyFragment.index() {
+                    Verdict::Drop(Reason::FragTiny)
+                } else {
+                    Verdict::Drop(Reason::Malformed)
+                };
+            }
+            Kind::Oversize => return Verdict::Drop(Reason::Oversize),
+            Kind::Arp | Kind::LinkControl => return Verdict::Forward,
+            Kind::MplsOther if wan && self.policy.mpls_drop_non_ip => {
+                return Verdict::Drop(Reason::Mpls)
+            }
+            Kind::MplsOther => return Verdict::Forward,
             Kind::NonIp if self.policy.drop_non_ip => return Verdict::Drop(Reason::NonIp),
             Kind::NonIp => return Verdict::Forward,
             _ => {}
@@ -489,69 +708,109 @@ impl Filter {
         if fly {
             return Verdict::Drop(Reason::Fly);
         }
-        if pre.kind == Kind::Icmpv6 {
-            match pre.flags {
-                133..=137 => {
-                    return if pre.ttl == 255 {
-                        Verdict::Forward
-                    } else {
-                        Verdict::Drop(Reason::Spoofed)
-                    };
-                }
-                // Multicast listener discovery (MLD query, report, done,
-                // MLDv2 report): link-local by construction (hop limit 1,
-                // from a link-local address or, while the address is
-                // tentative, from `::` as RFC 3590 allows, to a multicast
-                // group).
-                130..=132 | 143
-                    if pre.ttl == 1
-                        && (pre.src.0 == 0 || LINK_LOCAL_V6.contains(pre.src))
-                        && MULTICAST_V6.contains(pre.dst) =>
-                {
-                    return Verdict::Forward;
-                }
-                _ => {}
+        if let Some((outer_src, _, _)) = pre.outer {
+            if self.blacklist.is_fly(outer_src, now) {
+                return Verdict::Drop(Reason::Fly);
             }
         }
         if let Some(r) = pre.stateless_drop {
             return Verdict::Drop(r);
+        }
+        if let Some(outer) = pre.outer {
+            if let Some(v) = self.tunnel_gate(now, wan, outer) {
+                return v;
+            }
         }
         match pre.kind {
             Kind::Tcp => self.tcp(now, dir, pre),
             Kind::Udp => self.udp(now, dir, pre),
             Kind::Icmp => self.icmp(now, dir, pre, false),
             Kind::Icmpv6 => self.icmp(now, dir, pre, true),
+            Kind::OtherIp => self.other_ip(now, dir, pre),
+            Kind::Fragment => self.later_fragment(now, pre),
             _ => Verdict::Forward,
         }
     }
 
+    /// Strict mode: an inspected tunnel from the WAN must itself be
+    /// admitted (an allow rule for its protocol, or a flow the LAN opened
+    /// with that protocol) before its inner packet is judged; a tunnel
+    /// leaving the LAN opens that flow.
+    #[cold]
+    #[inline(never)]
+    fn tunnel_gate(&mut self, now: Nanos, wan: bool, outer: (Addr, Addr, u8)) -> Option<Verdict> {
+        if !self.policy.strict {
+            return None;
+        }
+        let (src, dst, proto) = outer;
+        let v6 = !src.is_v4();
+        let key = other_flow_key(proto, src, dst, v6);
+        let (h_src, h_dst) = (self.addr_hash.hash128(src.0), self.addr_hash.hash128(dst.0));
+        let h = key.hash_hashed(h_src, h_dst, &self.hash);
+        let found = self.flows.lookup(h, &key, now);
+        if !wan {
+            // The LAN opens (or keeps open) the tunnel its peer may answer.
+            match found {
+                Some((_, s, o)) => self.advance(found, now, if o { s } else { State::UdpStream }),
+                None => {
+                    let ct = &self.policy.conntrack;
+                    self.flows.insert(h, key, now, ct, State::UdpUnreplied);
+                }
+            }
+            return None;
+        }
+        if found.is_some() {
+            self.advance(found, now, State::UdpStream);
+            return None;
+        }
+        if self.allowed(Proto::Other(proto), 0, dst) {
+            return None;
+        }
+        Some(self.make_fly(now, src, Reason::NotAllowed, Proto::Other(proto), 0))
+    }
+
     /// Bogons, bogus destinations and anti-spoof by direction.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn check_addresses(&self, dir: Direction, ip: &Pre) -> Option<Reason> {
-        let v6 = ip.v6;
+    fn check_addresses(
+        &self,
+        dir: Direction,
+        src: Addr,
+        dst: Addr,
+        v6: bool,
+        kind: Kind,
+        sport: u16,
+        dport: u16,
+        nd_or_mld: bool,
+    ) -> Option<Reason> {
         let lan_checked = if v6 { self.lan_v6 } else { self.lan_v4 };
         match dir {
             Direction::Wan => {
-                if self.bogon_src.contains_of(ip.src, v6) || (v6 && ip.src.is_v4()) {
+                // Duplicate address detection and MLD come from `::`.
+                let unspecified_nd = v6 && src.0 == 0 && nd_or_mld && MULTICAST_V6.contains(dst);
+                if (self.bogon_src.contains_of(src, v6) && !unspecified_nd) || (v6 && src.is_v4()) {
                     return Some(Reason::BogonSrc);
                 }
                 if v6
-                    && LINK_LOCAL_V6.contains(ip.src)
-                    && !(LINK_LOCAL_V6.contains(ip.dst) || MULTICAST_V6.contains(ip.dst))
+                    && LINK_LOCAL_V6.contains(src)
+                    && !(LINK_LOCAL_V6.contains(dst) || MULTICAST_V6.contains(dst))
                 {
                     return Some(Reason::BogonSrc);
                 }
-                if self.bogus_dst.contains_of(ip.dst, v6)
-                    && !(ip.kind == Kind::Udp && (ip.sport, ip.dport) == (DHCP_SERVER, DHCP_CLIENT))
+                if self.bogus_dst.contains_of(dst, v6)
+                    && !(kind == Kind::Udp && (sport, dport) == (DHCP_SERVER, DHCP_CLIENT))
                 {
                     return Some(Reason::BogusDst);
                 }
-                if lan_checked && self.lan.contains_of(ip.src, v6) {
+                if lan_checked && self.lan.contains_of(src, v6) {
                     return Some(Reason::Spoofed);
                 }
             }
             Direction::Lan => {
-                if lan_checked && !self.lan.contains_of(ip.src, v6) && !lan_source_exempt(ip) {
+                if lan_checked
+                    && !self.lan.contains_of(src, v6)
+                    && !lan_source_exempt(src, v6, kind, sport, dport)
+                {
                     return Some(Reason::Spoofed);
                 }
             }
@@ -601,14 +860,41 @@ impl Filter {
         Verdict::Drop(reason)
     }
 
+    /// Charge a new connection attempt from the WAN to its source's SYN
+    /// limit: false when the source is over it.
+    #[inline]
+    fn syn_allowed(&mut self, now: Nanos, ip: &Pre) -> bool {
+        let Some(l) = self.policy.syn_limit else {
+            return true;
+        };
+        let mode = self.policy.syn_mode;
+        let s = &mut self.sources.get(now, ip.src, ip.src_hash, ip.v6).syn;
+        match mode {
+            SynMode::Window => s.take_window(&l, now),
+            SynMode::Bucket => s.take_bucket(&l, now),
+        }
+    }
+
     #[inline(always)]
     fn tcp(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
         let flags = ip.flags;
         let dport = ip.dport;
         let src_hash = ip.src_hash;
         let wan = dir == Direction::Wan;
-        if wan && self.policy.trap_tcp.contains(dport) {
-            return self.make_fly(now, ip.src, Reason::Trap, Proto::Tcp, dport);
+        // A new connection attempt: SYN without ACK. Only attempts hit a
+        // trap (a reply to a LAN client that used a trap port as its
+        // source port is not one), need an allow rule in strict mode, and
+        // count against the SYN limit, retransmitted ones included.
+        if wan && flags & (tcpflags::SYN | tcpflags::ACK) == tcpflags::SYN {
+            if self.policy.trap_tcp.contains(dport) {
+                return self.make_fly(now, ip.src, Reason::Trap, Proto::Tcp, dport);
+            }
+            if self.policy.strict && !self.allowed(Proto::Tcp, dport, ip.dst) {
+                return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Tcp, dport);
+            }
+            if !self.syn_allowed(now, ip) {
+                return Verdict::Drop(Reason::SynRate);
+            }
         }
         let key = ip.flow_key();
         let h = ip.flow_hash;
@@ -616,21 +902,6 @@ impl Filter {
         let from_orig = found.is_none_or(|(_, _, o)| o);
         match tcp_step(found.map(|(_, s, _)| s), from_orig, flags) {
             TcpStep::New => {
-                if wan {
-                    if self.policy.strict && !self.allowed(Proto::Tcp, dport, ip.dst) {
-                        return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Tcp, dport);
-                    }
-                    if let Some(l) = self.policy.syn_limit {
-                        if !self
-                            .sources
-                            .get(now, ip.src, src_hash, ip.v6)
-                            .syn
-                            .take(&l, now)
-                        {
-                            return Verdict::Drop(Reason::SynRate);
-                        }
-                    }
-                }
                 let ct = &self.policy.conntrack;
                 self.flows.insert(h, key, now, ct, State::SynSent);
                 Verdict::Forward
@@ -688,7 +959,16 @@ impl Filter {
     fn udp(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
         let (sport, dport) = (ip.sport, ip.dport);
         let wan = dir == Direction::Wan;
-        if wan && self.policy.trap_udp.contains(dport) {
+        // UDP flows matter to strict mode and to UDP traps (replies to the
+        // LAN's own datagrams are not "new inbound traffic"); without
+        // either, tracking them would only churn the flow table.
+        let found = if ip.flow {
+            let key = ip.flow_key();
+            self.flows.lookup(ip.flow_hash, &key, now)
+        } else {
+            None
+        };
+        if found.is_none() && wan && self.policy.trap_udp.contains(dport) {
             return self.make_fly(now, ip.src, Reason::Trap, Proto::Udp, dport);
         }
         if matches!(
@@ -700,25 +980,23 @@ impl Filter {
         ) {
             return Verdict::Forward;
         }
-        // UDP flows only matter to strict mode (replies to the LAN's own
-        // datagrams are not "new inbound traffic"); without it, tracking
-        // them would only churn the flow table.
         if !ip.flow {
-            // Not strict: no flow.
             return Verdict::Forward;
         }
-        let key = ip.flow_key();
-        let h = ip.flow_hash;
-        let found = self.flows.lookup(h, &key, now);
         let next = match found {
             Some((_, s, true)) => s,
             Some(_) => State::UdpStream,
             None => {
-                if wan && !self.allowed(Proto::Udp, dport, ip.dst) {
+                if wan && self.policy.strict && !self.allowed(Proto::Udp, dport, ip.dst) {
                     return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Udp, dport);
                 }
+                if wan && !self.policy.strict {
+                    // Tracked only for the traps: a WAN datagram needs no entry.
+                    return Verdict::Forward;
+                }
                 let ct = &self.policy.conntrack;
-                self.flows.insert(h, key, now, ct, State::UdpUnreplied);
+                self.flows
+                    .insert(ip.flow_hash, ip.flow_key(), now, ct, State::UdpUnreplied);
                 return Verdict::Forward;
             }
         };
@@ -726,20 +1004,89 @@ impl Filter {
         Verdict::Forward
     }
 
+    /// IP protocols without a rule of their own (GRE, ESP, SCTP, UDP-Lite,
+    /// tunnels passed uninspected, ...): in strict mode, what the WAN
+    /// starts needs an allow rule for the protocol, and what the LAN starts
+    /// opens a flow its peer may answer on.
+    fn other_ip(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
+        if !ip.flow {
+            return Verdict::Forward;
+        }
+        let key = ip.flow_key();
+        let found = self.flows.lookup(ip.flow_hash, &key, now);
+        match found {
+            Some((_, s, from_orig)) => {
+                let next = if from_orig { s } else { State::UdpStream };
+                self.advance(found, now, next);
+                Verdict::Forward
+            }
+            None if dir == Direction::Wan => {
+                if self.allowed(Proto::Other(ip.proto), 0, ip.dst) {
+                    Verdict::Forward
+                } else {
+                    let proto = Proto::Other(ip.proto);
+                    self.make_fly(now, ip.src, Reason::NotAllowed, proto, 0)
+                }
+            }
+            None => {
+                let ct = &self.policy.conntrack;
+                self.flows
+                    .insert(ip.flow_hash, key, now, ct, State::UdpUnreplied);
+                Verdict::Forward
+            }
+        }
+    }
+
+    /// A non-first fragment follows its datagram's first fragment.
+    fn later_fragment(&mut self, now: Nanos, ip: &Pre) -> Verdict {
+        let key = ip.frag_key();
+        let info = FragInfo {
+            offset: u32::from(ip.frag_offset),
+            len: u32::from(ip.frag_len),
+            more: ip.frag_more,
+        };
+        let check = match FragTable::check(&key, &info) {
+            FragCheck::Ok => match self.frags.later(now, &key, &info) {
+                Ok(Remembered::Pass) => return Verdict::Forward,
+                Ok(Remembered::Drop) => return Verdict::Drop(Reason::FragAfterDrop),
+                Err(c) => c,
+            },
+            c => c,
+        };
+        Verdict::Drop(match check {
+            FragCheck::TooBig => Reason::FragTooBig,
+            FragCheck::OffsetOne | FragCheck::Overlap => Reason::FragOverlap,
+            FragCheck::Orphan | FragCheck::Ok => Reason::FragOrphan,
+        })
+    }
+
     fn icmp(&mut self, now: Nanos, dir: Direction, ip: &Pre, v6: bool) -> Verdict {
         let ty = ip.flags;
         let src_hash = ip.src_hash;
-        if dir == Direction::Lan {
+        let wan = dir == Direction::Wan;
+        if v6 && is_nd_or_mld(ty) {
+            return self.neighbour_discovery(now, wan, ip);
+        }
+        if !wan {
             return Verdict::Forward;
         }
         let p = &*self.policy;
         let (drop, echo_request) = if v6 {
-            (p.icmpv6_drop[ty as usize], ty == 128)
+            (p.icmpv6_drop[ty as usize], ty == icmp::v6::ECHO_REQUEST)
         } else {
-            (p.icmp_drop[ty as usize], ty == 8)
+            (p.icmp_drop[ty as usize], ty == icmp::v4::ECHO_REQUEST)
         };
         if drop {
             return Verdict::Drop(Reason::IcmpType);
+        }
+        if echo_request
+            && (if v6 {
+                MULTICAST_V6.contains(ip.dst)
+            } else {
+                self.smurf_v4.contains(&ip.dst)
+            })
+        {
+            return Verdict::Drop(Reason::Smurf);
         }
         if echo_request && p.strict && !self.allowed(Proto::Icmp, 0, ip.dst) {
             return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Icmp, ty as u16);
@@ -756,16 +1103,74 @@ impl Filter {
         }
         Verdict::Forward
     }
+
+    /// Neighbour discovery (RFC 4861) and multicast listener discovery,
+    /// after the address rules: ND only with hop limit 255 (it cannot have
+    /// crossed a router); router advertisements and redirects only from
+    /// link-local sources; a neighbour advertisement never from `::`; from
+    /// the WAN, rate limited per source (`icmp.nd_limit`, sharing the
+    /// source's ICMP state). MLD only with hop limit 1 from `::` or a
+    /// link-local source to a multicast group.
+    #[cold]
+    #[inline(never)]
+    fn neighbour_discovery(&mut self, now: Nanos, wan: bool, ip: &Pre) -> Verdict {
+        let ty = ip.flags;
+        let link_local = LINK_LOCAL_V6.contains(ip.src);
+        if matches!(ty, 130..=132 | 143) {
+            let ok = ip.ttl == 1 && (ip.src.0 == 0 || link_local) && MULTICAST_V6.contains(ip.dst);
+            return if ok {
+                Verdict::Forward
+            } else {
+                Verdict::Drop(Reason::NdInvalid)
+            };
+        }
+        let bad = ip.ttl != 255
+            || (matches!(ty, icmp::v6::ROUTER_ADVERT | icmp::v6::REDIRECT) && !link_local)
+            || (ty == icmp::v6::NEIGHBOR_ADVERT && ip.src.0 == 0);
+        if bad {
+            return Verdict::Drop(Reason::NdInvalid);
+        }
+        if wan {
+            if let Some(l) = self.policy.nd_limit {
+                if !self
+                    .sources
+                    .get(now, ip.src, ip.src_hash, true)
+                    .icmp
+                    .take(&l, now)
+                {
+                    return Verdict::Drop(Reason::NdRate);
+                }
+            }
+        }
+        Verdict::Forward
+    }
+}
+
+/// TTL 0 and source routes.
+#[inline(always)]
+fn options_drop(ip: &wire::IpSummary) -> Option<Reason> {
+    if ip.ttl == 0 {
+        Some(Reason::TtlZero)
+    } else if ip.source_route {
+        Some(Reason::SourceRoute)
+    } else {
+        None
+    }
+}
+
+/// ICMPv6 neighbour discovery (133..=137) and multicast listener discovery
+/// (130..=132, 143).
+#[inline(always)]
+fn is_nd_or_mld(ty: u8) -> bool {
+    matches!(ty, 130..=137 | 143)
 }
 
 /// Sources the LAN may use outside its prefixes: DHCP discovery from
 /// 0.0.0.0, IPv6 duplicate address detection from `::`, and link-local.
-fn lan_source_exempt(ip: &Pre) -> bool {
-    if ip.v6 {
-        ip.src.0 == 0 || LINK_LOCAL_V6.contains(ip.src)
+fn lan_source_exempt(src: Addr, v6: bool, kind: Kind, sport: u16, dport: u16) -> bool {
+    if v6 {
+        src.0 == 0 || LINK_LOCAL_V6.contains(src)
     } else {
-        ip.src == Addr::from_v4(0)
-            && ip.kind == Kind::Udp
-            && (ip.sport, ip.dport) == (DHCP_CLIENT, DHCP_SERVER)
+        src == Addr::from_v4(0) && kind == Kind::Udp && (sport, dport) == (DHCP_CLIENT, DHCP_SERVER)
     }
 }

@@ -295,6 +295,9 @@ pub enum Proto {
     Udp,
     /// ICMP echo request (IPv4) or ICMPv6 echo request.
     Icmp,
+    /// Any other IP protocol by number (SCTP 132, GRE 47, ESP 50, UDP-Lite
+    /// 136, IP-in-IP 4, IPv6-in-IP 41, ...): no ports.
+    Other(u8),
 }
 
 impl Proto {
@@ -303,8 +306,32 @@ impl Proto {
             Proto::Tcp => "TCP",
             Proto::Udp => "UDP",
             Proto::Icmp => "ICMP",
+            Proto::Other(_) => "IP",
         }
     }
+}
+
+/// What the filter does with an IP tunnel arriving from the WAN (IP in IP,
+/// IPv6 in IPv4, GRE carrying IP, IPv4 or IPv6 in IPv6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunnelMode {
+    /// The inner packet meets the same rules as a bare one (one level; a
+    /// tunnel in a tunnel is dropped as `tunnel`). Default.
+    Inspect,
+    /// Every tunnel from the WAN is dropped as `tunnel`.
+    Drop,
+    /// Tunnels pass; only the outer header is judged.
+    Pass,
+}
+
+/// How the per-source SYN limit counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynMode {
+    /// iptables `recent --update --seconds S --hitcount N`: every attempt
+    /// counts, refused ones too (default).
+    Window,
+    /// A token bucket with a burst: refused attempts cost nothing.
+    Bucket,
 }
 
 /// An inbound service the strict flypaper mode allows.
@@ -321,7 +348,8 @@ impl AllowRule {
     #[inline]
     pub fn matches(&self, proto: Proto, dport: u16, dst: Addr) -> bool {
         self.proto == proto
-            && (proto == Proto::Icmp || (self.ports.0 <= dport && dport <= self.ports.1))
+            && (matches!(proto, Proto::Icmp | Proto::Other(_))
+                || (self.ports.0 <= dport && dport <= self.ports.1))
             && (self.dst.is_empty() || self.dst.contains(dst))
     }
 }
@@ -352,6 +380,9 @@ pub struct Conntrack {
     pub udp_timeout: Nanos,
     /// UDP flow seen in both directions.
     pub udp_stream_timeout: Nanos,
+    /// How long the verdict of a datagram's first fragment is remembered
+    /// for its later fragments.
+    pub fragment_timeout: Nanos,
 }
 
 impl Default for Conntrack {
@@ -363,6 +394,7 @@ impl Default for Conntrack {
             close_timeout: Nanos::from_secs(30),
             udp_timeout: Nanos::from_secs(30),
             udp_stream_timeout: Nanos::from_secs(180),
+            fragment_timeout: Nanos::from_secs(30),
         }
     }
 }
@@ -378,6 +410,8 @@ pub struct Tables {
     pub flies: usize,
     /// Frames the RST delay queue may hold per worker.
     pub rst_queue: usize,
+    /// Datagrams whose first fragment's verdict is remembered, per worker.
+    pub fragments: usize,
 }
 
 impl Default for Tables {
@@ -387,6 +421,7 @@ impl Default for Tables {
             flows: 262_144,
             flies: 262_144,
             rst_queue: 4096,
+            fragments: 16_384,
         }
     }
 }
@@ -407,6 +442,10 @@ pub struct Policy {
     pub icmp_limit: Option<Limit>,
     pub rst_limit: Option<Limit>,
     pub syn_limit: Option<Limit>,
+    pub syn_mode: SynMode,
+    /// Neighbour discovery per source from the WAN (it shares the source's
+    /// ICMP state, at its own, more generous rate).
+    pub nd_limit: Option<Limit>,
     /// Accepted inbound RSTs are held this long (zero: no delay).
     pub rst_delay: Nanos,
     pub trap_tcp: PortSet,
@@ -420,6 +459,10 @@ pub struct Policy {
     pub never_block: PrefixSet,
     /// Drop frames that are neither IPv4, IPv6 nor ARP.
     pub drop_non_ip: bool,
+    pub tunnels: TunnelMode,
+    /// Drop MPLS frames from the WAN whose label stack is not followed by
+    /// IPv4 or IPv6 (`filter.mpls = "drop"`, default).
+    pub mpls_drop_non_ip: bool,
     pub conntrack: Conntrack,
     pub tables: Tables,
 }
@@ -487,6 +530,7 @@ impl Default for Policy {
         let mut bogus_dst = default_bogus_dst_v4();
         bogus_dst.extend(default_bogus_dst_v6());
         let mut icmp_drop = [false; 256];
+        icmp_drop[5] = true; // redirect
         icmp_drop[13] = true; // timestamp request
         icmp_drop[17] = true; // address mask request
         Policy {
@@ -498,6 +542,8 @@ impl Default for Policy {
             icmp_limit: Some(Limit::per_sec(1, 5)),
             rst_limit: Some(Limit::per_sec(2, 2)),
             syn_limit: Some(Limit::per_sec(60, 60)),
+            syn_mode: SynMode::Window,
+            nd_limit: Some(Limit::per_sec(50, 100)),
             rst_delay: Nanos::from_millis(500),
             trap_tcp: PortSet::from_ports(&[139]),
             trap_udp: PortSet::new(),
@@ -506,6 +552,8 @@ impl Default for Policy {
             allow: Vec::new(),
             never_block: PrefixSet::default(),
             drop_non_ip: false,
+            tunnels: TunnelMode::Inspect,
+            mpls_drop_non_ip: true,
             conntrack: Conntrack::default(),
             tables: Tables::default(),
         }

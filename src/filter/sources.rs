@@ -13,7 +13,7 @@
 //! else. IPv6 sources use the tagged `BoundedTable`.
 
 use crate::addr::Addr;
-use crate::filter::bucket::Bucket;
+use crate::filter::bucket::{Bucket, SynState};
 use crate::filter::table::{claim, scaled_set, sets_for, BoundedTable, Found};
 use crate::filter::Nanos;
 use crate::sys::mem::huge_slice;
@@ -21,7 +21,7 @@ use crate::sys::mem::huge_slice;
 /// Rate-limit state of one source.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Source {
-    pub syn: Bucket,
+    pub syn: SynState,
     pub icmp: Bucket,
     pub rst: Bucket,
 }
@@ -29,9 +29,9 @@ pub struct Source {
 impl Source {
     /// When every bucket is full again.
     #[inline(always)]
-    fn full_at(&self) -> u64 {
+    fn full_at(&self, now: Nanos) -> u64 {
         self.syn
-            .full_at()
+            .full_at(now)
             .0
             .max(self.icmp.full_at().0)
             .max(self.rst.full_at().0)
@@ -41,7 +41,7 @@ impl Source {
 /// Eviction rank (lowest goes first); `None`: idle, reuse freely.
 #[inline(always)]
 fn rank(s: &Source, now: Nanos) -> Option<u64> {
-    let full = s.full_at();
+    let full = s.full_at(now);
     (full > now.0).then_some(full)
 }
 
@@ -246,9 +246,18 @@ mod test {
         let now = Nanos::from_secs(1);
         let v4 = Addr::from_v4(0);
         let v6 = Addr(0);
-        assert!(t.get(now, v4, h.hash128(v4.0), false).syn.take(&l, now));
-        assert!(t.get(now, v6, h.hash128(v6.0), true).syn.take(&l, now));
-        assert!(!t.get(now, v4, h.hash128(v4.0), false).syn.take(&l, now));
+        assert!(t
+            .get(now, v4, h.hash128(v4.0), false)
+            .syn
+            .take_bucket(&l, now));
+        assert!(t
+            .get(now, v6, h.hash128(v6.0), true)
+            .syn
+            .take_bucket(&l, now));
+        assert!(!t
+            .get(now, v4, h.hash128(v4.0), false)
+            .syn
+            .take_bucket(&l, now));
         assert_eq!(t.len(), 2);
     }
 }

@@ -125,6 +125,18 @@ reasons! {
     Trap => "trap": "touched a trap port; source is now a fly",
     NotAllowed => "not-allowed": "strict mode: inbound traffic that no allow rule matches; source is now a fly",
     Oversize => "oversize": "frame larger than the data path's frame size",
+    Mpls => "mpls": "MPLS from the WAN whose labels are not followed by IP (filter.mpls = drop)",
+    Tunnel => "tunnel": "tunnel from the WAN the policy drops, nested deeper than one level, or fragmented so it cannot be inspected",
+    FragTiny => "frag-tiny": "first fragment too short to hold the transport header (RFC 1858)",
+    FragOverlap => "frag-overlap": "fragment at offset 8 (TCP) or overlapping the first fragment's transport header",
+    FragTooBig => "frag-too-big": "fragment whose offset plus length passes 65535",
+    FragOrphan => "frag-orphan": "later fragment whose first fragment was not seen (dropped at once)",
+    FragAfterDrop => "frag-after-drop": "later fragment of a datagram whose first fragment was dropped",
+    SourceRoute => "source-route": "IPv4 loose or strict source route, or IPv6 routing header type 0",
+    TtlZero => "ttl-zero": "IPv4 TTL or IPv6 hop limit 0",
+    Smurf => "smurf": "echo request from the WAN to a directed broadcast or a multicast group",
+    NdInvalid => "nd-invalid": "neighbour discovery with a hop limit below 255 or a source RFC 4861 forbids",
+    NdRate => "nd-rate": "neighbour discovery from this source beyond its rate limit",
 }
 
 impl fmt::Display for Reason {

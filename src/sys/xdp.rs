@@ -2,7 +2,9 @@
 //! bridge's interfaces, and keep its maps in step with userspace.
 //!
 //! The program drops frames whose source is in the `flies` map (before they
-//! cost userspace a cycle) and redirects every other frame to the AF_XDP
+//! cost userspace a cycle), looking behind VLAN tags, PPPoE, MPLS and one
+//! tunnel level (whose inner source is looked up too; `bpf/README.md` says
+//! exactly what it parses), and redirects every other frame to the AF_XDP
 //! socket registered for its (interface, RX queue); a queue without a socket
 //! passes the frame to the kernel stack. The maps are the ABI, defined in
 //! `bpf/flypaper.h` and mirrored here by `#[repr(C)]` types that are checked
@@ -48,6 +50,12 @@ pub const MAX_PORTS: u32 = 8;
 pub const MAX_QUEUES: u32 = 64;
 /// Entries of the `xsks` map (`FP_XSKS_ENTRIES`).
 pub const XSKS_ENTRIES: u32 = MAX_PORTS * MAX_QUEUES;
+/// VLAN tags (TPID 0x8100, 0x88a8, 0x9100) the program looks behind
+/// (`FP_MAX_VLAN_TAGS`); a deeper stack is counted malformed.
+pub const MAX_VLAN_TAGS: u32 = 3;
+/// MPLS labels the program walks to the bottom of the stack
+/// (`FP_MAX_MPLS_LABELS`); a deeper stack is counted malformed.
+pub const MAX_MPLS_LABELS: u32 = 8;
 
 /// Key of the `flies` map (`struct fp_addr`): the source address as 16 bytes
 /// in network byte order, IPv4 mapped, exactly like [`crate::Addr`].
@@ -85,14 +93,18 @@ pub mod counter {
     pub const NON_IP: u32 = 6;
     pub const MALFORMED: u32 = 7;
     pub const FLY_EXPIRED: u32 = 8;
+    pub const PPPOE: u32 = 9;
+    pub const MPLS: u32 = 10;
+    pub const TUNNEL: u32 = 11;
     /// Number of counters (`FP_CTR_MAX`).
-    pub const MAX: u32 = 9;
+    pub const MAX: u32 = 12;
 }
 
 /// The XDP program's counters, summed over CPUs.
 ///
 /// `redirected + fly_drops + no_socket + no_port` and
-/// `ipv4 + ipv6 + non_ip + malformed` both count every frame seen.
+/// `ipv4 + ipv6 + non_ip + malformed` both count every frame seen;
+/// `pppoe + mpls` and `tunnel` are each at most `ipv4 + ipv6`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct XdpCounters {
     /// Handed to the AF_XDP socket of the frame's (interface, queue). A
@@ -105,15 +117,28 @@ pub struct XdpCounters {
     pub no_socket: u64,
     /// Passed to the kernel stack: the interface has no port slot.
     pub no_port: u64,
+    /// The outer IP header is IPv4 (behind whatever encapsulation).
     pub ipv4: u64,
+    /// The outer IP header is IPv6.
     pub ipv6: u64,
-    /// ARP, STP, LLDP, ...: never looked up in `flies`.
+    /// ARP, STP, LLDP, PPPoE discovery and LCP, ...: never looked up in
+    /// `flies`.
     pub non_ip: u64,
-    /// Headers truncated or a wrong IP version: redirected unchecked, the
-    /// userspace filter drops it with a named reason.
+    /// Headers truncated, a wrong IP version, more VLAN tags or MPLS
+    /// labels than the program walks, a tunnel's inner header cut short:
+    /// redirected, the userspace filter drops it with a named reason. An
+    /// outer source found before the fault is still looked up.
     pub malformed: u64,
-    /// The source was in `flies` with an expiry in the past (not a fly).
+    /// A lookup found a source in `flies` with an expiry in the past (not
+    /// a fly).
     pub fly_expired: u64,
+    /// The IP header was found in a PPPoE session frame.
+    pub pppoe: u64,
+    /// The IP header was found below an MPLS label stack.
+    pub mpls: u64,
+    /// A tunnel (IPIP, 6in4, 4in6, 6in6, GRE) was seen through: the inner
+    /// source was looked up as well as the outer one.
+    pub tunnel: u64,
 }
 
 impl XdpCounters {
@@ -736,6 +761,37 @@ impl XdpProgram {
         self.flies.keys().count()
     }
 
+    /// Runs the program once on `frame` in the kernel (`BPF_PROG_TEST_RUN`)
+    /// and returns its action (`libbpf_sys::XDP_DROP`, `XDP_PASS`, ...).
+    /// The frame arrives as on the loopback device of the calling thread's
+    /// network namespace, which has no port slot: a frame that is not
+    /// dropped passes, counted `no_port`. The counters count it like any
+    /// other frame. For tests: real bytes through the loaded program,
+    /// without interfaces or sockets.
+    pub fn test_run(&self, frame: &[u8]) -> Result<u32, Error> {
+        let ctx = "test run of the XDP program";
+        let len = u32::try_from(frame.len())
+            .map_err(|_| Error::new(ctx, io::ErrorKind::InvalidInput.into()))?;
+        let mut opts = libbpf_sys::bpf_test_run_opts {
+            sz: mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _,
+            data_in: frame.as_ptr().cast(),
+            data_size_in: len,
+            repeat: 1,
+            ..Default::default()
+        };
+        // SAFETY: plain FFI call: the program fd is valid for the duration
+        // (owned by `self.prog`); `opts` is fully initialised, its `sz`
+        // tells libbpf its size, `data_in` points at `len` readable bytes
+        // that outlive the call, and every output pointer is null (the
+        // kernel then copies nothing out). libbpf keeps no pointer.
+        let r =
+            unsafe { libbpf_sys::bpf_prog_test_run_opts(self.prog.as_fd().as_raw_fd(), &mut opts) };
+        if r < 0 {
+            return Err(Error::new(ctx, io::Error::from_raw_os_error(-r)));
+        }
+        Ok(opts.retval)
+    }
+
     /// The program's counters, summed over CPUs.
     pub fn counters(&self) -> Result<XdpCounters, Error> {
         let mut sums = [0u64; counter::MAX as usize];
@@ -761,6 +817,9 @@ impl XdpProgram {
             non_ip: sums[counter::NON_IP as usize],
             malformed: sums[counter::MALFORMED as usize],
             fly_expired: sums[counter::FLY_EXPIRED as usize],
+            pppoe: sums[counter::PPPOE as usize],
+            mpls: sums[counter::MPLS as usize],
+            tunnel: sums[counter::TUNNEL as usize],
         })
     }
 }
@@ -1130,7 +1189,12 @@ mod test {
         assert_eq!(value("FP_CTR_NON_IP"), counter::NON_IP);
         assert_eq!(value("FP_CTR_MALFORMED"), counter::MALFORMED);
         assert_eq!(value("FP_CTR_FLY_EXPIRED"), counter::FLY_EXPIRED);
+        assert_eq!(value("FP_CTR_PPPOE"), counter::PPPOE);
+        assert_eq!(value("FP_CTR_MPLS"), counter::MPLS);
+        assert_eq!(value("FP_CTR_TUNNEL"), counter::TUNNEL);
         assert_eq!(value("FP_CTR_MAX"), counter::MAX);
+        assert_eq!(value("FP_MAX_VLAN_TAGS"), MAX_VLAN_TAGS);
+        assert_eq!(value("FP_MAX_MPLS_LABELS"), MAX_MPLS_LABELS);
         assert!(h.contains("struct fp_addr {\n\t__u8 addr[16];\n};"));
         assert!(h.contains("struct fp_fly {\n\t__u64 expires_ns;"));
     }

@@ -32,6 +32,13 @@ impl EtherType {
     pub const IPV6: u16 = 0x86dd;
     pub const VLAN: u16 = 0x8100;
     pub const QINQ: u16 = 0x88a8;
+    /// The outer tag of QinQ before 802.1ad was assigned 0x88a8, still sent
+    /// by some switches.
+    pub const QINQ_OLD: u16 = 0x9100;
+    pub const PPPOE_DISCOVERY: u16 = 0x8863;
+    pub const PPPOE_SESSION: u16 = 0x8864;
+    pub const MPLS_UNICAST: u16 = 0x8847;
+    pub const MPLS_MULTICAST: u16 = 0x8848;
     /// Values below this are 802.3 length fields, not EtherTypes.
     pub const MIN_ETHERTYPE: u16 = 0x0600;
 
@@ -41,10 +48,16 @@ impl EtherType {
         u16::from(self) < EtherType::MIN_ETHERTYPE
     }
 
-    /// True for the two VLAN tag protocol identifiers.
+    /// True for the VLAN tag protocol identifiers (0x8100, 0x88a8, 0x9100).
     #[inline]
     pub fn is_vlan_tag(self) -> bool {
-        matches!(self, EtherType::Vlan | EtherType::QinQ)
+        matches!(self, EtherType::Vlan | EtherType::QinQ) || u16::from(self) == EtherType::QINQ_OLD
+    }
+
+    /// `is_vlan_tag` for a raw EtherType.
+    #[inline(always)]
+    pub const fn is_tag(v: u16) -> bool {
+        v == EtherType::VLAN || v == EtherType::QINQ || v == EtherType::QINQ_OLD
     }
 }
 

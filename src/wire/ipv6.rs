@@ -469,6 +469,13 @@ pub struct Chain {
     pub frag: Frag,
     /// Number of extension headers walked.
     pub headers: u8,
+    /// The fragment header's offset in bytes, identification and
+    /// more-fragments flag (zero and false without one).
+    pub frag_offset: u16,
+    pub frag_id: u32,
+    pub frag_more: bool,
+    /// A routing header of type 0 (source routing, deprecated by RFC 5095).
+    pub rh0: bool,
 }
 
 /// Walk the extension headers: hop-by-hop (0, only first), routing (43),
@@ -489,6 +496,7 @@ pub fn walk_extension_headers(first: u8, payload: &[u8]) -> Result<Chain, ParseE
     let mut frag = Frag::None;
     let mut seen_frag = false;
     let mut headers = 0u8;
+    let (mut frag_offset, mut frag_id, mut frag_more, mut rh0) = (0u16, 0u32, false, false);
     loop {
         if !matches!(
             next_header,
@@ -526,12 +534,18 @@ pub fn walk_extension_headers(first: u8, payload: &[u8]) -> Result<Chain, ParseE
             return Err(short);
         }
         headers += 1;
+        if this == IpProtocol::IPV6_ROUTE && payload[pos + 2] == ROUTING_TYPE_0 {
+            rh0 = true;
+        }
         if this == IpProtocol::IPV6_FRAG {
             if seen_frag {
                 return Err(ParseError::DuplicateFragmentHeader);
             }
             seen_frag = true;
             let off_m = read_u16(payload, pos + 2);
+            frag_offset = off_m & 0xfff8;
+            frag_more = off_m & 0x0001 != 0;
+            frag_id = read_u32(payload, pos + 4);
             pos += FRAG_HEADER_LEN;
             if off_m & 0xfff8 != 0 {
                 frag = Frag::Later;
@@ -549,8 +563,15 @@ pub fn walk_extension_headers(first: u8, payload: &[u8]) -> Result<Chain, ParseE
         l4_offset: pos,
         frag,
         headers,
+        frag_offset,
+        frag_id,
+        frag_more,
+        rh0,
     })
 }
+
+/// Routing header type 0: source routing (RFC 5095 deprecates it).
+pub const ROUTING_TYPE_0: u8 = 0;
 
 #[cfg(test)]
 mod test {
@@ -580,7 +601,11 @@ mod test {
                 next_header: 6,
                 l4_offset: 0,
                 frag: Frag::None,
-                headers: 0
+                headers: 0,
+                frag_offset: 0,
+                frag_id: 0,
+                frag_more: false,
+                rh0: false,
             }
         );
 
@@ -615,7 +640,11 @@ mod test {
                 next_header: 17,
                 l4_offset: 16,
                 frag: Frag::First,
-                headers: 2
+                headers: 2,
+                frag_offset: 0,
+                frag_id: 0x606d_1f02,
+                frag_more: true,
+                rh0: false,
             }
         );
 
@@ -632,7 +661,11 @@ mod test {
                 next_header: 17,
                 l4_offset: 16,
                 frag: Frag::Later,
-                headers: 2
+                headers: 2,
+                frag_offset: 1440,
+                frag_id: 0x606d_1f02,
+                frag_more: false,
+                rh0: false,
             }
         );
     }

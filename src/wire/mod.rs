@@ -23,9 +23,12 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod gre;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
+pub mod mpls;
+pub mod pppoe;
 pub mod tcp;
 pub mod udp;
 
@@ -77,14 +80,23 @@ pub enum ParseError {
     /// The frame ends inside a header, or before the length an IP header
     /// declares (including a frame shorter than the 14-byte Ethernet header).
     Truncated,
-    /// More than two 802.1Q/802.1ad tags.
+    /// More than [`MAX_VLAN_TAGS`] 802.1Q/802.1ad/0x9100 tags.
     TooManyVlanTags,
+    /// A PPPoE session header of another version or type, a code other
+    /// than 0, a length beyond the frame, or an invalid PPP protocol.
+    BadPppoe,
+    /// More than [`mpls::MAX_LABELS`] MPLS labels.
+    TooManyMplsLabels,
     /// The IP version nibble disagrees with the EtherType.
     BadVersion,
     /// IPv4 header length (IHL) below 5 words.
     BadIhl,
     /// IPv4 total length smaller than the header length.
     BadTotalLength,
+    /// IPv4 header checksum wrong.
+    BadChecksum,
+    /// An IPv4 option whose length is below 2 or runs past the header.
+    BadIpOptions,
     /// IPv6 payload length 0: a jumbogram, which a bridge never carries.
     Jumbogram,
     /// More than [`ipv6::MAX_EXTENSION_HEADERS`] IPv6 extension headers.
@@ -109,9 +121,13 @@ impl ParseError {
     pub const ALL: &'static [ParseError] = &[
         ParseError::Truncated,
         ParseError::TooManyVlanTags,
+        ParseError::BadPppoe,
+        ParseError::TooManyMplsLabels,
         ParseError::BadVersion,
         ParseError::BadIhl,
         ParseError::BadTotalLength,
+        ParseError::BadChecksum,
+        ParseError::BadIpOptions,
         ParseError::Jumbogram,
         ParseError::TooManyExtensionHeaders,
         ParseError::MisplacedHopByHop,
@@ -122,14 +138,26 @@ impl ParseError {
         ParseError::BadArp,
     ];
 
+    /// Number of variants (size of a counter array).
+    pub const COUNT: usize = ParseError::ALL.len();
+
+    /// Position in [`ParseError::ALL`] (a counter index).
+    pub fn index(self) -> usize {
+        ParseError::ALL.iter().position(|e| *e == self).unwrap_or(0)
+    }
+
     /// A stable name for stats and logs.
     pub const fn as_str(self) -> &'static str {
         match self {
             ParseError::Truncated => "truncated",
             ParseError::TooManyVlanTags => "too-many-vlan-tags",
+            ParseError::BadPppoe => "bad-pppoe",
+            ParseError::TooManyMplsLabels => "too-many-mpls-labels",
             ParseError::BadVersion => "bad-version",
             ParseError::BadIhl => "bad-ihl",
             ParseError::BadTotalLength => "bad-total-length",
+            ParseError::BadChecksum => "bad-checksum",
+            ParseError::BadIpOptions => "bad-ip-options",
             ParseError::Jumbogram => "jumbogram",
             ParseError::TooManyExtensionHeaders => "too-many-extension-headers",
             ParseError::MisplacedHopByHop => "misplaced-hop-by-hop",
@@ -170,8 +198,15 @@ pub enum IpProtocol {
 impl IpProtocol {
     pub const HOP_BY_HOP: u8 = 0;
     pub const ICMP: u8 = 1;
+    /// IPv4 in IP (IP-in-IP, 4in6).
+    pub const IPIP: u8 = 4;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    /// IPv6 in IP (6in4, 6in6).
+    pub const IPV6_ENCAP: u8 = 41;
+    pub const GRE: u8 = 47;
+    pub const SCTP: u8 = 132;
+    pub const UDPLITE: u8 = 136;
     pub const IPV6_ROUTE: u8 = 43;
     pub const IPV6_FRAG: u8 = 44;
     pub const ESP: u8 = 50;
@@ -224,19 +259,45 @@ impl From<IpProtocol> for u8 {
 /// What [`parse`] found in one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Summary {
-    /// Number of 802.1Q/802.1ad tags skipped (at most 2).
+    /// Number of 802.1Q/802.1ad/0x9100 tags skipped (at most
+    /// [`MAX_VLAN_TAGS`]).
     pub vlan_tags: u8,
-    /// The innermost EtherType (for an 802.3 frame, its length field).
+    /// The EtherType after the tags (for an 802.3 frame, its length field).
     pub ethertype: u16,
+    /// What the IP packet (if any) was carried in between the tags and the
+    /// IP header.
+    pub encap: Encap,
     pub l3: L3,
+    /// The inner packet of a tunnel the parser looked into (IP in IP, IPv6
+    /// in IPv4, GRE carrying IP, IPv4 or IPv6 in IPv6): `l3` is then the
+    /// outer packet, whose `l4` is [`L4::Tunnel`]. One level: a tunnel in
+    /// the inner packet shows as the inner `l4` being `L4::Tunnel`.
+    pub inner: Option<IpSummary>,
+}
+
+/// The layer between the Ethernet header (and its tags) and IP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encap {
+    None,
+    /// A PPPoE session header and the PPP protocol field.
+    Pppoe,
+    /// An MPLS label stack of this many labels.
+    Mpls(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum L3 {
     Arp,
-    /// Any EtherType but IPv4, IPv6 and ARP, including 802.3 frames whose
-    /// type field is a length below 0x0600 (STP, LLC).
+    /// Any EtherType but IPv4, IPv6, ARP, PPPoE and MPLS, including 802.3
+    /// frames whose type field is a length below 0x0600 (STP, LLC); a
+    /// PPPoE session carrying a network protocol other than IP.
     Other,
+    /// What a PPPoE link needs to come up: discovery frames (0x8863) and
+    /// the PPP control protocols in session frames (LCP, PAP, CHAP, IPCP,
+    /// IPV6CP, ...).
+    LinkControl,
+    /// An MPLS label stack followed by something that is not IP.
+    MplsOther,
     Ip(IpSummary),
 }
 
@@ -252,19 +313,35 @@ pub struct IpSummary {
     /// TTL or hop limit.
     pub ttl: u8,
     pub frag: Frag,
+    /// The IPv4 source-routing options (LSRR, SSRR) or an IPv6 routing
+    /// header of type 0.
+    pub source_route: bool,
     /// Offset of the IP header in the frame.
     pub l3_offset: u16,
     /// Offset of the L4 header in the frame (after IPv4 options or the IPv6
     /// extension headers). For a non-first fragment, where the fragment data
     /// starts.
     pub l4_offset: u16,
+    /// For fragments: the identification (16 bits in IPv4, 32 in IPv6),
+    /// the fragment's offset in bytes, and the bytes of data it carries
+    /// (from `l4_offset` to the end of the packet).
+    pub frag_id: u32,
+    pub frag_offset: u16,
+    pub frag_len: u16,
+    /// More fragments follow (IPv4 MF, the IPv6 fragment header's M).
+    pub frag_more: bool,
+    /// Bytes of the transport header present from `l4_offset` (TCP's data
+    /// offset, 8 for UDP and ICMP, 0 for other protocols and non-first
+    /// fragments): what a later fragment must not overlap.
+    pub l4_header_len: u8,
     pub l4: L4,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Frag {
     /// Not a fragment (an IPv6 atomic fragment, offset 0 without
     /// more-fragments, counts as not a fragment: RFC 6946).
+    #[default]
     None,
     /// Offset 0 with more-fragments: holds the L4 header.
     First,
@@ -288,7 +365,11 @@ pub enum L4 {
         ty: u8,
         code: u8,
     },
-    /// Another protocol (GRE, ESP, SCTP, ...), or ICMP of the other IP family.
+    /// An IP tunnel: IPv4 (4) or IPv6 (41) in IP, or plain GRE (version 0)
+    /// carrying IPv4 or IPv6.
+    Tunnel,
+    /// Another protocol (GRE carrying something else, ESP, SCTP, ...), or
+    /// ICMP of the other IP family.
     Other,
     /// A non-first fragment, whatever its protocol: no L4 header present.
     Fragment,
@@ -304,7 +385,18 @@ pub struct TcpSummary {
 
 const ETH_HEADER_LEN: usize = 14;
 const VLAN_TAG_LEN: usize = 4;
-const MAX_VLAN_TAGS: u8 = 2;
+/// Tags (802.1Q, 802.1ad, 0x9100, in any mix) the parser looks through;
+/// a deeper stack is `TooManyVlanTags`.
+pub const MAX_VLAN_TAGS: u8 = 3;
+
+/// IPv4 option types (RFC 791).
+mod ipv4_option {
+    pub const END: u8 = 0;
+    pub const NOP: u8 = 1;
+    /// Loose and strict source and record route.
+    pub const LSRR: u8 = 131;
+    pub const SSRR: u8 = 137;
+}
 
 /// Parse one Ethernet frame (from the destination MAC; no FCS). Never panics
 /// on any input; no allocation.
@@ -316,7 +408,7 @@ pub fn parse(frame: &[u8]) -> Result<Summary, ParseError> {
     let mut ethertype = read_u16(frame, 12);
     let mut off = ETH_HEADER_LEN;
     let mut vlan_tags = 0u8;
-    while ethertype == ethernet::EtherType::VLAN || ethertype == ethernet::EtherType::QINQ {
+    while ethernet::EtherType::is_tag(ethertype) {
         if vlan_tags == MAX_VLAN_TAGS {
             return Err(ParseError::TooManyVlanTags);
         }
@@ -327,16 +419,48 @@ pub fn parse(frame: &[u8]) -> Result<Summary, ParseError> {
         off += VLAN_TAG_LEN;
         vlan_tags += 1;
     }
+    let mut encap = Encap::None;
+    let mut inner = None;
     let l3 = match ethertype {
-        ethernet::EtherType::IPV4 => L3::Ip(parse_ipv4(frame, off)?),
-        ethernet::EtherType::IPV6 => L3::Ip(parse_ipv6(frame, off)?),
+        ethernet::EtherType::IPV4 => L3::Ip(parse_ipv4(frame, off, &mut inner)?),
+        ethernet::EtherType::IPV6 => L3::Ip(parse_ipv6(frame, off, &mut inner)?),
         ethernet::EtherType::ARP => parse_arp(&frame[off..])?,
+        ethernet::EtherType::PPPOE_DISCOVERY => L3::LinkControl,
+        ethernet::EtherType::PPPOE_SESSION => {
+            encap = Encap::Pppoe;
+            let h = pppoe::Header::new_checked(&frame[off..])?;
+            if h.code() != pppoe::CODE_SESSION {
+                return Err(ParseError::BadPppoe);
+            }
+            let (payload, len) = pppoe::ppp_protocol(h.payload())?;
+            // The PPPoE length bounds the packet like an IP length does.
+            let end = off + pppoe::HEADER_LEN + usize::from(h.length());
+            let ip = off + pppoe::HEADER_LEN + len;
+            match payload {
+                pppoe::PppPayload::Ipv4 => L3::Ip(parse_ipv4(&frame[..end], ip, &mut inner)?),
+                pppoe::PppPayload::Ipv6 => L3::Ip(parse_ipv6(&frame[..end], ip, &mut inner)?),
+                pppoe::PppPayload::Control => L3::LinkControl,
+                pppoe::PppPayload::Other(_) => L3::Other,
+            }
+        }
+        ethernet::EtherType::MPLS_UNICAST | ethernet::EtherType::MPLS_MULTICAST => {
+            let stack = mpls::stack_len(&frame[off..])?;
+            encap = Encap::Mpls((stack / mpls::ENTRY_LEN) as u8);
+            let ip = off + stack;
+            match frame.get(ip).map(|b| b >> 4) {
+                Some(4) => L3::Ip(parse_ipv4(frame, ip, &mut inner)?),
+                Some(6) => L3::Ip(parse_ipv6(frame, ip, &mut inner)?),
+                _ => L3::MplsOther,
+            }
+        }
         _ => L3::Other,
     };
     Ok(Summary {
         vlan_tags,
         ethertype,
+        encap,
         l3,
+        inner,
     })
 }
 
@@ -357,9 +481,55 @@ fn parse_arp(arp: &[u8]) -> Result<L3, ParseError> {
     Ok(L3::Arp)
 }
 
+/// Walk IPv4 options (`opts`: header bytes 20 to the header length).
+/// True when they hold a source route; `BadIpOptions` when an option's
+/// length is below 2 or runs past the header.
 #[inline]
-fn parse_ipv4(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
-    let ip = &frame[off..];
+fn ipv4_source_route(opts: &[u8]) -> Result<bool, ParseError> {
+    let mut i = 0;
+    let mut route = false;
+    while i < opts.len() {
+        match opts[i] {
+            ipv4_option::END => break,
+            ipv4_option::NOP => {
+                i += 1;
+                continue;
+            }
+            t => {
+                let Some(&len) = opts.get(i + 1) else {
+                    return Err(ParseError::BadIpOptions);
+                };
+                let len = usize::from(len);
+                if len < 2 || i + len > opts.len() {
+                    return Err(ParseError::BadIpOptions);
+                }
+                route |= t == ipv4_option::LSRR || t == ipv4_option::SSRR;
+                i += len;
+            }
+        }
+    }
+    Ok(route)
+}
+
+/// Parse an IPv4 packet at `off` (`frame` ends where whatever carries the
+/// packet ends). `inner`: where a tunnel's inner packet goes; `None` when
+/// this packet is itself an inner one (no second level).
+#[inline]
+fn parse_ipv4(
+    frame: &[u8],
+    off: usize,
+    inner: &mut Option<IpSummary>,
+) -> Result<IpSummary, ParseError> {
+    parse_ipv4_at(frame, off, Some(inner))
+}
+
+#[inline]
+fn parse_ipv4_at(
+    frame: &[u8],
+    off: usize,
+    inner: Option<&mut Option<IpSummary>>,
+) -> Result<IpSummary, ParseError> {
+    let ip = &frame[off.min(frame.len())..];
     if ip.len() < ipv4::HEADER_LEN {
         return Err(ParseError::Truncated);
     }
@@ -378,8 +548,14 @@ fn parse_ipv4(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
     if total_len > ip.len() {
         return Err(ParseError::Truncated);
     }
+    if checksum::data(&ip[..header_len]) != 0xffff {
+        return Err(ParseError::BadChecksum);
+    }
+    let source_route =
+        header_len > ipv4::HEADER_LEN && ipv4_source_route(&ip[ipv4::HEADER_LEN..header_len])?;
     let flg_off = read_u16(ip, 6);
-    let frag = if flg_off & 0x1fff != 0 {
+    let frag_offset = (flg_off & 0x1fff) << 3;
+    let frag = if frag_offset != 0 {
         Frag::Later
     } else if flg_off & 0x2000 != 0 {
         Frag::First
@@ -387,7 +563,14 @@ fn parse_ipv4(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
         Frag::None
     };
     let proto = ip[9];
-    let l4 = parse_l4(proto, &ip[header_len..total_len], frag, false)?;
+    let seg = &ip[header_len..total_len];
+    let (l4, l4_header_len) = parse_l4(proto, seg, frag, false)?;
+    let l4_offset = off + header_len;
+    if l4 == L4::Tunnel && frag == Frag::None {
+        if let Some(slot) = inner {
+            *slot = Some(parse_tunnel(&frame[..off + total_len], l4_offset, proto)?);
+        }
+    }
     Ok(IpSummary {
         version: 4,
         src: Addr::from_v4_bytes([ip[12], ip[13], ip[14], ip[15]]),
@@ -395,16 +578,35 @@ fn parse_ipv4(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
         proto,
         ttl: ip[8],
         frag,
-        // A frame offset fits: at most 14 + 2 * 4 + 60 bytes of headers.
+        source_route,
+        // Frame offsets fit: frames are far below 64 KiB.
         l3_offset: off as u16,
-        l4_offset: (off + header_len) as u16,
+        l4_offset: l4_offset as u16,
+        frag_id: u32::from(read_u16(ip, 4)),
+        frag_offset,
+        frag_len: seg.len() as u16,
+        frag_more: flg_off & 0x2000 != 0,
+        l4_header_len,
         l4,
     })
 }
 
 #[inline]
-fn parse_ipv6(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
-    let ip = &frame[off..];
+fn parse_ipv6(
+    frame: &[u8],
+    off: usize,
+    inner: &mut Option<IpSummary>,
+) -> Result<IpSummary, ParseError> {
+    parse_ipv6_at(frame, off, Some(inner))
+}
+
+#[inline]
+fn parse_ipv6_at(
+    frame: &[u8],
+    off: usize,
+    inner: Option<&mut Option<IpSummary>>,
+) -> Result<IpSummary, ParseError> {
+    let ip = &frame[off.min(frame.len())..];
     if ip.len() < ipv6::HEADER_LEN {
         return Err(ParseError::Truncated);
     }
@@ -421,12 +623,20 @@ fn parse_ipv6(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
     }
     let payload = &ip[ipv6::HEADER_LEN..end];
     let chain = ipv6::walk_extension_headers(ip[6], payload)?;
-    let l4 = parse_l4(
-        chain.next_header,
-        &payload[chain.l4_offset..],
-        chain.frag,
-        true,
-    )?;
+    let seg = &payload[chain.l4_offset..];
+    let (l4, l4_header_len) = parse_l4(chain.next_header, seg, chain.frag, true)?;
+    // The chain is at most 8 headers of at most 2048 bytes each, so the
+    // offset fits in a u16.
+    let l4_offset = off + ipv6::HEADER_LEN + chain.l4_offset;
+    if l4 == L4::Tunnel && chain.frag == Frag::None {
+        if let Some(slot) = inner {
+            *slot = Some(parse_tunnel(
+                &frame[..off + end],
+                l4_offset,
+                chain.next_header,
+            )?);
+        }
+    }
     let mut src = [0u8; 16];
     src.copy_from_slice(&ip[8..24]);
     let mut dst = [0u8; 16];
@@ -438,19 +648,47 @@ fn parse_ipv6(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
         proto: chain.next_header,
         ttl: ip[7],
         frag: chain.frag,
+        source_route: chain.rh0,
         l3_offset: off as u16,
-        // The chain is at most 8 headers of at most 2048 bytes each, so the
-        // offset fits in a u16.
-        l4_offset: (off + ipv6::HEADER_LEN + chain.l4_offset) as u16,
+        l4_offset: l4_offset as u16,
+        frag_id: chain.frag_id,
+        frag_offset: chain.frag_offset,
+        frag_len: seg.len() as u16,
+        frag_more: chain.frag_more,
+        l4_header_len,
         l4,
     })
 }
 
-/// The L4 header of an IP packet. `seg` is bounded by the IP length.
+/// The inner packet of a tunnel whose payload starts at `at` (`frame` ends
+/// with the outer packet). Its own tunnels are reported, not entered.
+#[inline(never)]
+fn parse_tunnel(frame: &[u8], at: usize, proto: u8) -> Result<IpSummary, ParseError> {
+    let (at, v6) = match proto {
+        IpProtocol::IPIP => (at, false),
+        IpProtocol::IPV6_ENCAP => (at, true),
+        _ => {
+            // `parse_l4` saw a plain GRE header carrying IPv4 or IPv6.
+            let g = gre::Header::new_checked(&frame[at..])?;
+            (
+                at + g.header_len(),
+                g.protocol() == ethernet::EtherType::IPV6,
+            )
+        }
+    };
+    if v6 {
+        parse_ipv6_at(frame, at, None)
+    } else {
+        parse_ipv4_at(frame, at, None)
+    }
+}
+
+/// The L4 header of an IP packet and the bytes of it present. `seg` is
+/// bounded by the IP length.
 #[inline]
-fn parse_l4(proto: u8, seg: &[u8], frag: Frag, v6: bool) -> Result<L4, ParseError> {
+fn parse_l4(proto: u8, seg: &[u8], frag: Frag, v6: bool) -> Result<(L4, u8), ParseError> {
     if frag == Frag::Later {
-        return Ok(L4::Fragment);
+        return Ok((L4::Fragment, 0));
     }
     let short = if frag == Frag::First {
         ParseError::TinyFragment
@@ -474,11 +712,12 @@ fn parse_l4(proto: u8, seg: &[u8], frag: Frag, v6: bool) -> Result<L4, ParseErro
                     ParseError::BadDataOffset
                 });
             }
-            Ok(L4::Tcp(TcpSummary {
+            let t = L4::Tcp(TcpSummary {
                 sport: read_u16(seg, 0),
                 dport: read_u16(seg, 2),
                 flags: seg[13],
-            }))
+            });
+            Ok((t, header_len as u8))
         }
         IpProtocol::UDP => {
             if seg.len() < udp::HEADER_LEN {
@@ -490,30 +729,52 @@ fn parse_l4(proto: u8, seg: &[u8], frag: Frag, v6: bool) -> Result<L4, ParseErro
             if len < udp::HEADER_LEN || (frag == Frag::None && len > seg.len()) {
                 return Err(ParseError::BadUdpLength);
             }
-            Ok(L4::Udp {
+            let u = L4::Udp {
                 sport: read_u16(seg, 0),
                 dport: read_u16(seg, 2),
-            })
+            };
+            Ok((u, udp::HEADER_LEN as u8))
         }
         IpProtocol::ICMP if !v6 => {
             if seg.len() < icmp::MIN_LEN {
                 return Err(short);
             }
-            Ok(L4::Icmp {
+            let i = L4::Icmp {
                 ty: seg[0],
                 code: seg[1],
-            })
+            };
+            Ok((i, icmp::MIN_LEN as u8))
         }
         IpProtocol::ICMPV6 if v6 => {
             if seg.len() < icmp::MIN_LEN {
                 return Err(short);
             }
-            Ok(L4::Icmpv6 {
+            let i = L4::Icmpv6 {
                 ty: seg[0],
                 code: seg[1],
-            })
+            };
+            Ok((i, icmp::MIN_LEN as u8))
         }
-        _ => Ok(L4::Other),
+        IpProtocol::IPIP | IpProtocol::IPV6_ENCAP => Ok((L4::Tunnel, 0)),
+        IpProtocol::GRE => {
+            if seg.len() < gre::HEADER_LEN {
+                return Err(short);
+            }
+            let g = gre::Header::new_unchecked(seg);
+            let ip = matches!(
+                g.protocol(),
+                ethernet::EtherType::IPV4 | ethernet::EtherType::IPV6
+            );
+            if g.is_plain() && ip {
+                if seg.len() < g.header_len() {
+                    return Err(short);
+                }
+                Ok((L4::Tunnel, g.header_len() as u8))
+            } else {
+                Ok((L4::Other, 0))
+            }
+        }
+        _ => Ok((L4::Other, 0)),
     }
 }
 
@@ -531,6 +792,15 @@ mod test {
             Ok(Summary { l3: L3::Ip(ip), .. }) => ip,
             other => panic!("not IP: {other:?}"),
         }
+    }
+
+    /// Refresh the IPv4 header checksum of the header at `l3` (tests that
+    /// edit a header field, so that the parser reaches the field).
+    fn fix4(f: &mut [u8], l3: usize) {
+        let hl = usize::from(f[l3] & 0x0f) * 4;
+        f[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(&f[l3..l3 + hl]);
+        f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
     }
 
     /// `frame` with 802.1Q/802.1ad tags (TPID, VID) written in after the MACs.
@@ -552,6 +822,7 @@ mod test {
             Summary {
                 vlan_tags: 0,
                 ethertype: 0x0800,
+                encap: Encap::None,
                 l3: L3::Ip(IpSummary {
                     version: 4,
                     src: a("198.51.100.1"),
@@ -559,14 +830,21 @@ mod test {
                     proto: 6,
                     ttl: 64,
                     frag: Frag::None,
+                    source_route: false,
                     l3_offset: 14,
                     l4_offset: 34,
+                    frag_id: u32::from(read_u16(&TCP4_SYN, 18)),
+                    frag_offset: 0,
+                    frag_len: 40,
+                    frag_more: false,
+                    l4_header_len: 40,
                     l4: L4::Tcp(TcpSummary {
                         sport: 60724,
                         dport: 80,
                         flags: tcp::flags::SYN,
                     }),
                 }),
+                inner: None,
             }
         );
         let s = ip(&TCP4_SYNACK);
@@ -608,9 +886,11 @@ mod test {
         assert_eq!(f[14 + 20 + 12] >> 4, 10);
         f[16] = 0;
         f[17] = 44;
+        fix4(&mut f, 14);
         assert_eq!(parse(&f), Err(ParseError::BadDataOffset));
         // With the full length it parses.
         f[17] = 60;
+        fix4(&mut f, 14);
         assert!(matches!(ip(&f).l4, L4::Tcp(_)));
     }
 
@@ -748,7 +1028,22 @@ mod test {
         let f = tagged(&ARP_REQUEST, &[(0x8100, 1), (0x8100, 2)]);
         assert_eq!(parse(&f).unwrap().l3, L3::Arp);
 
-        let f = tagged(&TCP4_SYN, &[(0x88a8, 1), (0x8100, 2), (0x8100, 3)]);
+        // Three tags of every TPID are seen through; a fourth is too many.
+        let f = tagged(&TCP4_SYN, &[(0x9100, 1), (0x88a8, 2), (0x8100, 3)]);
+        let s = parse(&f).unwrap();
+        assert_eq!(s.vlan_tags, 3);
+        assert_eq!(
+            s.l3,
+            L3::Ip(IpSummary {
+                l3_offset: 26,
+                l4_offset: 46,
+                ..untagged
+            })
+        );
+        let f = tagged(
+            &TCP4_SYN,
+            &[(0x88a8, 1), (0x9100, 2), (0x8100, 3), (0x8100, 4)],
+        );
         assert_eq!(parse(&f), Err(ParseError::TooManyVlanTags));
         // A tag cut short.
         let f = tagged(&TCP4_SYN, &[(0x8100, 100)]);
@@ -765,7 +1060,9 @@ mod test {
                 Ok(Summary {
                     vlan_tags: 0,
                     ethertype: 0x0806,
-                    l3: L3::Arp
+                    encap: Encap::None,
+                    l3: L3::Arp,
+                    inner: None,
                 })
             );
         }
@@ -813,17 +1110,18 @@ mod test {
         // Any protocol's later fragment is a Fragment; TCP included.
         let mut tcp_later = IP4_FRAG_LAST;
         tcp_later[23] = 6;
+        fix4(&mut tcp_later, 14);
         assert_eq!(ip(&tcp_later).l4, L4::Fragment);
     }
 
     /// A first fragment of `proto` whose IP payload is the first `n` bytes of
-    /// `l4`, built from IP4_FRAG_FIRST's header (checksum not refreshed:
-    /// `parse` does not check it).
+    /// `l4`, built from IP4_FRAG_FIRST's header.
     fn first_fragment(proto: u8, l4: &[u8], n: usize, more: bool) -> Vec<u8> {
         let mut f = IP4_FRAG_FIRST[..34].to_vec();
         f[16..18].copy_from_slice(&(20 + n as u16).to_be_bytes());
         f[20] = if more { 0x20 } else { 0 };
         f[23] = proto;
+        fix4(&mut f, 14);
         f.extend(&l4[..n]);
         f
     }
@@ -935,9 +1233,14 @@ mod test {
         // ICMPv6 inside IPv4 and an unknown protocol are just Other.
         let mut f = ICMP4_ECHO_REQUEST;
         f[23] = 58;
+        fix4(&mut f, 14);
         assert_eq!(ip(&f).l4, L4::Other);
-        f[23] = 47; // GRE
+        f[23] = 47; // GRE whose flags word (0x0800) is not plain GRE
+        fix4(&mut f, 14);
         assert_eq!(ip(&f).l4, L4::Other);
+        // A wrong header checksum is malformed.
+        f[22] ^= 1;
+        assert_eq!(parse(&f), Err(ParseError::BadChecksum));
     }
 
     #[test]
