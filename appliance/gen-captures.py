@@ -1663,7 +1663,7 @@ def encap_strict():
         + '[flypaper]\nmode = "strict"\n'
         + '[[flypaper.allow]]\nproto = "tcp"\nports = 22\n'
         + '[[flypaper.allow]]\nproto = "esp"\n'
-        + "[[flypaper.allow]]\nproto = 115\n"
+        + '[[flypaper.allow]]\nproto = "115"\n'
         + '[[flypaper.allow]]\nproto = "sctp"\ndst = ["198.51.100.10"]\n'
     )
     n = [0]
@@ -1680,7 +1680,7 @@ def encap_strict():
     add(WAN, t4(ids, S(1), LAN_SRV, syn(55000, 22)), "SYN %s -> 198.51.100.10:22 (allowed)" % S(1))
     add(WAN, v4(ids, S(1), LAN_SRV, 50, esp), "ESP from %s (allowed: proto = \"esp\")" % S(1))
     add(WAN, v6(src6(k, 1), LAN_SRV6, 50, esp), "IPv6 ESP (allowed)")
-    add(WAN, v4(ids, S(1), LAN_SRV, 115, l2tp), "L2TPv3 over IP, protocol 115 (allowed: proto = 115)")
+    add(WAN, v4(ids, S(1), LAN_SRV, 115, l2tp), "L2TPv3 over IP, protocol 115 (allowed: proto = \"115\")")
     add(WAN, v4(ids, S(2), LAN_SRV, 132, sctp(S(2), LAN_SRV, 5060, 5060)), "SCTP INIT %s -> 198.51.100.10 (allowed for that destination)" % S(2))
     add(WAN, v4(ids, S(3), LAN_CLI, 132, sctp(S(3), LAN_CLI, 5060, 5060)), "SCTP INIT %s -> 198.51.100.20 (no rule admits it)" % S(3), **drop("not-allowed"))
     c.fly(S(3))
