@@ -328,3 +328,120 @@ fn generator_is_deterministic_and_produced_the_committed_captures() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// The `encap-*` captures: pcapng with both interfaces, one expectation per
+/// frame in file order with the frame's time and port, a policy that the
+/// expectations carry, blocks in time order, and the structural facts the
+/// replay tests rely on.
+#[test]
+fn encap_captures_match_their_expectations() {
+    let sizes = [
+        ("encap-attacks", 480),
+        ("encap-tunnels-drop", 8),
+        ("encap-tunnels-pass", 12),
+        ("encap-strict", 22),
+        ("encap-syn-bucket", 75),
+        ("encap-udp-trap", 10),
+    ];
+    for (name, frames) in sizes {
+        let (r, pkts) = read(&format!("{name}.pcapng"));
+        assert_eq!(r.format(), Format::PcapNg, "{name}");
+        assert_eq!(r.interface_count(), 2, "{name}");
+        assert_common(name, &pkts);
+        let path = captures_dir().join(format!("{name}.expect.json"));
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(doc["capture"], format!("{name}.pcapng"));
+        assert!(
+            doc["config"]
+                .as_str()
+                .is_some_and(|c| c.contains("[filter]")),
+            "{name}: config"
+        );
+        let expect = doc["frames"].as_array().unwrap();
+        assert_eq!((pkts.len(), expect.len()), (frames, frames), "{name}");
+        for (i, (p, e)) in pkts.iter().zip(expect).enumerate() {
+            let ctx = format!("{name} frame {}: {e}", i + 1);
+            assert_eq!(e["frame"].as_u64(), Some(i as u64 + 1), "{ctx}");
+            assert_eq!(e["ts_ns"].as_u64(), Some(p.ts_ns), "{ctx}");
+            assert_eq!(
+                e["dir"].as_str(),
+                Some(["wan", "lan"][p.interface as usize]),
+                "{ctx}"
+            );
+            match e["verdict"].as_str() {
+                Some("forward") => assert!(e.get("reason").is_none(), "{ctx}"),
+                Some("drop") => assert!(e["reason"].as_str().is_some(), "{ctx}"),
+                other => panic!("{ctx}: verdict {other:?}"),
+            }
+            if let Some(also) = e.get("also") {
+                assert_eq!(e["verdict"], "forward", "{ctx}");
+                assert_eq!(also["verdict"], "drop", "{ctx}");
+            }
+            assert!(p.data.len() >= 60, "{ctx}: padded");
+        }
+    }
+    // encap-attacks: its blocks in order, 2 s apart.
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(captures_dir().join("encap-attacks.expect.json")).unwrap(),
+    )
+    .unwrap();
+    let frames = doc["frames"].as_array().unwrap();
+    let mut blocks: Vec<(&str, u64)> = Vec::new();
+    for f in frames {
+        let b = f["block"].as_str().unwrap();
+        if blocks.last().map(|l| l.0) != Some(b) {
+            blocks.push((b, f["ts_ns"].as_u64().unwrap()));
+        }
+    }
+    let names: Vec<&str> = blocks.iter().map(|b| b.0).collect();
+    assert_eq!(
+        names,
+        [
+            "vlan",
+            "pppoe",
+            "mpls",
+            "tunnel",
+            "fragment",
+            "fragment6",
+            "ip-header",
+            "icmp",
+            "nd",
+            "nd-rate",
+            "syn-window",
+            "syn-tuple",
+            "trap-new",
+            "oversize"
+        ]
+    );
+    for (i, (_, ts)) in blocks.iter().enumerate() {
+        assert_eq!(*ts, BASE_NS + 2_000 * MS * i as u64);
+    }
+    // Spot checks on raw bytes.
+    let (_, pkts) = read("encap-attacks.pcapng");
+    // Frame 3: three tags 0x9100, 0x88a8, 0x8100, then IPv4.
+    let f = &pkts[2].data;
+    assert_eq!(
+        [&f[12..14], &f[16..18], &f[20..22], &f[24..26]],
+        [[0x91, 0x00], [0x88, 0xa8], [0x81, 0x00], [0x08, 0x00]]
+    );
+    // A PPPoE session frame: ver/type 0x11, code 0, session 0x1234, and
+    // the PPPoE length covers the PPP protocol and the IP packet.
+    let s = pkts
+        .iter()
+        .find(|p| ethertype(p) == 0x8864 && p.data[20..22] == [0x00, 0x21])
+        .expect("a PPPoE IPv4 frame");
+    assert_eq!(s.data[14..18], [0x11, 0x00, 0x12, 0x34]);
+    let len = u16::from_be_bytes([s.data[18], s.data[19]]) as usize;
+    let ip_len = u16::from_be_bytes([s.data[24], s.data[25]]) as usize;
+    assert_eq!(len, 2 + ip_len);
+    // The jumbo frames are 9000 bytes.
+    assert_eq!(pkts.iter().filter(|p| p.data.len() == 9000).count(), 3);
+    // The SYN flood: 1500 SYNs from one source, 2 ms apart.
+    let (r, flood) = read("syn-flood.pcap");
+    assert_eq!(r.format(), Format::Pcap);
+    assert_common("syn-flood", &flood);
+    assert_eq!(flood.len(), 1500);
+    assert!(flood.iter().all(|p| p.data[26..30] == [203, 0, 113, 250]));
+    assert_eq!(flood[1499].ts_ns - flood[0].ts_ns, 1499 * 2 * MS);
+}

@@ -1242,3 +1242,19 @@ fn display_leaves_out_what_is_unknown() {
         "line 2: `tcp.syn_burst`: 0 is out of range 1..=4294967295"
     );
 }
+
+/// An allow rule may name an IP protocol by a bare TOML number
+/// (`proto = 115`), as well as by name or by a number in a string.
+#[test]
+fn allow_rule_takes_a_bare_protocol_number() {
+    let rule = |proto: &str| {
+        parse(&[
+            "[flypaper]",
+            r#"mode = "strict""#,
+            "[[flypaper.allow]]",
+            &format!("proto = {proto}"),
+        ])
+    };
+    assert_same(&rule("115"), &rule(r#""115""#));
+    assert_same(&rule("50"), &rule(r#""esp""#));
+}

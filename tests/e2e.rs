@@ -17,6 +17,7 @@
 #[path = "e2e/support.rs"]
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -50,6 +51,7 @@ per_backend!(
     seed_attacks,
     trap_locks_out_scanner,
     tags_non_ip_and_rst_delay,
+    encapsulated_attacks,
     signals_and_restart
 );
 
@@ -740,6 +742,264 @@ fn tags_non_ip_and_rst_delay(b: Backend) {
         "drops: {:?}",
         s.nonzero_drops()
     );
+    let exit = a.terminate();
+    assert!(exit.status.success(), "exit {}", exit.status);
+}
+
+// ---------------------------------------------------------------------------
+// Encapsulations: PPPoE, stacked tags, MPLS and tunnels
+
+/// Python for the scapy scripts below: frames as bytes, wrapped in an
+/// encapsulation, sent raw from `eth0` and printed in hex (one line each),
+/// so the test knows exactly what left the host.
+const ENCAP_PY: &str = r#"
+import struct, sys, time
+def mac(m): return bytes.fromhex(m.replace(':', ''))
+def pad(b): return b + b'\0' * max(0, 60 - len(b))
+def eth(dst, src, et, payload): return pad(mac(dst) + mac(src) + struct.pack('!H', et) + payload)
+def ip4(src, dst, l4): return bytes(IP(src=src, dst=dst) / l4)
+def ip6(src, dst, l4): return bytes(IPv6(src=src, dst=dst) / l4)
+def pppoe_ip(ip):
+    ppp = struct.pack('!H', 0x0021 if ip[0] >> 4 == 4 else 0x0057) + ip
+    return 0x8864, struct.pack('!BBHH', 0x11, 0, 0x1234, len(ppp)) + ppp
+def vlan3(ip):
+    et = 0x0800 if ip[0] >> 4 == 4 else 0x86dd
+    return 0x88a8, struct.pack('!HHHHHH', 100, 0x8100, 110, 0x8100, 120, et) + ip
+def mpls(ip): return 0x8847, struct.pack('!II', (100 << 12) | 64, (200 << 12) | (1 << 8) | 64) + ip
+def enc(kind, ip, outer_src, outer_dst):
+    if kind == 'bare': return (0x0800 if ip[0] >> 4 == 4 else 0x86dd), ip
+    if kind == 'pppoe': return pppoe_ip(ip)
+    if kind == 'vlan3': return vlan3(ip)
+    if kind == 'mpls': return mpls(ip)
+    if kind == 'ipip': return 0x0800, bytes(IP(src=outer_src, dst=outer_dst, proto=4 if ip[0] >> 4 == 4 else 41) / Raw(ip))
+    if kind == 'gre':
+        g = struct.pack('!HH', 0, 0x0800 if ip[0] >> 4 == 4 else 0x86dd) + ip
+        return 0x0800, bytes(IP(src=outer_src, dst=outer_dst, proto=47) / Raw(g))
+    raise ValueError(kind)
+def out(frames, inter=0.002):
+    for f in frames:
+        print(f.hex())
+    sys.stdout.flush()
+    sendp([Raw(f) for f in frames], iface='eth0', inter=inter)
+"#;
+
+/// The frames a scapy script sent (its hex lines).
+fn sent_frames(out: &Out) -> Vec<Vec<u8>> {
+    out.stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let l = l.trim();
+            (0..l.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).expect("hex"))
+                .collect()
+        })
+        .collect()
+}
+
+/// Drops since `before`, per reason, with the fly drops of both places
+/// (userspace and, on AF_XDP, the XDP program) counted as `fly`.
+fn drop_deltas(a: &Appliance, before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
+    let mut m: BTreeMap<String, u64> = after
+        .nonzero_drops()
+        .into_iter()
+        .map(|(k, v)| {
+            let was = before.nonzero_drops().get(&k).copied().unwrap_or(0);
+            (k, v - was)
+        })
+        .filter(|(k, v)| *v > 0 && k != "fly")
+        .collect();
+    let fly = a.fly_drops(after) - a.fly_drops(before);
+    if fly > 0 {
+        m.insert("fly".into(), fly);
+    }
+    m
+}
+
+/// Legitimate PPPoE session frames (IPv4 and IPv6, both ways) cross
+/// byte for byte, and so do frames in three stacked tags, MPLS, IPIP and
+/// GRE; the seed's attacks (a bogon source, SYN+FIN, a SYN to the trap
+/// port and then a SYN from the new fly) inside each encapsulation are
+/// dropped with exactly the reasons the bare frames get, and none of them
+/// arrives. A source trapped behind PPPoE is then dropped in the XDP
+/// program on AF_XDP (the XDP fly counter rises, the userspace one does
+/// not) and in userspace on AF_PACKET.
+fn encapsulated_attacks(b: Backend) {
+    let lab = Lab::up(&lab_name("en", b));
+    let config = format!("[filter]\nlan = [\"{LAN_PREFIX}\", \"2001:db8:1::/48\"]\n");
+    let a = Appliance::start(&lab, b, &config);
+    let (wmac, lmac) = (lab.mac(Host::Wan), lab.mac(Host::Lan));
+    let (w6, l6) = ("2001:db8::1", "2001:db8:1::130");
+    let at_lan = lab.capture_pcap(Host::Lan, "at-lan.pcap");
+    let at_wan = lab.capture_pcap(Host::Wan, "at-wan.pcap");
+    let t = Duration::from_secs(5);
+    let before = a.settled_drops();
+
+    // Legitimate traffic, both ways.
+    let legit_wan = sent_frames(&lab.scapy(
+        Host::Wan,
+        &format!(
+            "{ENCAP_PY}\n\
+             W, L = '{wmac}', '{lmac}'\n\
+             fr = []\n\
+             fr.append(eth(L, W, 0x8863, struct.pack('!BBHHHH', 0x11, 0x07, 0, 4, 0x0101, 0)))\n\
+             fr.append(eth(L, W, 0x8864, struct.pack('!BBHHHBBHBBH', 0x11, 0, 0x1234, 10, 0xc021, 1, 1, 8, 1, 4, 1492)))\n\
+             for i, k in enumerate(['pppoe', 'vlan3', 'mpls', 'ipip', 'gre']):\n\
+             \x20   fr.append(eth(L, W, *enc(k, ip4('{WAN_IP}', '{LAN_IP}', UDP(sport=41000 + i, dport=9) / Raw(b'legit ' + k.encode())), '{WAN_IP}', '{LAN_IP}')))\n\
+             \x20   fr.append(eth(L, W, *enc(k, ip6('{w6}', '{l6}', UDP(sport=41100 + i, dport=9) / Raw(b'legit6 ' + k.encode())), '{WAN_IP}', '{LAN_IP}')))\n\
+             fr.append(eth(L, W, *enc('pppoe', ip4('{WAN_IP}', '{LAN_IP}', TCP(sport=41200, dport=22, flags='S')), '', '')))\n\
+             fr.append(eth(L, W, *enc('pppoe', ip6('{w6}', '{l6}', TCP(sport=41201, dport=22, flags='S')), '', '')))\n\
+             out(fr)"
+        ),
+    ));
+    let legit_lan = sent_frames(&lab.scapy(
+        Host::Lan,
+        &format!(
+            "{ENCAP_PY}\n\
+             W, L = '{wmac}', '{lmac}'\n\
+             fr = []\n\
+             fr.append(eth('ff:ff:ff:ff:ff:ff', L, 0x8863, struct.pack('!BBHHHH', 0x11, 0x09, 0, 4, 0x0101, 0)))\n\
+             for i, k in enumerate(['pppoe', 'vlan3', 'mpls', 'ipip', 'gre']):\n\
+             \x20   fr.append(eth(W, L, *enc(k, ip4('{LAN_IP}', '{WAN_IP}', UDP(sport=42000 + i, dport=9) / Raw(b'legit ' + k.encode())), '{LAN_IP}', '{WAN_IP}')))\n\
+             \x20   fr.append(eth(W, L, *enc(k, ip6('{l6}', '{w6}', UDP(sport=42100 + i, dport=9) / Raw(b'legit6 ' + k.encode())), '{LAN_IP}', '{WAN_IP}')))\n\
+             out(fr)"
+        ),
+    ));
+    assert_eq!((legit_wan.len(), legit_lan.len()), (14, 11));
+    let s = a.settled_drops();
+    assert_eq!(
+        drop_deltas(&a, &before, &s),
+        BTreeMap::new(),
+        "legitimate encapsulated frames were dropped"
+    );
+
+    // The seed's attacks, bare and in each encapsulation, each round with
+    // its own sources: two SYNs from a bogon, two SYN+FINs, a SYN to the
+    // trap port, and 0.3 s later a SYN from the new fly.
+    let mut attacks: Vec<Vec<u8>> = Vec::new();
+    let mut reference: Option<BTreeMap<String, u64>> = None;
+    let mut trapped = Vec::new();
+    for (i, kind) in ["bare", "pppoe", "vlan3", "mpls", "ipip", "gre"]
+        .iter()
+        .enumerate()
+    {
+        let before = a.settled_drops();
+        let (bogon, synfin, trap) = (
+            format!("10.0.{i}.1"),
+            format!("198.51.100.{}", 70 + i),
+            format!("198.51.100.{}", 60 + i),
+        );
+        let frames = sent_frames(&lab.scapy(
+            Host::Wan,
+            &format!(
+                "{ENCAP_PY}\n\
+                 W, L = '{wmac}', '{lmac}'\n\
+                 e = lambda ip: eth(L, W, *enc('{kind}', ip, '{WAN_IP}', '{LAN_IP}'))\n\
+                 out([e(ip4('{bogon}', '{LAN_IP}', TCP(sport=43000 + j, dport=80, flags='S'))) for j in range(2)]\n\
+                 \x20   + [e(ip4('{synfin}', '{LAN_IP}', TCP(sport=43010 + j, dport=80, flags='SF'))) for j in range(2)]\n\
+                 \x20   + [e(ip4('{trap}', '{LAN_IP}', TCP(sport=43020, dport=139, flags='S')))])\n\
+                 time.sleep(0.3)\n\
+                 out([e(ip4('{trap}', '{LAN_IP}', TCP(sport=43021, dport=22, flags='S')))])"
+            ),
+        ));
+        assert_eq!(frames.len(), 6, "{kind}");
+        attacks.extend(frames);
+        a.wait_stats(t, |s| {
+            drop_deltas(&a, &before, s).values().sum::<u64>() >= 6 && s.fly_list().contains(&trap)
+        });
+        let after = a.settled_drops();
+        let got = drop_deltas(&a, &before, &after);
+        eprintln!("{kind}: {got:?}");
+        match &reference {
+            None => {
+                let want: BTreeMap<String, u64> =
+                    [("bogon-src", 2), ("tcp-flags", 2), ("trap", 1), ("fly", 1)]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect();
+                assert_eq!(got, want, "bare attacks; stats {after}");
+                reference = Some(got);
+            }
+            Some(r) => assert_eq!(
+                &got, r,
+                "{kind}: the drops differ from the bare attacks'; stats {after}"
+            ),
+        }
+        assert!(
+            after.fly_list().contains(&trap),
+            "{kind}: {trap} is no fly: {after}"
+        );
+        trapped.push(trap);
+    }
+    // The tunnels' outer source is the wan host itself: never a fly.
+    let s = a.settled_drops();
+    assert!(
+        !s.fly_list().iter().any(|f| f == WAN_IP),
+        "the tunnel endpoint {WAN_IP} became a fly: {s}"
+    );
+
+    // A burst from the fly trapped behind PPPoE, still in PPPoE.
+    let fly = &trapped[1];
+    std::thread::sleep(Duration::from_millis(500));
+    let before = a.settled_drops();
+    let burst = sent_frames(&lab.scapy(
+        Host::Wan,
+        &format!(
+            "{ENCAP_PY}\n\
+             W, L = '{wmac}', '{lmac}'\n\
+             out([eth(L, W, *pppoe_ip(ip4('{fly}', '{LAN_IP}', TCP(sport=44000 + j, dport=80, flags='S')))) for j in range(200)], inter=0.001)"
+        ),
+    ));
+    assert_eq!(burst.len(), 200);
+    let after = a.wait_stats(t, |s| a.fly_drops(s) >= a.fly_drops(&before) + 200);
+    let after2 = a.settled_drops();
+    match b {
+        Backend::AfXdp => {
+            let xdp = after.xdp("fly_drops") - before.xdp("fly_drops");
+            assert!(
+                xdp >= 200,
+                "xdp.fly_drops rose by {xdp} for 200 PPPoE frames of a fly: {after}"
+            );
+            assert_eq!(
+                after2.drop("fly"),
+                before.drop("fly"),
+                "the PPPoE fly's frames reached userspace: {after2}"
+            );
+        }
+        Backend::AfPacket => assert_eq!(
+            after2.drop("fly") - before.drop("fly"),
+            200,
+            "drops.fly for 200 PPPoE frames of a fly: {after2}"
+        ),
+    }
+    attacks.extend(burst);
+
+    let lan_got = at_lan.stop();
+    let wan_got = at_wan.stop();
+    let hex = |f: &[u8]| f.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    for f in &legit_wan {
+        assert!(
+            lan_got.contains(f),
+            "a legitimate frame from the wan host did not arrive intact: {}\n{} frames arrived",
+            hex(f),
+            lan_got.len()
+        );
+    }
+    for f in &legit_lan {
+        assert!(
+            wan_got.contains(f),
+            "a legitimate frame from the lan host did not arrive intact: {}",
+            hex(f)
+        );
+    }
+    for f in &attacks {
+        assert!(
+            !lan_got.contains(f),
+            "an attack frame reached the lan host: {}",
+            hex(f)
+        );
+    }
     let exit = a.terminate();
     assert!(exit.status.success(), "exit {}", exit.status);
 }

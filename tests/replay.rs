@@ -323,3 +323,270 @@ fn cli_run_refuses_pin_maps_without_afxdp() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Encapsulations, fragments, IP header rules, ICMP, ND, the SYN window and
+// the policies beside the default: the `encap-*` captures. Each expectation
+// file carries the TOML of the policy it was written for.
+
+/// Replay `name` (an `encap-*` capture) under the policy its expectations
+/// name, and check every frame's verdict, then the flies at the end.
+/// Returns the replay's report and the verdicts.
+fn check_expectations(name: &str) -> (replay::Report, Vec<FrameVerdict>) {
+    let expect: Value = serde_json::from_reader(
+        File::open(captures().join(format!("{name}.expect.json"))).unwrap(),
+    )
+    .unwrap();
+    let config = expect["config"]
+        .as_str()
+        .expect("the expectations name their config");
+    let policy = config::parse_str(config, Some(&format!("{name}.expect.json config")))
+        .unwrap_or_else(|e| panic!("{name}: the policy does not parse: {e}"));
+    let expected = expect["frames"].as_array().unwrap();
+    let mut got: Vec<FrameVerdict> = Vec::new();
+    let input = File::open(captures().join(format!("{name}.pcapng"))).unwrap();
+    let report = replay::replay(input, policy, &Options::default(), None::<File>, |v| {
+        got.push(*v);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(got.len(), expected.len(), "{name}: frames");
+    // Every mismatch, not only the first: a missing feature shows as a block.
+    let mut wrong = Vec::new();
+    for (g, e) in got.iter().zip(expected) {
+        assert_eq!(g.frame, e["frame"].as_u64().unwrap());
+        assert_eq!(
+            g.dir.as_str(),
+            e["dir"].as_str().unwrap(),
+            "frame {}",
+            g.frame
+        );
+        let want = verdict_name(e["verdict"].as_str().unwrap(), e.get("reason"));
+        let also = e
+            .get("also")
+            .map(|a| verdict_name(a["verdict"].as_str().unwrap(), a.get("reason")));
+        let have = match g.verdict {
+            Verdict::Drop(r) => format!("drop ({})", r.as_str()),
+            v => v.as_str().to_string(),
+        };
+        if have != want && Some(&have) != also.as_ref() {
+            wrong.push(format!(
+                "frame {} [{}] {}: expected {want}{}, got {have}",
+                g.frame,
+                e["block"].as_str().unwrap_or(""),
+                e["what"].as_str().unwrap_or(""),
+                also.map(|a| format!(" or {a}")).unwrap_or_default()
+            ));
+        }
+    }
+    let unknown: std::collections::BTreeSet<&str> = expected
+        .iter()
+        .flat_map(|e| [e.get("reason"), e.get("also").and_then(|a| a.get("reason"))])
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|r| flypaper::Reason::from_name(r).is_none())
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{name}: {} of {} frames got another verdict (the filter knows no reason {unknown:?}):\n{}",
+        wrong.len(),
+        got.len(),
+        wrong.join("\n")
+    );
+    assert!(unknown.is_empty(), "{name}: unknown reasons {unknown:?}");
+    let mut flies: Vec<String> = report.flies.iter().map(|f| f.addr.to_string()).collect();
+    let mut want: Vec<String> = expect["flies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    flies.sort();
+    want.sort();
+    assert_eq!(flies, want, "{name}: the flies at the end");
+    (report, got)
+}
+
+/// "forward", "delay" or "drop (reason)".
+fn verdict_name(verdict: &str, reason: Option<&Value>) -> String {
+    match verdict {
+        "drop" => {
+            let r = reason
+                .and_then(Value::as_str)
+                .expect("a drop names its reason");
+            format!("drop ({r})")
+        }
+        v => v.to_string(),
+    }
+}
+
+#[test]
+fn encap_attacks_capture_gets_the_expected_verdict_for_every_frame() {
+    let (report, got) = check_expectations("encap-attacks");
+    // Every new reason is exercised by at least one frame.
+    for r in [
+        "mpls",
+        "tunnel",
+        "frag-tiny",
+        "frag-overlap",
+        "frag-too-big",
+        "frag-orphan",
+        "frag-after-drop",
+        "source-route",
+        "ttl-zero",
+        "smurf",
+        "nd-invalid",
+        "nd-rate",
+        "syn-rate",
+        "oversize",
+    ] {
+        let reason = flypaper::Reason::from_name(r).unwrap_or_else(|| panic!("no reason {r}"));
+        assert!(
+            got.iter().any(|v| v.verdict == Verdict::Drop(reason)),
+            "no frame dropped as {r}"
+        );
+        assert!(report.stats.drop_count(reason) > 0, "{r} not counted");
+    }
+    // Trapped inside PPPoE, 3 tags, MPLS, a tunnel and a fragment: each
+    // lock-out names the source and the port it tried.
+    for src in [
+        "203.0.113.20",
+        "203.0.113.36",
+        "203.0.113.52",
+        "203.0.113.68",
+    ] {
+        let line = format!("lockout {src}, who tried TCP-port 139");
+        assert!(
+            report.lockouts.contains(&line),
+            "{line}: {:?}",
+            report.lockouts
+        );
+    }
+    // The tunnel's outer source never became a fly.
+    assert!(!report
+        .flies
+        .iter()
+        .any(|f| f.addr.to_string() == "203.0.113.65"));
+}
+
+#[test]
+fn encapsulated_frames_leave_the_replay_byte_for_byte() {
+    // What forwards leaves with its encapsulation: tags, PPPoE and MPLS
+    // headers, tunnels, all intact.
+    let expect: Value =
+        serde_json::from_reader(File::open(captures().join("encap-attacks.expect.json")).unwrap())
+            .unwrap();
+    let policy = config::parse_str(expect["config"].as_str().unwrap(), None).unwrap();
+    let mut pass = Vec::new();
+    let mut verdicts = Vec::new();
+    let input = File::open(captures().join("encap-attacks.pcapng")).unwrap();
+    replay::replay(input, policy, &Options::default(), Some(&mut pass), |v| {
+        verdicts.push(*v);
+        Ok(())
+    })
+    .unwrap();
+    let all_in = Reader::open(captures().join("encap-attacks.pcapng"))
+        .unwrap()
+        .read_all()
+        .unwrap();
+    let out = Reader::new(Cursor::new(pass)).unwrap().read_all().unwrap();
+    let forwarded: Vec<&[u8]> = verdicts
+        .iter()
+        .filter(|v| v.verdict == Verdict::Forward)
+        .map(|v| all_in[v.frame as usize - 1].data.as_slice())
+        .collect();
+    assert!(forwarded.len() > 300, "{} forwarded", forwarded.len());
+    assert_eq!(out.len(), forwarded.len());
+    for (o, f) in out.iter().zip(&forwarded) {
+        assert_eq!(o.data.as_slice(), *f);
+    }
+    // The PPPoE session frames that forward still carry their header.
+    let pppoe = out
+        .iter()
+        .filter(|p| p.data[12..14] == [0x88, 0x64] && p.data[14..16] == [0x11, 0x00])
+        .count();
+    assert!(pppoe >= 20, "{pppoe} PPPoE session frames left");
+}
+
+#[test]
+fn tunnels_drop_policy_drops_every_tunnel_from_the_wan() {
+    let (report, _) = check_expectations("encap-tunnels-drop");
+    assert_eq!(
+        report
+            .stats
+            .drop_count(flypaper::Reason::from_name("tunnel").unwrap()),
+        6
+    );
+}
+
+#[test]
+fn tunnels_pass_policy_forwards_tunnels_uninspected() {
+    let (report, got) = check_expectations("encap-tunnels-pass");
+    assert!(got.iter().all(|v| v.verdict == Verdict::Forward));
+    assert!(report.flies.is_empty());
+}
+
+#[test]
+fn strict_mode_covers_every_ip_protocol() {
+    let (report, _) = check_expectations("encap-strict");
+    assert_eq!(report.stats.drop_count(flypaper::Reason::NotAllowed), 7);
+}
+
+#[test]
+fn syn_bucket_mode_keeps_the_token_bucket() {
+    check_expectations("encap-syn-bucket");
+}
+
+#[test]
+fn udp_trap_ports_trap_new_datagrams_only() {
+    let (report, _) = check_expectations("encap-udp-trap");
+    assert_eq!(report.stats.drop_count(flypaper::Reason::Trap), 3);
+}
+
+/// The 500 SYN/s flood under each policy of `syn-flood.expect.json`: how
+/// many SYNs forward, and that every other one is `syn-rate`.
+#[test]
+fn a_sustained_syn_flood_gets_the_window_or_the_bucket() {
+    let expect: Value =
+        serde_json::from_reader(File::open(captures().join("syn-flood.expect.json")).unwrap())
+            .unwrap();
+    let policies = expect["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 2);
+    for p in policies {
+        let mode = p["syn_mode"].as_str().unwrap();
+        let policy = config::parse_str(p["config"].as_str().unwrap(), None)
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let mut got = Vec::new();
+        let input = File::open(captures().join("syn-flood.pcap")).unwrap();
+        replay::replay(input, policy, &Options::default(), None::<File>, |v| {
+            got.push(v.verdict);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got.len(), 1500);
+        let forwarded = got.iter().filter(|v| **v == Verdict::Forward).count();
+        let (lo, hi) = (
+            p["forwarded"][0].as_u64().unwrap() as usize,
+            p["forwarded"][1].as_u64().unwrap() as usize,
+        );
+        assert!(
+            (lo..=hi).contains(&forwarded),
+            "{mode}: {forwarded} of 1500 SYNs forwarded, expected {lo}..={hi}"
+        );
+        assert!(
+            got.iter()
+                .all(|v| *v == Verdict::Forward || *v == Verdict::Drop(flypaper::Reason::SynRate)),
+            "{mode}: other verdicts than forward and syn-rate"
+        );
+        if mode == "window" {
+            // The first ones pass, and nothing after them while the flood lasts.
+            assert!(
+                got[..forwarded].iter().all(|v| *v == Verdict::Forward),
+                "{mode}: the forwarded SYNs are not the first {forwarded}"
+            );
+        } else {
+            // The bucket lets some through in the flood's last second.
+            assert!(got[1000..].contains(&Verdict::Forward), "{mode}");
+        }
+    }
+}

@@ -697,6 +697,35 @@ impl Lab {
         Capture { bg }
     }
 
+    /// Start writing what arrives at a host's `eth0` (inbound frames only)
+    /// to a pcap file in the lab's scratch directory, whole frames, each
+    /// flushed as it arrives (see [`PcapCapture`]).
+    pub fn capture_pcap(&self, host: Host, name: &str) -> PcapCapture {
+        let path = self.path(name);
+        let _ = std::fs::remove_file(&path);
+        let file = path.to_string_lossy().into_owned();
+        let args = [
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-Q",
+            "in",
+            "-s",
+            "0",
+            "-w",
+            &file,
+        ];
+        let mut bg = self.spawn(host, 120, &args);
+        let listening = bg.wait_line(true, Duration::from_secs(10), |l| {
+            l.contains("listening on")
+        });
+        assert!(listening, "tcpdump did not start\n{}", bg.transcript());
+        PcapCapture { bg, path }
+    }
+
     /// Run a scapy script (Debian's python) in a host; `scapy.all` is
     /// imported as `*`.
     pub fn scapy(&self, host: Host, script: &str) -> Out {
@@ -772,6 +801,32 @@ impl Capture {
         Captured {
             lines: self.bg.stdout(),
         }
+    }
+}
+
+/// A tcpdump writing whole frames to a pcap file.
+pub struct PcapCapture {
+    bg: Bg,
+    path: PathBuf,
+}
+
+impl PcapCapture {
+    /// Stop the capture and read the frames it wrote, byte for byte.
+    pub fn stop(mut self) -> Vec<Vec<u8>> {
+        thread::sleep(Duration::from_millis(300));
+        self.bg.stop("TERM", Duration::from_secs(5));
+        let mut r = flypaper::capture::Reader::open(&self.path).unwrap_or_else(|e| {
+            panic!(
+                "reading {}: {e}\n{}",
+                self.path.display(),
+                self.bg.transcript()
+            )
+        });
+        r.read_all()
+            .unwrap_or_else(|e| panic!("reading {}: {e}", self.path.display()))
+            .into_iter()
+            .map(|p| p.data)
+            .collect()
     }
 }
 
