@@ -1250,9 +1250,9 @@ def block_tunnel(c, ids, t):
     c.add(b, t + 7 * MS, WAN, bare(WAN, in6(t6(src6(k, 2), LAN_CLI6, syn(44008, 22)))), "6in6: inner IPv6 SYN to port 22")
     reply = TCP(sport=22, dport=44001, seq=0x4000, ack=0x1001, flags="SA", window=1024)
     c.add(b, t + 8 * MS, LAN, bare(LAN, v4(ids, LAN_SRV, T, 4, t4(ids, LAN_CLI, S(2), reply))), "IPIP from the LAN: the inner SYN-ACK")
-    c.add(b, t + 9 * MS, LAN, bare(LAN, v4(ids, LAN_SRV, T, 4, t4(ids, "10.4.0.9", S(2), syn(44009, 80, flags="SF")))), "IPIP from the LAN (not inspected): inner SYN+FIN from 10.4.0.9")
+    c.add(b, t + 9 * MS, LAN, bare(LAN, v4(ids, LAN_SRV, T, 4, t4(ids, "10.4.0.9", S(2), syn(44009, 80, flags="SF")))), "IPIP from the LAN (inner addresses not checked, inner flags are): inner SYN+FIN from 10.4.0.9", **drop("tcp-flags"))
     nested = v4(ids, LAN_CLI, S(2), 4, t4(ids, LAN_CLI, S(2), udp(44010, 5000)))
-    c.add(b, t + 10 * MS, LAN, bare(LAN, v4(ids, LAN_SRV, T, 47, gre(0x0800, nested))), "GRE from the LAN (not inspected): IPIP inside GRE")
+    c.add(b, t + 10 * MS, LAN, bare(LAN, v4(ids, LAN_SRV, T, 47, gre(0x0800, nested))), "GRE from the LAN: IPIP inside GRE (a second level is not looked into)")
     # Attacks inside tunnels.
     c.add(b, t + 20 * MS, WAN, bare(WAN, ipip(t4(ids, "10.4.0.1", LAN_CLI, syn(44020, 80)))), "IPIP: inner SYN from bogon 10.4.0.1", **drop("bogon-src"))
     c.add(b, t + 21 * MS, WAN, bare(WAN, sit(t6("fd00::4:1", LAN_CLI6, syn(44021, 80)))), "6in4: inner IPv6 SYN from bogon fd00::4:1", **drop("bogon-src"))

@@ -192,7 +192,7 @@ struct RawFlypaper {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 struct RawAllow {
-    proto: Text,
+    proto: Option<Spanned<ProtoSpec>>,
     ports: Option<Spanned<PortSpec>>,
     dst: Strings,
 }
@@ -311,33 +311,51 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
     }
 }
 
-/// A port as written: `139` or `"6000-6010"` (checked later).
-enum PortSpec {
-    Num(i64),
-    Text(String),
-}
+/// A TOML value that may be written as a number or as a string (checked
+/// later): a deserializer that takes either.
+macro_rules! num_or_text {
+    ($(#[$doc:meta])* $name:ident, $expecting:literal) => {
+        $(#[$doc])*
+        enum $name {
+            Num(i64),
+            Text(String),
+        }
 
-impl<'de> Deserialize<'de> for PortSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PortSpec, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = PortSpec;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a port number or an \"A-B\" port range string")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<PortSpec, E> {
-                Ok(PortSpec::Num(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PortSpec, E> {
-                Ok(PortSpec::Num(i64::try_from(v).unwrap_or(i64::MAX)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<PortSpec, E> {
-                Ok(PortSpec::Text(v.to_owned()))
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_i64<E: de::Error>(self, v: i64) -> Result<$name, E> {
+                        Ok($name::Num(v))
+                    }
+                    fn visit_u64<E: de::Error>(self, v: u64) -> Result<$name, E> {
+                        Ok($name::Num(i64::try_from(v).unwrap_or(i64::MAX)))
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$name, E> {
+                        Ok($name::Text(v.to_owned()))
+                    }
+                }
+                d.deserialize_any(V)
             }
         }
-        d.deserialize_any(V)
-    }
+    };
 }
+
+num_or_text!(
+    /// A port as written: `139` or `"6000-6010"` (checked later).
+    PortSpec,
+    "a port number or an \"A-B\" port range string"
+);
+
+num_or_text!(
+    /// An allow rule's protocol as written: `"gre"` or `47`.
+    ProtoSpec,
+    "a protocol name or number"
+);
 
 // ---------------------------------------------------------------------------
 // Validation and compilation.
@@ -810,7 +828,11 @@ fn allow_rule(cx: &mut Ctx<'_>, index: usize, a: &Spanned<Table<RawAllow>>) -> O
         );
         return None;
     };
-    let proto = match proto_by_name_or_number(proto.get_ref()) {
+    let text = match proto.get_ref() {
+        ProtoSpec::Text(t) => t.clone(),
+        ProtoSpec::Num(n) => n.to_string(),
+    };
+    let proto = match proto_by_name_or_number(&text) {
         Some(p) => p,
         None => {
             let options = PROTO_NAMES
@@ -822,7 +844,7 @@ fn allow_rule(cx: &mut Ctx<'_>, index: usize, a: &Spanned<Table<RawAllow>>) -> O
                 proto.span(),
                 format!(
                     "unknown protocol `{}`; expected {} or a protocol number 0..=255",
-                    proto.get_ref(),
+                    text,
                     options.join(", ")
                 ),
             );
