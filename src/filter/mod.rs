@@ -15,32 +15,64 @@
 //!
 //! # Order of the rules
 //!
-//! 1. Parse; malformed frames are dropped (`malformed`).
-//! 2. ARP passes; other non-IP frames pass unless `drop_non_ip`.
-//! 3. A fly's frames are dropped (`fly`), from either port.
-//! 4. ICMPv6 neighbour discovery with hop limit 255 (RFC 4861: it cannot
-//!    have crossed a router) passes; with a lower hop limit it is `spoofed`.
-//!    Multicast listener discovery with hop limit 1 from `::` or a
-//!    link-local source to a multicast group passes too.
-//! 5. From the WAN: bogon sources (`bogon-src`; IPv6 link-local sources only
-//!    toward link-local or multicast destinations), bogus destinations
-//!    (`bogus-dst`; DHCP replies to the broadcast address excepted), LAN
-//!    sources (`spoofed`). From the LAN: sources outside the LAN prefixes
-//!    (`spoofed`; DHCP discovery from 0.0.0.0, `::` and link-local excepted).
-//!    Anti-spoof applies per family only when the config names LAN prefixes
-//!    of that family.
-//! 6. TCP: bogus flags (`tcp-flags`, both directions); from the WAN a trap
-//!    port makes a fly (`trap`); connection state (`invalid`); a new
-//!    connection from the WAN must match an allow rule in strict mode
-//!    (`not-allowed`, makes a fly) and is rate limited per source
-//!    (`syn-rate`); an RST from the WAN is rate limited per source
-//!    (`rst-rate`) and, if accepted, delayed (`Verdict::Delay`).
-//! 7. UDP: from the WAN a trap port makes a fly; in strict mode a datagram
-//!    from the WAN that belongs to no flow and matches no allow rule makes a
-//!    fly. DHCP and DHCPv6 always pass.
-//! 8. ICMP from the WAN: address-mask and timestamp requests are dropped
-//!    (`icmp-type`); in strict mode an echo request without an allow rule
-//!    makes a fly; everything is rate limited per source (`icmp-rate`).
+//! 1. Frames longer than [`MAX_FRAME`] are `oversize` (the live path
+//!    cannot carry them; replay agrees). Parse: up to three VLAN tags
+//!    (0x8100, 0x88a8, 0x9100), a PPPoE session, an MPLS label stack, IPv4
+//!    (header checksum and options checked) or IPv6 (extension headers
+//!    walked), and one level of tunnel (IP in IP, IPv6 in IPv4, GRE
+//!    carrying IP, 4in6, 6in6). Malformed frames are dropped (`malformed`,
+//!    counted by kind; a first fragment too short for its transport header
+//!    is `frag-tiny`).
+//! 2. ARP, PPPoE discovery and the PPP control protocols pass; MPLS not
+//!    followed by IP from the WAN is `mpls` (policy); other non-IP frames
+//!    pass unless `drop_non_ip`.
+//! 3. A tunnel from the WAN is inspected (`filter.tunnels`): its outer
+//!    header meets the address and header rules, and the inner packet is
+//!    the one judged below; a tunnel in a tunnel, or a fragmented one, is
+//!    `tunnel`. A tunnel leaving the LAN is tracked by its inner packet,
+//!    whose addresses are not checked.
+//! 4. A fly's frames are dropped (`fly`), from either port, whether the fly
+//!    is the packet's source or a tunnel's outer source.
+//! 5. Address rules. From the WAN: bogon sources (`bogon-src`; IPv6
+//!    link-local sources only toward link-local or multicast destinations;
+//!    `::` only for duplicate address detection and MLD), bogus
+//!    destinations (`bogus-dst`; DHCP replies to the broadcast address
+//!    excepted), LAN sources (`spoofed`). From the LAN: sources outside the
+//!    LAN prefixes (`spoofed`; DHCP discovery from 0.0.0.0, `::` and
+//!    link-local excepted). Anti-spoof applies per family only when the
+//!    config names LAN prefixes of that family. Then, both ways: TTL or hop
+//!    limit 0 (`ttl-zero`), IPv4 source routes and IPv6 routing header type
+//!    0 (`source-route`), bogus TCP flags (`tcp-flags`).
+//! 6. Strict mode: an inspected tunnel from the WAN needs an allow rule
+//!    for its protocol or a flow the LAN opened (`not-allowed`, makes a
+//!    fly).
+//! 7. TCP: a new attempt from the WAN (SYN without ACK) to a trap port
+//!    makes a fly (`trap`); in strict mode one that no allow rule matches
+//!    makes a fly (`not-allowed`); every attempt counts against the
+//!    source's SYN limit (`syn-rate`; a sliding window by default, as
+//!    iptables' `recent`). Then connection state (`invalid`); an RST from
+//!    the WAN is rate limited per source (`rst-rate`) and, if accepted,
+//!    delayed (`Verdict::Delay`).
+//! 8. UDP: from the WAN a datagram that belongs to no flow and goes to a
+//!    trap port makes a fly; DHCP and DHCPv6 pass; in strict mode a
+//!    datagram from the WAN that belongs to no flow and matches no allow
+//!    rule makes a fly.
+//! 9. ICMP from the WAN: types the policy drops (`icmp-type`: redirect,
+//!    timestamp and address-mask requests by default); echo requests to a
+//!    LAN prefix's directed broadcast or an IPv6 multicast group (`smurf`);
+//!    in strict mode an echo request without an allow rule makes a fly;
+//!    everything is rate limited per source (`icmp-rate`). Neighbour
+//!    discovery, both ways, only with hop limit 255, router advertisements
+//!    and redirects only from link-local sources (`nd-invalid`), rate
+//!    limited per source from the WAN (`nd-rate`).
+//! 10. Other protocols (GRE, ESP, SCTP, UDP-Lite, ...) in strict mode: from
+//!    the WAN they need an allow rule for their number or a flow the LAN
+//!    opened (`not-allowed`, makes a fly).
+//! 11. A later fragment follows its datagram's first fragment (whose
+//!    verdict a bounded table remembers): `frag-after-drop` if that was
+//!    dropped; `frag-orphan` if it was never seen (dropped at once, never a
+//!    fly); `frag-overlap` at TCP offset 8 or over the first fragment's
+//!    transport header; `frag-too-big` past 65535 bytes.
 //!
 //! A never-block source is dropped by these rules like any other, but it
 //! never becomes a fly.
