@@ -400,7 +400,7 @@ mod ipv4_option {
 
 /// Parse one Ethernet frame (from the destination MAC; no FCS). Never panics
 /// on any input; no allocation.
-#[inline]
+#[inline(always)]
 pub fn parse(frame: &[u8]) -> Result<Summary, ParseError> {
     if frame.len() < ETH_HEADER_LEN {
         return Err(ParseError::Truncated);
@@ -484,7 +484,7 @@ fn parse_arp(arp: &[u8]) -> Result<L3, ParseError> {
 /// Walk IPv4 options (`opts`: header bytes 20 to the header length).
 /// True when they hold a source route; `BadIpOptions` when an option's
 /// length is below 2 or runs past the header.
-#[inline]
+#[inline(always)]
 fn ipv4_source_route(opts: &[u8]) -> Result<bool, ParseError> {
     let mut i = 0;
     let mut route = false;
@@ -514,7 +514,7 @@ fn ipv4_source_route(opts: &[u8]) -> Result<bool, ParseError> {
 /// Parse an IPv4 packet at `off` (`frame` ends where whatever carries the
 /// packet ends). `inner`: where a tunnel's inner packet goes; `None` when
 /// this packet is itself an inner one (no second level).
-#[inline]
+#[inline(always)]
 fn parse_ipv4(
     frame: &[u8],
     off: usize,
@@ -523,7 +523,7 @@ fn parse_ipv4(
     parse_ipv4_at(frame, off, Some(inner))
 }
 
-#[inline]
+#[inline(always)]
 fn parse_ipv4_at(
     frame: &[u8],
     off: usize,
@@ -591,7 +591,7 @@ fn parse_ipv4_at(
     })
 }
 
-#[inline]
+#[inline(always)]
 fn parse_ipv6(
     frame: &[u8],
     off: usize,
@@ -600,7 +600,7 @@ fn parse_ipv6(
     parse_ipv6_at(frame, off, Some(inner))
 }
 
-#[inline]
+#[inline(always)]
 fn parse_ipv6_at(
     frame: &[u8],
     off: usize,
@@ -685,7 +685,7 @@ fn parse_tunnel(frame: &[u8], at: usize, proto: u8) -> Result<IpSummary, ParseEr
 
 /// The L4 header of an IP packet and the bytes of it present. `seg` is
 /// bounded by the IP length.
-#[inline]
+#[inline(always)]
 fn parse_l4(proto: u8, seg: &[u8], frag: Frag, v6: bool) -> Result<(L4, u8), ParseError> {
     if frag == Frag::Later {
         return Ok((L4::Fragment, 0));
