@@ -178,10 +178,13 @@ struct Pre {
     frag_offset: u16,
     frag_len: u16,
     frag_id: u32,
-    /// An inspected tunnel from the WAN: the outer header's source,
-    /// destination and protocol (the frame is judged by its inner packet).
-    outer: Option<(Addr, Addr, u8)>,
 }
+
+/// An inspected tunnel's outer header: source, destination and protocol
+/// (the frame is judged by its inner packet). Kept beside the batch's
+/// `Pre` records rather than in them: tunnels are rare, and the records
+/// stay small.
+type Outer = Option<(Addr, Addr, u8)>;
 
 impl Pre {
     #[inline(always)]
@@ -442,10 +445,11 @@ impl Filter {
     #[inline]
     pub fn process(&mut self, now: Nanos, dir: Direction, frame: &[u8]) -> Verdict {
         let mut pre = Pre::default();
-        self.prepare(dir, frame, &mut pre);
+        let mut outer = None;
+        self.prepare(dir, frame, &mut pre, &mut outer);
         self.warm(&mut pre);
         self.count_frames(dir, 1);
-        self.finish(now, dir, &pre, false)
+        self.finish(now, dir, &pre, &outer, false)
     }
 
     /// Decide a batch of frames that entered from the same port, writing
@@ -464,6 +468,7 @@ impl Filter {
     ) {
         assert!(out.len() >= frames.len(), "one verdict per frame");
         let mut pre = [Pre::default(); BATCH];
+        let mut outer: [Outer; BATCH] = [None; BATCH];
         for (chunk, out) in frames.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
             // Stage zero: start loading every frame's headers (the first
             // 128 bytes hold Ethernet, VLAN, IP and L4 headers).
@@ -477,8 +482,8 @@ impl Filter {
                 }
             }
             let pre = &mut pre[..chunk.len()];
-            for (f, p) in chunk.iter().zip(pre.iter_mut()) {
-                self.prepare(dir, f, p);
+            for ((f, p), o) in chunk.iter().zip(pre.iter_mut()).zip(outer.iter_mut()) {
+                self.prepare(dir, f, p, o);
             }
             for p in pre.iter_mut() {
                 self.warm(p);
@@ -487,9 +492,9 @@ impl Filter {
             // bitmap when the chunk was prepared: look sources up fully then.
             self.count_frames(dir, chunk.len() as u64);
             let flies_before = self.stats.flies_added;
-            for (p, v) in pre.iter().zip(out.iter_mut()) {
+            for ((p, o), v) in pre.iter().zip(outer.iter()).zip(out.iter_mut()) {
                 let recheck = self.stats.flies_added != flies_before;
-                *v = self.finish(now, dir, p, recheck);
+                *v = self.finish(now, dir, p, o, recheck);
             }
         }
     }
@@ -505,7 +510,8 @@ impl Filter {
     /// Stage one: parse, hash, and prefetch the lines of the blacklist
     /// bitmap and the tags of the flow and source tables. No state changes.
     #[inline(always)]
-    fn prepare(&self, dir: Direction, frame: &[u8], pre: &mut Pre) {
+    fn prepare(&self, dir: Direction, frame: &[u8], pre: &mut Pre, outer_of: &mut Outer) {
+        *outer_of = None;
         if frame.len() > MAX_FRAME {
             pre.kind = Kind::Oversize;
             return;
@@ -518,7 +524,7 @@ impl Filter {
                 return;
             }
         };
-        let outer = match s.l3 {
+        let outer = match &s.l3 {
             L3::Ip(ip) => ip,
             L3::Arp => {
                 pre.kind = Kind::Arp;
@@ -540,33 +546,26 @@ impl Filter {
         let wan = dir == Direction::Wan;
         let mut ip = outer;
         let mut drop = None;
-        let mut tunnel = None;
         // The inner packet of a tunnel leaving the LAN: tracked (so that the
         // replies, which are inspected, belong to a flow), but its addresses
         // are the tunnel's business, not the LAN's.
         let mut lan_inner = false;
-        if outer.l4 == L4::Tunnel && !wan && self.policy.tunnels == TunnelMode::Inspect {
-            if let Some(inner) = s.inner.filter(|i| i.l4 != L4::Tunnel) {
-                drop = self.header_drop(dir, &outer, Kind::OtherIp, 0, 0);
-                tunnel = Some((outer.src, outer.dst, outer.proto));
-                ip = inner;
-                lan_inner = true;
-            }
-        }
-        if outer.l4 == L4::Tunnel && wan {
-            match self.policy.tunnels {
-                TunnelMode::Pass => {}
-                TunnelMode::Drop => drop = Some(Reason::Tunnel),
-                TunnelMode::Inspect => match s.inner {
-                    Some(inner) if inner.l4 != L4::Tunnel => {
-                        drop = self.header_drop(dir, &outer, Kind::OtherIp, 0, 0);
-                        tunnel = Some((outer.src, outer.dst, outer.proto));
-                        ip = inner;
-                    }
-                    // A tunnel in the tunnel, or a fragmented tunnel packet
-                    // whose inner headers cannot all be seen.
-                    _ => drop = Some(Reason::Tunnel),
-                },
+        let inner;
+        if outer.l4 == L4::Tunnel {
+            let t = match self.tunnel(dir, frame, outer) {
+                Ok(t) => t,
+                Err(e) => {
+                    pre.kind = Kind::Malformed;
+                    pre.perr = e.index() as u8;
+                    return;
+                }
+            };
+            drop = t.drop;
+            inner = t.inner;
+            if let Some(i) = &inner {
+                lan_inner = !wan;
+                *outer_of = Some((outer.src, outer.dst, outer.proto));
+                ip = i;
             }
         }
         let (kind, sport, dport, flags) = match ip.l4 {
@@ -613,13 +612,12 @@ impl Filter {
             frag_offset: ip.frag_offset,
             frag_len: ip.frag_len,
             frag_id: ip.frag_id,
-            outer: tunnel,
         };
         pre.stateless_drop = drop.or_else(|| {
             if lan_inner {
-                options_drop(&ip)
+                options_drop(ip)
             } else {
-                self.header_drop(dir, &ip, kind, sport, dport)
+                self.header_drop(dir, ip, kind, sport, dport)
             }
         });
         if kind == Kind::Tcp && pre.stateless_drop.is_none() && tcpflags::is_bogus(flags) {
@@ -638,6 +636,53 @@ impl Filter {
             pre.flow_hash = pre.flow_key().hash_hashed(src_hash, h_dst, &self.hash);
             self.flows.prefetch(pre.flow_hash, pre.v6);
         }
+    }
+
+    /// What to judge of a tunnel packet (`outer.l4` is `L4::Tunnel`): from
+    /// the WAN, by `filter.tunnels`; from the LAN, its inner packet when
+    /// inspecting (for connection tracking).
+    #[cold]
+    #[inline(never)]
+    fn tunnel(
+        &self,
+        dir: Direction,
+        frame: &[u8],
+        outer: &wire::IpSummary,
+    ) -> Result<TunnelView, wire::ParseError> {
+        let none = TunnelView {
+            drop: None,
+            inner: None,
+        };
+        let inspect = self.policy.tunnels == TunnelMode::Inspect;
+        // A malformed inner packet is a malformed frame, when it is looked at.
+        let inner = if inspect {
+            wire::tunnel_inner(frame, outer)?.filter(|i| i.l4 != L4::Tunnel)
+        } else {
+            None
+        };
+        Ok(match (dir, self.policy.tunnels) {
+            (_, TunnelMode::Pass) => none,
+            (Direction::Lan, TunnelMode::Drop) => none,
+            (Direction::Wan, TunnelMode::Drop) => TunnelView {
+                drop: Some(Reason::Tunnel),
+                inner: None,
+            },
+            (_, TunnelMode::Inspect) => match inner {
+                Some(i) => TunnelView {
+                    drop: self.header_drop(dir, outer, Kind::OtherIp, 0, 0),
+                    inner: Some(i),
+                },
+                // A tunnel leaving the LAN that cannot be looked into is
+                // judged by its outer header.
+                None if dir == Direction::Lan => none,
+                // A tunnel in the tunnel, or a fragmented tunnel packet
+                // whose inner headers cannot all be seen.
+                None => TunnelView {
+                    drop: Some(Reason::Tunnel),
+                    inner: None,
+                },
+            },
+        })
     }
 
     /// The rules that read one IP header: bogons, bogus destinations and
@@ -689,8 +734,15 @@ impl Filter {
 
     /// Phase two: decide and count.
     #[inline(always)]
-    fn finish(&mut self, now: Nanos, dir: Direction, pre: &Pre, recheck_fly: bool) -> Verdict {
-        let v = self.decide(now, dir, pre, recheck_fly);
+    fn finish(
+        &mut self,
+        now: Nanos,
+        dir: Direction,
+        pre: &Pre,
+        outer: &Outer,
+        recheck_fly: bool,
+    ) -> Verdict {
+        let v = self.decide(now, dir, pre, outer, recheck_fly);
         match v {
             Verdict::Forward => self.stats.forwarded += 1,
             Verdict::Delay(_) => self.stats.delayed += 1,
@@ -716,7 +768,14 @@ impl Filter {
     }
 
     #[inline(always)]
-    fn decide(&mut self, now: Nanos, dir: Direction, pre: &Pre, recheck_fly: bool) -> Verdict {
+    fn decide(
+        &mut self,
+        now: Nanos,
+        dir: Direction,
+        pre: &Pre,
+        outer: &Outer,
+        recheck_fly: bool,
+    ) -> Verdict {
         let wan = dir == Direction::Wan;
         match pre.kind {
             Kind::Malformed => {
@@ -745,7 +804,7 @@ impl Filter {
         if fly {
             return Verdict::Drop(Reason::Fly);
         }
-        if let Some((outer_src, _, _)) = pre.outer {
+        if let Some((outer_src, _, _)) = *outer {
             if self.blacklist.is_fly(outer_src, now) {
                 return Verdict::Drop(Reason::Fly);
             }
@@ -753,7 +812,7 @@ impl Filter {
         if let Some(r) = pre.stateless_drop {
             return Verdict::Drop(r);
         }
-        if let Some(outer) = pre.outer {
+        if let Some(outer) = *outer {
             if let Some(v) = self.tunnel_gate(now, wan, outer) {
                 return v;
             }
@@ -808,7 +867,7 @@ impl Filter {
 
     /// Bogons, bogus destinations and anti-spoof by direction.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn check_addresses(
         &self,
         dir: Direction,
@@ -1178,6 +1237,13 @@ impl Filter {
         }
         Verdict::Forward
     }
+}
+
+/// What `Filter::tunnel` decided.
+struct TunnelView {
+    drop: Option<Reason>,
+    /// The packet to judge instead of the outer one.
+    inner: Option<wire::IpSummary>,
 }
 
 /// TTL 0 and source routes.

@@ -9,8 +9,8 @@
 use crate::addr::Addr;
 
 /// Fold a wide one's-complement accumulator to 16 bits (end-around carry).
-#[inline]
-fn fold(mut acc: u64) -> u16 {
+#[inline(always)]
+pub(crate) fn fold(mut acc: u64) -> u16 {
     while acc >> 16 != 0 {
         acc = (acc & 0xffff) + (acc >> 16);
     }
