@@ -66,13 +66,13 @@
 //!    and redirects only from link-local sources (`nd-invalid`), rate
 //!    limited per source from the WAN (`nd-rate`).
 //! 10. Other protocols (GRE, ESP, SCTP, UDP-Lite, ...) in strict mode: from
-//!    the WAN they need an allow rule for their number or a flow the LAN
-//!    opened (`not-allowed`, makes a fly).
+//!     the WAN they need an allow rule for their number or a flow the LAN
+//!     opened (`not-allowed`, makes a fly).
 //! 11. A later fragment follows its datagram's first fragment (whose
-//!    verdict a bounded table remembers): `frag-after-drop` if that was
-//!    dropped; `frag-orphan` if it was never seen (dropped at once, never a
-//!    fly); `frag-overlap` at TCP offset 8 or over the first fragment's
-//!    transport header; `frag-too-big` past 65535 bytes.
+//!     verdict a bounded table remembers): `frag-after-drop` if that was
+//!     dropped; `frag-orphan` if it was never seen (dropped at once, never a
+//!     fly); `frag-overlap` at TCP offset 8 or over the first fragment's
+//!     transport header; `frag-too-big` past 65535 bytes.
 //!
 //! A never-block source is dropped by these rules like any other, but it
 //! never becomes a fly.
