@@ -481,6 +481,15 @@ fn strict_mode_gates_tunnels_and_every_protocol() {
     let sctp = raw_ip("203.0.113.31", LAN_SERVER, 132, &[0u8; 28]);
     assert_eq!(l.wan(&sctp), DROP(Reason::NotAllowed));
     assert!(l.is_fly("203.0.113.31"));
+    let e =
+        l.f.blacklist()
+            .get("203.0.113.31".parse().unwrap(), l.now)
+            .expect("listed");
+    assert_eq!(e.proto, Some(Proto::Other(132)));
+    assert_eq!(
+        e.lockout_line(),
+        "lockout 203.0.113.31, who tried IP-protocol 132"
+    );
     let udplite = raw_ip("203.0.113.32", LAN_SERVER, 136, &[0u8; 12]);
     assert_eq!(l.wan(&udplite), DROP(Reason::NotAllowed));
     let gre_eth = raw_ip(

@@ -92,10 +92,14 @@ fn pack_meta(e: &FlyEntry) -> u64 {
         Some(Proto::Tcp) => 1,
         Some(Proto::Udp) => 2,
         Some(Proto::Icmp) => 3,
-        // The protocol number rides in the port's place.
+        // The protocol number rides in the port's place (it has none).
         Some(Proto::Other(_)) => 4,
     };
-    (e.reason as u64) | (proto << 8) | ((e.port as u64) << 16)
+    let port = match e.proto {
+        Some(Proto::Other(n)) => u64::from(n),
+        _ => u64::from(e.port),
+    };
+    (e.reason as u64) | (proto << 8) | (port << 16)
 }
 
 fn unpack_meta(m: u64) -> (Reason, Option<Proto>, u16) {
