@@ -658,6 +658,47 @@ fn fragment_attacks_have_named_reasons() {
     assert_eq!(l.wan(&v6), DROP(Reason::FragOrphan));
 }
 
+/// An IPv6 fragment of `frame`'s packet: a fragment header (next header
+/// `next`, byte offset `off`, more-fragments `more`, id 77) and then `body`
+/// in place of the original payload.
+fn fragment6(frame: &[u8], next: u8, off: u16, more: bool, body: &[u8]) -> Vec<u8> {
+    let mut f = frame[..54].to_vec();
+    f[20] = 44;
+    let mut fh = vec![next, 0];
+    fh.extend_from_slice(&(off | u16::from(more)).to_be_bytes());
+    fh.extend_from_slice(&77u32.to_be_bytes());
+    f.extend_from_slice(&fh);
+    f.extend_from_slice(body);
+    let plen = (f.len() - 54) as u16;
+    f[18..20].copy_from_slice(&plen.to_be_bytes());
+    f
+}
+
+#[test]
+fn ipv6_fragments_with_extension_headers_after_the_fragment_header() {
+    let mut l = Lab::default();
+    let syn = tcp("2001:db8::5", 7, "2001:db8:1::10", 22, SYN);
+    // First fragment: destination options (8 bytes), then the TCP header:
+    // the transport header ends 28 bytes after the fragment header.
+    let mut body = vec![6u8, 0, 1, 4, 0, 0, 0, 0];
+    body.extend_from_slice(&syn[54..]);
+    let first = fragment6(&syn, 60, 0, true, &body);
+    assert_eq!(l.wan(&first), Verdict::Forward);
+    // A fragment at offset 32 is past the header, and follows the first.
+    let later = fragment6(&syn, 60, 32, false, &[0u8; 8]);
+    assert_eq!(l.wan(&later), Verdict::Forward);
+    // One at offset 24 would rewrite TCP bytes 16..20; after it, the
+    // datagram is poisoned: its other fragments are dropped too.
+    let later = fragment6(&syn, 60, 24, false, &[0u8; 8]);
+    assert_eq!(l.wan(&later), DROP(Reason::FragOverlap));
+    let later = fragment6(&syn, 60, 40, false, &[0u8; 8]);
+    assert_eq!(l.wan(&later), DROP(Reason::FragAfterDrop));
+    // A first fragment whose header chain ends before TCP's header does is
+    // tiny (RFC 7112).
+    let tiny = fragment6(&syn, 60, 0, true, &body[..20]);
+    assert_eq!(l.wan(&tiny), DROP(Reason::FragTiny));
+}
+
 #[test]
 fn ip_header_rules_source_routes_ttl_zero_rh0_and_checksums() {
     let mut l = Lab::default();

@@ -174,7 +174,7 @@ struct Pre {
     /// The packet's fragment fields (see `wire::IpSummary`).
     frag: wire::Frag,
     frag_more: bool,
-    l4_hdr: u8,
+    l4_hdr: u16,
     frag_offset: u16,
     frag_len: u16,
     frag_id: u32,
@@ -213,12 +213,17 @@ impl Pre {
         }
     }
 
+    /// The datagram's reassembly key: IPv4 reassembles by (source,
+    /// destination, id, protocol); IPv6 by (source, destination, id) only
+    /// (RFC 8200 section 4.5), and a later fragment's "protocol" would be
+    /// the fragment header's next header, not the first fragment's upper
+    /// layer, when extension headers follow the fragment header.
     fn frag_key(&self) -> FragKey {
         FragKey {
             src: self.src,
             dst: self.dst,
             id: self.frag_id,
-            proto: self.proto,
+            proto: if self.v6 { 0 } else { self.proto },
             v6: self.v6,
         }
     }
@@ -762,9 +767,7 @@ impl Filter {
             Verdict::Drop(_) => Remembered::Drop,
             _ => Remembered::Pass,
         };
-        let _ = self
-            .frags
-            .first(now, &pre.frag_key(), r, u16::from(pre.l4_hdr));
+        let _ = self.frags.first(now, &pre.frag_key(), r, pre.l4_hdr);
     }
 
     #[inline(always)]

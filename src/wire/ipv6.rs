@@ -476,6 +476,9 @@ pub struct Chain {
     pub frag_more: bool,
     /// A routing header of type 0 (source routing, deprecated by RFC 5095).
     pub rh0: bool,
+    /// Offset from the start of the IPv6 payload to the end of the
+    /// fragment header (where fragment offsets count from); 0 without one.
+    pub frag_end: usize,
 }
 
 /// Walk the extension headers: hop-by-hop (0, only first), routing (43),
@@ -497,6 +500,7 @@ pub fn walk_extension_headers(first: u8, payload: &[u8]) -> Result<Chain, ParseE
     let mut seen_frag = false;
     let mut headers = 0u8;
     let (mut frag_offset, mut frag_id, mut frag_more, mut rh0) = (0u16, 0u32, false, false);
+    let mut frag_end = 0;
     loop {
         if !matches!(
             next_header,
@@ -547,6 +551,7 @@ pub fn walk_extension_headers(first: u8, payload: &[u8]) -> Result<Chain, ParseE
             frag_more = off_m & 0x0001 != 0;
             frag_id = read_u32(payload, pos + 4);
             pos += FRAG_HEADER_LEN;
+            frag_end = pos;
             if off_m & 0xfff8 != 0 {
                 frag = Frag::Later;
                 break;
@@ -567,6 +572,7 @@ pub fn walk_extension_headers(first: u8, payload: &[u8]) -> Result<Chain, ParseE
         frag_id,
         frag_more,
         rh0,
+        frag_end,
     })
 }
 
@@ -606,6 +612,7 @@ mod test {
                 frag_id: 0,
                 frag_more: false,
                 rh0: false,
+                frag_end: 0,
             }
         );
 
@@ -645,6 +652,7 @@ mod test {
                 frag_id: 0x606d_1f02,
                 frag_more: true,
                 rh0: false,
+                frag_end: 16,
             }
         );
 
@@ -666,6 +674,7 @@ mod test {
                 frag_id: 0x606d_1f02,
                 frag_more: false,
                 rh0: false,
+                frag_end: 16,
             }
         );
     }

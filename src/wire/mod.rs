@@ -328,10 +328,12 @@ pub struct IpSummary {
     pub frag_len: u16,
     /// More fragments follow (IPv4 MF, the IPv6 fragment header's M).
     pub frag_more: bool,
-    /// Bytes of the transport header present from `l4_offset` (TCP's data
-    /// offset, 8 for UDP and ICMP, 0 for other protocols and non-first
-    /// fragments): what a later fragment must not overlap.
-    pub l4_header_len: u8,
+    /// Where the transport header ends, counted as fragment offsets are:
+    /// from the end of the IPv4 header, or from the end of the IPv6
+    /// fragment header (so the extension headers after it count too). TCP's
+    /// data offset, 8 for UDP and ICMP, 0 for other protocols and non-first
+    /// fragments: what a later fragment must not overlap.
+    pub l4_header_len: u16,
     pub l4: L4,
 }
 
@@ -564,6 +566,7 @@ fn parse_ipv4_at(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
     let proto = ip[9];
     let seg = &ip[header_len..total_len];
     let (l4, l4_header_len) = parse_l4(proto, seg, frag, false)?;
+    let l4_header_len = u16::from(l4_header_len);
     let l4_offset = off + header_len;
     Ok(IpSummary {
         version: 4,
@@ -611,6 +614,10 @@ fn parse_ipv6_at(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
     let chain = ipv6::walk_extension_headers(ip[6], payload)?;
     let seg = &payload[chain.l4_offset..];
     let (l4, l4_header_len) = parse_l4(chain.next_header, seg, chain.frag, true)?;
+    // At most 8 extension headers of at most 2048 bytes: fits a u16.
+    let l4_header_len = (chain.l4_offset.saturating_sub(chain.frag_end)
+        * usize::from(chain.frag == Frag::First)) as u16
+        + u16::from(l4_header_len);
     // The chain is at most 8 headers of at most 2048 bytes each, so the
     // offset fits in a u16.
     let l4_offset = off + ipv6::HEADER_LEN + chain.l4_offset;
