@@ -403,8 +403,13 @@ fn mpls_without_ip_is_dropped_from_the_wan_unless_the_policy_passes_it() {
     assert_eq!(l.lan(&pw), Verdict::Forward);
     let mut p = Policy::default();
     p.mpls_drop_non_ip = false;
-    let mut l = Lab::new(p);
+    let mut l = Lab::new(p.clone());
     assert_eq!(l.wan(&pw), Verdict::Forward);
+    // It is not IP: a policy that drops non-IP frames drops it both ways.
+    p.drop_non_ip = true;
+    let mut l = Lab::new(p);
+    assert_eq!(l.wan(&pw), DROP(Reason::NonIp));
+    assert_eq!(l.lan(&pw), DROP(Reason::NonIp));
 }
 
 #[test]

@@ -794,8 +794,10 @@ impl Filter {
             Kind::MplsOther if wan && self.policy.mpls_drop_non_ip => {
                 return Verdict::Drop(Reason::Mpls)
             }
+            Kind::MplsOther | Kind::NonIp if self.policy.drop_non_ip => {
+                return Verdict::Drop(Reason::NonIp)
+            }
             Kind::MplsOther => return Verdict::Forward,
-            Kind::NonIp if self.policy.drop_non_ip => return Verdict::Drop(Reason::NonIp),
             Kind::NonIp => return Verdict::Forward,
             _ => {}
         }
