@@ -179,8 +179,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// True when the header checksum is right.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
-        let header = &self.buffer.as_ref()[..usize::from(self.header_len())];
-        checksum::data(header) == 0xffff
+        checksum::ipv4_header_ok(&self.buffer.as_ref()[..usize::from(self.header_len())])
     }
 }
 

@@ -76,6 +76,7 @@ pub(crate) fn write_u32(b: &mut [u8], at: usize, v: u32) {
 /// should; the `Bad*` variants mean a field is out of range or two headers
 /// disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum ParseError {
     /// The frame ends inside a header, or before the length an IP header
     /// declares (including a frame shorter than the 14-byte Ethernet header).
@@ -141,9 +142,10 @@ impl ParseError {
     /// Number of variants (size of a counter array).
     pub const COUNT: usize = ParseError::ALL.len();
 
-    /// Position in [`ParseError::ALL`] (a counter index).
-    pub fn index(self) -> usize {
-        ParseError::ALL.iter().position(|e| *e == self).unwrap_or(0)
+    /// Position in [`ParseError::ALL`] (a counter index): the variant's
+    /// discriminant, since `ALL` lists them in declaration order.
+    pub const fn index(self) -> usize {
+        self as usize
     }
 
     /// A stable name for stats and logs.
@@ -479,18 +481,6 @@ fn parse_arp(arp: &[u8]) -> Result<L3, ParseError> {
     Ok(L3::Arp)
 }
 
-/// The IPv4 header checksum of `h` (20 to 60 bytes, a multiple of 4) is
-/// right: its one's-complement sum is all ones. Five 32-bit loads for the
-/// usual 20-byte header.
-#[inline(always)]
-fn header_checksum_ok(h: &[u8]) -> bool {
-    let mut acc = 0u64;
-    for w in h.chunks_exact(4) {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-    }
-    checksum::fold(acc) == 0xffff
-}
-
 /// Walk IPv4 options (`opts`: header bytes 20 to the header length).
 /// True when they hold a source route; `BadIpOptions` when an option's
 /// length is below 2 or runs past the header.
@@ -525,11 +515,6 @@ fn ipv4_source_route(opts: &[u8]) -> Result<bool, ParseError> {
 /// packet ends).
 #[inline(always)]
 fn parse_ipv4(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
-    parse_ipv4_at(frame, off)
-}
-
-#[inline(always)]
-fn parse_ipv4_at(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
     let ip = &frame[off.min(frame.len())..];
     if ip.len() < ipv4::HEADER_LEN {
         return Err(ParseError::Truncated);
@@ -549,7 +534,7 @@ fn parse_ipv4_at(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
     if total_len > ip.len() {
         return Err(ParseError::Truncated);
     }
-    if !header_checksum_ok(&ip[..header_len]) {
+    if !checksum::ipv4_header_ok(&ip[..header_len]) {
         return Err(ParseError::BadChecksum);
     }
     let source_route =
@@ -590,11 +575,6 @@ fn parse_ipv4_at(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
 
 #[inline(always)]
 fn parse_ipv6(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
-    parse_ipv6_at(frame, off)
-}
-
-#[inline(always)]
-fn parse_ipv6_at(frame: &[u8], off: usize) -> Result<IpSummary, ParseError> {
     let ip = &frame[off.min(frame.len())..];
     if ip.len() < ipv6::HEADER_LEN {
         return Err(ParseError::Truncated);
@@ -683,9 +663,9 @@ fn parse_tunnel(frame: &[u8], at: usize, proto: u8) -> Result<IpSummary, ParseEr
         }
     };
     if v6 {
-        parse_ipv6_at(frame, at)
+        parse_ipv6(frame, at)
     } else {
-        parse_ipv4_at(frame, at)
+        parse_ipv4(frame, at)
     }
 }
 
@@ -1467,12 +1447,14 @@ mod test {
     }
 
     #[test]
-    fn parse_error_names_are_unique() {
+    fn parse_error_names_are_unique_and_indices_follow_all() {
         let mut seen = std::collections::HashSet::new();
-        for e in ParseError::ALL {
+        for (i, e) in ParseError::ALL.iter().enumerate() {
             assert!(seen.insert(e.as_str()), "{e}");
             assert_eq!(e.to_string(), e.as_str());
+            assert_eq!(e.index(), i, "ALL lists {e} out of declaration order");
         }
+        assert_eq!(ParseError::COUNT, ParseError::BadArp.index() + 1);
     }
 
     #[test]
