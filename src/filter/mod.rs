@@ -98,7 +98,7 @@ pub use policy::{Policy, Proto};
 pub use verdict::{Direction, Nanos, Reason, Verdict};
 
 use crate::addr::Addr;
-use crate::wire::{self, icmp, L3, L4};
+use crate::wire::{self, icmp, IpProtocol, L3, L4};
 use flows::{tcp_step, FlowKey, FlowTable, State, TcpStep};
 use frags::{FragCheck, FragInfo, FragKey, FragTable, Remembered};
 use hash::SeededHash;
@@ -205,12 +205,22 @@ impl Pre {
     #[inline(always)]
     fn flow_key(&self) -> FlowKey {
         match self.kind {
-            Kind::Tcp => FlowKey::of_family(6, self.src, self.sport, self.dst, self.dport, self.v6),
-            Kind::Udp => {
-                FlowKey::of_family(17, self.src, self.sport, self.dst, self.dport, self.v6)
-            }
+            Kind::Tcp => self.ported_key(IpProtocol::TCP),
+            Kind::Udp => self.ported_key(IpProtocol::UDP),
             _ => other_flow_key(self.proto, self.src, self.dst, self.v6),
         }
+    }
+
+    #[inline(always)]
+    fn ported_key(&self, proto: u8) -> FlowKey {
+        FlowKey::of_family(proto, self.src, self.sport, self.dst, self.dport, self.v6)
+    }
+
+    /// Mark the frame malformed, of kind `e`.
+    #[cold]
+    fn malformed(&mut self, e: wire::ParseError) {
+        self.kind = Kind::Malformed;
+        self.perr = e.index() as u8;
     }
 
     /// The datagram's reassembly key: IPv4 reassembles by (source,
@@ -523,11 +533,7 @@ impl Filter {
         }
         let s = match wire::parse(frame) {
             Ok(s) => s,
-            Err(e) => {
-                pre.kind = Kind::Malformed;
-                pre.perr = e.index() as u8;
-                return;
-            }
+            Err(e) => return pre.malformed(e),
         };
         let outer = match &s.l3 {
             L3::Ip(ip) => ip,
@@ -559,11 +565,7 @@ impl Filter {
         if outer.l4 == L4::Tunnel {
             let t = match self.tunnel(dir, frame, outer) {
                 Ok(t) => t,
-                Err(e) => {
-                    pre.kind = Kind::Malformed;
-                    pre.perr = e.index() as u8;
-                    return;
-                }
+                Err(e) => return pre.malformed(e),
             };
             drop = t.drop;
             inner = t.inner;
@@ -848,26 +850,10 @@ impl Filter {
         let key = other_flow_key(proto, src, dst, v6);
         let (h_src, h_dst) = (self.addr_hash.hash128(src.0), self.addr_hash.hash128(dst.0));
         let h = key.hash_hashed(h_src, h_dst, &self.hash);
-        let found = self.flows.lookup(h, &key, now);
-        if !wan {
-            // The LAN opens (or keeps open) the tunnel its peer may answer.
-            match found {
-                Some((_, s, o)) => self.advance(found, now, if o { s } else { State::UdpStream }),
-                None => {
-                    let ct = &self.policy.conntrack;
-                    self.flows.insert(h, key, now, ct, State::UdpUnreplied);
-                }
-            }
-            return None;
+        match self.portless_flow(now, wan, (src, dst, proto, v6), h) {
+            Verdict::Forward => None,
+            v => Some(v),
         }
-        if found.is_some() {
-            self.advance(found, now, State::UdpStream);
-            return None;
-        }
-        if self.allowed(Proto::Other(proto), 0, dst) {
-            return None;
-        }
-        Some(self.make_fly(now, src, Reason::NotAllowed, Proto::Other(proto), 0))
     }
 
     /// Bogons, bogus destinations and anti-spoof by direction.
@@ -1110,26 +1096,41 @@ impl Filter {
         if !ip.flow {
             return Verdict::Forward;
         }
-        let key = ip.flow_key();
-        let found = self.flows.lookup(ip.flow_hash, &key, now);
+        let packet = (ip.src, ip.dst, ip.proto, ip.v6);
+        self.portless_flow(now, dir == Direction::Wan, packet, ip.flow_hash)
+    }
+
+    /// A packet (source, destination, protocol, IPv6) of a protocol without
+    /// ports in strict mode, `h` the hash of its `other_flow_key`: a flow
+    /// either side is in passes (and is refreshed); from the LAN it opens
+    /// one; from the WAN it needs an allow rule for its protocol, or its
+    /// source becomes a fly.
+    fn portless_flow(
+        &mut self,
+        now: Nanos,
+        wan: bool,
+        (src, dst, proto, v6): (Addr, Addr, u8, bool),
+        h: u64,
+    ) -> Verdict {
+        let key = other_flow_key(proto, src, dst, v6);
+        let found = self.flows.lookup(h, &key, now);
         match found {
             Some((_, s, from_orig)) => {
                 let next = if from_orig { s } else { State::UdpStream };
                 self.advance(found, now, next);
                 Verdict::Forward
             }
-            None if dir == Direction::Wan => {
-                if self.allowed(Proto::Other(ip.proto), 0, ip.dst) {
+            None if wan => {
+                let proto = Proto::Other(proto);
+                if self.allowed(proto, 0, dst) {
                     Verdict::Forward
                 } else {
-                    let proto = Proto::Other(ip.proto);
-                    self.make_fly(now, ip.src, Reason::NotAllowed, proto, 0)
+                    self.make_fly(now, src, Reason::NotAllowed, proto, 0)
                 }
             }
             None => {
                 let ct = &self.policy.conntrack;
-                self.flows
-                    .insert(ip.flow_hash, key, now, ct, State::UdpUnreplied);
+                self.flows.insert(h, key, now, ct, State::UdpUnreplied);
                 Verdict::Forward
             }
         }
