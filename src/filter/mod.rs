@@ -1215,7 +1215,7 @@ impl Filter {
     fn neighbour_discovery(&mut self, now: Nanos, wan: bool, ip: &Pre) -> Verdict {
         let ty = ip.flags;
         let link_local = LINK_LOCAL_V6.contains(ip.src);
-        if matches!(ty, 130..=132 | 143) {
+        if is_mld(ty) {
             let ok = ip.ttl == 1 && (ip.src.0 == 0 || link_local) && MULTICAST_V6.contains(ip.dst);
             return if ok {
                 Verdict::Forward
@@ -1268,7 +1268,14 @@ fn options_drop(ip: &wire::IpSummary) -> Option<Reason> {
 /// (130..=132, 143).
 #[inline(always)]
 fn is_nd_or_mld(ty: u8) -> bool {
-    matches!(ty, 130..=137 | 143)
+    is_mld(ty) || (icmp::v6::ROUTER_SOLICIT..=icmp::v6::REDIRECT).contains(&ty)
+}
+
+/// ICMPv6 multicast listener discovery: query, report, done, MLDv2 report.
+#[inline(always)]
+fn is_mld(ty: u8) -> bool {
+    use icmp::v6::{MLDV2_REPORT, MLD_DONE, MLD_QUERY, MLD_REPORT};
+    matches!(ty, MLD_QUERY | MLD_REPORT | MLD_DONE | MLDV2_REPORT)
 }
 
 /// Sources the LAN may use outside its prefixes: DHCP discovery from

@@ -29,6 +29,11 @@ pub mod v6 {
     pub const PARAM_PROBLEM: u8 = 4;
     pub const ECHO_REQUEST: u8 = 128;
     pub const ECHO_REPLY: u8 = 129;
+    /// Multicast listener discovery (RFC 2710, RFC 3810).
+    pub const MLD_QUERY: u8 = 130;
+    pub const MLD_REPORT: u8 = 131;
+    pub const MLD_DONE: u8 = 132;
+    pub const MLDV2_REPORT: u8 = 143;
     pub const ROUTER_SOLICIT: u8 = 133;
     pub const ROUTER_ADVERT: u8 = 134;
     pub const NEIGHBOR_SOLICIT: u8 = 135;
