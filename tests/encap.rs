@@ -76,6 +76,27 @@ fn fix4(f: &mut [u8], l3: usize) {
     f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
 }
 
+/// A bare IPv4 frame with `n` zero bytes appended to its IP packet (total
+/// length and header checksum refreshed).
+fn padded4(mut f: Vec<u8>, n: usize) -> Vec<u8> {
+    f.extend(std::iter::repeat_n(0u8, n));
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    fix4(&mut f, 14);
+    f
+}
+
+/// A bare IPv4 frame with 8 bytes of IPv4 options (IHL 7) inserted after
+/// its fixed header.
+fn with_options4(mut f: Vec<u8>, opts: [u8; 8]) -> Vec<u8> {
+    f.splice(34..34, opts);
+    f[14] = 0x47;
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    fix4(&mut f, 14);
+    f
+}
+
 /// Replace the EtherType (bytes 12..14) and everything after it.
 fn with_l2(frame: &[u8], l2: &[u8], ip: &[u8]) -> Vec<u8> {
     let mut f = frame[..12].to_vec();
@@ -439,6 +460,25 @@ fn tunnels_in_tunnels_are_dropped_and_the_policy_chooses_drop_or_pass() {
     );
     assert_eq!(l.wan(&outer_bogon), DROP(Reason::BogonSrc));
 
+    // A fragmented tunnel packet cannot be inspected: its first fragment is
+    // dropped, and its later fragments follow.
+    let hidden = padded4(tcp(SCANNER, 1, LAN_SERVER, 139, SYN), 40);
+    let ipip_big = tunnel("203.0.113.9", LAN_SERVER, 4, &[], &hidden);
+    let parts = fragments4(&ipip_big, 21, &[(0, 48), (48, 56)]);
+    assert_eq!(l.wan(&parts[0]), DROP(Reason::Tunnel));
+    assert_eq!(l.wan(&parts[1]), DROP(Reason::FragAfterDrop));
+    assert!(!l.is_fly(SCANNER) && !l.is_fly("203.0.113.9"));
+    // An inner packet with a bad header checksum is malformed, and its
+    // trap SYN makes no fly.
+    let mut bad_inner = tcp(SCANNER, 2, LAN_SERVER, 139, SYN);
+    bad_inner[24] ^= 0xff;
+    assert_eq!(
+        l.wan(&tunnel("203.0.113.9", LAN_SERVER, 4, &[], &bad_inner)),
+        DROP(Reason::Malformed)
+    );
+    assert!(!l.is_fly(SCANNER));
+    assert_eq!(l.f.stats().malformed[ParseError::BadChecksum.index()], 1);
+
     let mut p = Policy::default();
     p.tunnels = TunnelMode::Drop;
     let mut l = Lab::new(p);
@@ -606,11 +646,7 @@ fn later_fragments_follow_their_first_fragment() {
     assert_eq!(l.wan(&parts[1]), Verdict::Forward);
     // A first fragment that is dropped takes its later fragments along.
     let bad = tcp(WAN_HOST, 1, LAN_SERVER, 80, SYN | FIN);
-    let mut big = bad.clone();
-    big.extend_from_slice(&[0u8; 32]);
-    let total = (big.len() - 14) as u16;
-    big[16..18].copy_from_slice(&total.to_be_bytes());
-    fix4(&mut big, 14);
+    let big = padded4(bad.clone(), 32);
     let parts = fragments4(&big, 8, &[(0, 24), (24, 32)]);
     assert_eq!(l.wan(&parts[0]), DROP(Reason::TcpFlags));
     assert_eq!(l.wan(&parts[1]), DROP(Reason::FragAfterDrop));
@@ -620,11 +656,7 @@ fn later_fragments_follow_their_first_fragment() {
         DROP(Reason::FragOrphan)
     );
     // Later fragments of a trap's SYN are a fly's.
-    let mut trap = tcp(SCANNER, 1, LAN_SERVER, 139, SYN);
-    trap.extend_from_slice(&[0u8; 32]);
-    let total = (trap.len() - 14) as u16;
-    trap[16..18].copy_from_slice(&total.to_be_bytes());
-    fix4(&mut trap, 14);
+    let trap = padded4(tcp(SCANNER, 1, LAN_SERVER, 139, SYN), 32);
     let parts = fragments4(&trap, 10, &[(0, 24), (24, 32)]);
     assert_eq!(l.wan(&parts[0]), DROP(Reason::Trap));
     assert_eq!(l.wan(&parts[1]), DROP(Reason::Fly));
@@ -640,11 +672,7 @@ fn fragment_attacks_have_named_reasons() {
     assert_eq!(l.wan(&parts[1]), DROP(Reason::FragOverlap), "offset 1");
     // A later fragment that overlaps a passed first fragment's TCP header
     // (to rewrite the flags or ports).
-    let mut big = tcp(WAN_HOST, 2, LAN_SERVER, 22, SYN);
-    big.extend_from_slice(&[0u8; 40]);
-    let total = (big.len() - 14) as u16;
-    big[16..18].copy_from_slice(&total.to_be_bytes());
-    fix4(&mut big, 14);
+    let big = padded4(tcp(WAN_HOST, 2, LAN_SERVER, 22, SYN), 40);
     let parts = fragments4(&big, 12, &[(0, 32), (16, 44)]);
     assert_eq!(l.wan(&parts[0]), Verdict::Forward);
     assert_eq!(l.wan(&parts[1]), DROP(Reason::FragOverlap));
@@ -710,23 +738,16 @@ fn ip_header_rules_source_routes_ttl_zero_rh0_and_checksums() {
     // LSRR and SSRR options.
     for opt in [131u8, 137] {
         for (src, dst, from_wan) in [(WAN_HOST, LAN_SERVER, true), (LAN_CLIENT, WAN_HOST, false)] {
-            let mut f = tcp(src, 1, dst, 22, SYN);
-            f.splice(34..34, [opt, 7, 4, 203, 0, 113, 1, 0]);
-            f[14] = 0x47;
-            let total = (f.len() - 14) as u16;
-            f[16..18].copy_from_slice(&total.to_be_bytes());
-            fix4(&mut f, 14);
+            let f = with_options4(tcp(src, 1, dst, 22, SYN), [opt, 7, 4, 203, 0, 113, 1, 0]);
             let v = if from_wan { l.wan(&f) } else { l.lan(&f) };
             assert_eq!(v, DROP(Reason::SourceRoute), "option {opt} from {src}");
         }
     }
     // A record-route option is fine; a zero-length option is malformed.
-    let mut f = tcp(WAN_HOST, 3, LAN_SERVER, 22, SYN);
-    f.splice(34..34, [7u8, 7, 4, 0, 0, 0, 0, 0]);
-    f[14] = 0x47;
-    let total = (f.len() - 14) as u16;
-    f[16..18].copy_from_slice(&total.to_be_bytes());
-    fix4(&mut f, 14);
+    let mut f = with_options4(
+        tcp(WAN_HOST, 3, LAN_SERVER, 22, SYN),
+        [7, 7, 4, 0, 0, 0, 0, 0],
+    );
     assert_eq!(l.wan(&f), Verdict::Forward);
     f[35] = 0;
     fix4(&mut f, 14);
