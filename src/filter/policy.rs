@@ -313,10 +313,16 @@ impl AllowRule {
     #[inline]
     pub fn matches(&self, proto: Proto, dport: u16, dst: Addr) -> bool {
         self.proto == proto
-            && (matches!(proto, Proto::Icmp | Proto::Other(_))
-                || (self.ports.0 <= dport && dport <= self.ports.1))
+            && port_allowed(proto, self.ports, dport)
             && (self.dst.is_empty() || self.dst.contains(dst))
     }
+}
+
+/// `dport` is in an allow rule's `ports`, for a protocol that has ports
+/// (ICMP rules and rules for other protocols match any).
+#[inline(always)]
+fn port_allowed(proto: Proto, (lo, hi): (u16, u16), dport: u16) -> bool {
+    matches!(proto, Proto::Icmp | Proto::Other(_)) || (lo <= dport && dport <= hi)
 }
 
 /// The allow rules compiled for the hot path: each rule's `dst` as an
@@ -341,9 +347,9 @@ impl AllowMatcher {
     /// Does any rule allow `proto` to `dst`, port `dport`?
     #[inline]
     pub fn allows(&self, proto: Proto, dport: u16, dst: Addr) -> bool {
-        self.rules.iter().any(|(p, (lo, hi), m)| {
+        self.rules.iter().any(|(p, ports, m)| {
             *p == proto
-                && (proto == Proto::Icmp || (*lo <= dport && dport <= *hi))
+                && port_allowed(proto, *ports, dport)
                 && m.as_ref().is_none_or(|m| m.contains(dst))
         })
     }
@@ -683,6 +689,8 @@ mod test {
             rule(Proto::Tcp, (22, 22), &["198.51.100.10", "2001:db8::/64"]),
             rule(Proto::Udp, (6000, 6010), &[]),
             rule(Proto::Icmp, (0, u16::MAX), &["198.51.100.0/25"]),
+            // Protocols without ports match whatever port is asked for.
+            rule(Proto::Other(47), (5, 5), &["198.51.100.0/25"]),
         ];
         let m = AllowMatcher::new(&rules);
         let addrs = [
@@ -693,7 +701,7 @@ mod test {
             "2001:db8:1::1",
             "8.8.8.8",
         ];
-        for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp] {
+        for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp, Proto::Other(47)] {
             for port in [0, 21, 22, 23, 5999, 6000, 6010, 6011] {
                 for s in addrs {
                     let dst = a(s);
