@@ -534,6 +534,14 @@ impl Ctx<'_> {
         default
     }
 
+    /// An optional enumerated key: its value, or `current` when the key is
+    /// absent or its value is not one of `options` (error recorded).
+    fn choice_or<T: Copy>(&mut self, key: &str, v: &Text, options: &[(&str, T)], current: T) -> T {
+        v.as_ref()
+            .and_then(|v| self.choice(key, v, options))
+            .unwrap_or(current)
+    }
+
     /// An enumerated string value; `None` (error recorded) when not one of `options`.
     fn choice<T: Copy>(
         &mut self,
@@ -601,21 +609,14 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
     if let Some(v) = cx.prefixes("filter.bogus_dst_extra", &f.bogus_dst_extra, None) {
         p.bogus_dst.0.extend(v);
     }
-    if let Some(v) = &f.tunnels {
-        let options = [
-            ("inspect", TunnelMode::Inspect),
-            ("drop", TunnelMode::Drop),
-            ("pass", TunnelMode::Pass),
-        ];
-        if let Some(m) = cx.choice("filter.tunnels", v, &options) {
-            p.tunnels = m;
-        }
-    }
-    if let Some(v) = &f.mpls {
-        if let Some(d) = cx.choice("filter.mpls", v, &[("drop", true), ("pass", false)]) {
-            p.mpls_drop_non_ip = d;
-        }
-    }
+    let tunnels = [
+        ("inspect", TunnelMode::Inspect),
+        ("drop", TunnelMode::Drop),
+        ("pass", TunnelMode::Pass),
+    ];
+    p.tunnels = cx.choice_or("filter.tunnels", &f.tunnels, &tunnels, p.tunnels);
+    let mpls = [("drop", true), ("pass", false)];
+    p.mpls_drop_non_ip = cx.choice_or("filter.mpls", &f.mpls, &mpls, p.mpls_drop_non_ip);
 
     // [icmp]
     let i = &raw.icmp.0;
@@ -646,12 +647,8 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
         ("syn_burst", &t.syn_burst),
         p.syn_limit,
     );
-    if let Some(v) = &t.syn_mode {
-        let options = [("window", SynMode::Window), ("bucket", SynMode::Bucket)];
-        if let Some(m) = cx.choice("tcp.syn_mode", v, &options) {
-            p.syn_mode = m;
-        }
-    }
+    let syn_modes = [("window", SynMode::Window), ("bucket", SynMode::Bucket)];
+    p.syn_mode = cx.choice_or("tcp.syn_mode", &t.syn_mode, &syn_modes, p.syn_mode);
     p.rst_limit = cx.limit(
         "tcp",
         ("rst_limit", &t.rst_limit),
@@ -757,16 +754,12 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
     // [conntrack]
     let c = &raw.conntrack.0;
     let ct = &mut p.conntrack;
-    if let Some(v) = &c.pickup {
-        let options = [
-            ("none", Pickup::None),
-            ("lan", Pickup::Lan),
-            ("both", Pickup::Both),
-        ];
-        if let Some(pk) = cx.choice("conntrack.pickup", v, &options) {
-            ct.pickup = pk;
-        }
-    }
+    let pickups = [
+        ("none", Pickup::None),
+        ("lan", Pickup::Lan),
+        ("both", Pickup::Both),
+    ];
+    ct.pickup = cx.choice_or("conntrack.pickup", &c.pickup, &pickups, ct.pickup);
     // Conntrack timeouts are capped at what an IPv4 flow's expiry word holds.
     let mut timeout = |key: &str, v: &Number, d: Nanos| cx.secs(key, v, MAX_FLOW_SECS, d);
     ct.syn_timeout = timeout("conntrack.syn_timeout_s", &c.syn_timeout_s, ct.syn_timeout);
