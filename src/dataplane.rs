@@ -442,23 +442,13 @@ pub fn stats_json(
         "{{\"frames_wan\":{},\"frames_lan\":{},\"forwarded\":{},\"delayed\":{},\"tx_errors\":{},\"kernel_drops\":{},\"drops\":{{",
         st.frames_wan, st.frames_lan, st.forwarded, st.delayed, tx_errors, kernel_drops
     );
-    for (i, r) in Reason::ALL.iter().enumerate() {
-        let _ = write!(
-            s,
-            "{}\"{}\":{}",
-            if i > 0 { "," } else { "" },
-            r.as_str(),
-            st.drop_count(*r)
-        );
-    }
+    push_counts(
+        &mut s,
+        Reason::ALL.iter().map(|r| (r.as_str(), st.drop_count(*r))),
+    );
     s.push_str("},\"malformed\":{");
-    for (i, (e, n)) in crate::wire::ParseError::ALL
-        .iter()
-        .zip(st.malformed)
-        .enumerate()
-    {
-        let _ = write!(s, "{}\"{}\":{n}", if i > 0 { "," } else { "" }, e.as_str());
-    }
+    let kinds = crate::wire::ParseError::ALL.iter().map(|e| e.as_str());
+    push_counts(&mut s, kinds.zip(st.malformed));
     let _ = write!(
         s,
         "}},\"fragment_evictions\":{},\"flies_added\":{},\"flies_refused\":{},\"flies\":{},\"fly_list\":[",
@@ -480,6 +470,13 @@ pub fn stats_json(
     }
     s.push('}');
     s
+}
+
+/// `"name":count` pairs, comma-separated, for the inside of a JSON object.
+fn push_counts<'a>(s: &mut String, counts: impl Iterator<Item = (&'a str, u64)>) {
+    for (i, (name, n)) in counts.enumerate() {
+        let _ = write!(s, "{}\"{name}\":{n}", if i > 0 { "," } else { "" });
+    }
 }
 
 fn write_atomically(path: &std::path::Path, text: &str) -> io::Result<()> {
@@ -727,6 +724,7 @@ mod test {
         let mut st = Stats::default();
         st.drops[Reason::Trap as usize] = 3;
         st.forwarded = 7;
+        st.malformed[crate::wire::ParseError::BadPppoe.index()] = 6;
         let fly = FlyEntry {
             addr: "198.51.100.66".parse().unwrap(),
             reason: Reason::Trap,
@@ -754,5 +752,13 @@ mod test {
             assert!(j.contains(&format!("\"{}\":", r.as_str())), "{r}");
         }
         assert!(j.starts_with('{') && j.ends_with('}'));
+        let v: serde_json::Value = serde_json::from_str(&j).expect("valid JSON");
+        assert_eq!(v["drops"]["trap"], 3);
+        assert_eq!(v["malformed"]["bad-pppoe"], 6);
+        assert_eq!(v["malformed"]["truncated"], 0);
+        assert_eq!(
+            v["malformed"].as_object().map(|o| o.len()),
+            Some(crate::wire::ParseError::COUNT)
+        );
     }
 }
