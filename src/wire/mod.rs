@@ -780,26 +780,6 @@ mod test {
         }
     }
 
-    /// Refresh the IPv4 header checksum of the header at `l3` (tests that
-    /// edit a header field, so that the parser reaches the field).
-    fn fix4(f: &mut [u8], l3: usize) {
-        let hl = usize::from(f[l3] & 0x0f) * 4;
-        f[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
-        let c = checksum::checksum(&f[l3..l3 + hl]);
-        f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
-    }
-
-    /// `frame` with 802.1Q/802.1ad tags (TPID, VID) written in after the MACs.
-    fn tagged(frame: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
-        let mut f = frame[..12].to_vec();
-        for &(tpid, vid) in tags {
-            f.extend(tpid.to_be_bytes());
-            f.extend(vid.to_be_bytes());
-        }
-        f.extend(&frame[12..]);
-        f
-    }
-
     #[test]
     fn ipv4_tcp_syn() {
         let s = parse(&TCP4_SYN).unwrap();

@@ -280,6 +280,26 @@ pub(crate) const HTTP_CAP_SYN: [u8; 62] = [
     0x22, 0x38, 0xc3, 0x0c, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x01, 0x04, 0x02, // 0030
 ];
 
+/// Refresh the IPv4 header checksum of the header at `l3` (tests that
+/// edit a header field, so that the parser reaches the field).
+pub(crate) fn fix4(f: &mut [u8], l3: usize) {
+    let hl = usize::from(f[l3] & 0x0f) * 4;
+    f[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
+    let c = super::checksum::checksum(&f[l3..l3 + hl]);
+    f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// `frame` with 802.1Q/802.1ad tags (TPID, VID) written in after the MACs.
+pub(crate) fn tagged(frame: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    for &(tpid, vid) in tags {
+        f.extend(tpid.to_be_bytes());
+        f.extend(vid.to_be_bytes());
+    }
+    f.extend(&frame[12..]);
+    f
+}
+
 /// The full first fragment of the IPv6 hop-by-hop + fragment datagram:
 /// [`IP6_HBH_FRAG_FIRST_HEAD`] followed by the rest of the counting pattern.
 pub(crate) fn ip6_hbh_frag_first() -> Vec<u8> {
