@@ -153,6 +153,9 @@ mod field {
 
 /// Length of the Ethernet II header.
 pub const HEADER_LEN: usize = field::PAYLOAD.start;
+/// The shortest frame Ethernet carries, without its 4-byte FCS: a shorter
+/// frame is padded with zeros to this length.
+pub const MIN_FRAME_LEN: usize = 60;
 
 /// A view of an Ethernet II frame (no FCS).
 #[derive(Debug, Clone)]

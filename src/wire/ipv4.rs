@@ -19,6 +19,8 @@ mod field {
     pub const DST_ADDR: Field = 16..20;
 }
 
+/// The version field of every IPv4 header.
+pub const VERSION: u8 = 4;
 /// Length of the header without options.
 pub const HEADER_LEN: usize = field::DST_ADDR.end;
 /// Length of the header with the most options (IHL 15).

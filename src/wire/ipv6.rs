@@ -16,6 +16,8 @@ mod field {
     pub const DST_ADDR: Field = 24..40;
 }
 
+/// The version field of every IPv6 header.
+pub const VERSION: u8 = 6;
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = field::DST_ADDR.end;
 

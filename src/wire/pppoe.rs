@@ -26,6 +26,8 @@ mod field {
 
 /// Length of the PPPoE header (without the PPP protocol field).
 pub const HEADER_LEN: usize = field::PAYLOAD.start;
+/// Length of the uncompressed PPP protocol field (a compressed one is 1).
+pub const PPP_PROTOCOL_LEN: usize = 2;
 /// The only version and type RFC 2516 defines: both 1.
 pub const VER_TYPE: u8 = 0x11;
 /// The code of every session frame.
@@ -150,6 +152,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
         write_u16(b, field::SESSION_ID.start, session_id);
         write_u16(b, field::LENGTH.start, length);
     }
+
+    /// Rewrite the length field alone (session id and code kept).
+    pub fn set_length(&mut self, length: u16) {
+        write_u16(self.buffer.as_mut(), field::LENGTH.start, length);
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +192,11 @@ mod test {
         let h = Header::new_checked(&b[..]).unwrap();
         assert_eq!((h.session_id(), h.length()), (0x1234, 2));
         assert_eq!(ppp_protocol(h.payload()).unwrap().0, PppPayload::Ipv6);
+        // A length rewritten alone keeps the session id.
+        let mut b = SESSION_IPV4;
+        Header::new_unchecked(&mut b[..]).set_length(2);
+        let h = Header::new_checked(&b[..]).unwrap();
+        assert_eq!((h.code(), h.session_id(), h.length()), (0, 0x1234, 2));
     }
 
     #[test]

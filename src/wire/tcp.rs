@@ -17,6 +17,14 @@ pub mod flags {
     pub const CWR: u8 = 0x80;
 }
 
+/// TCP option kinds (RFC 9293 section 3.2) and lengths that flypaper writes.
+pub mod option {
+    /// Maximum segment size: kind, length, then the 16-bit MSS.
+    pub const MSS: u8 = 2;
+    /// Length of the MSS option.
+    pub const MSS_LEN: u8 = 4;
+}
+
 mod field {
     use crate::wire::Field;
 
