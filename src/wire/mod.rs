@@ -10,7 +10,8 @@
 //!   `new_checked` validates the lengths once so that every accessor is
 //!   infallible afterwards, and the setters on `T: AsMut<[u8]>` build packets
 //!   (the checksum setters are `fill_checksum`). Use them to look deeper into a
-//!   frame than the parser does, and to construct reply frames.
+//!   frame than the parser does, and to construct reply frames
+//!   ([`reply::syn_ack`] builds the SYN-ACK that answers a SYN).
 //! - **[`parse`]**: the hot path. One pass over the frame, from the Ethernet
 //!   header to the first bytes of the L4 header, into a small `Copy`
 //!   [`Summary`] that the filter decides on. It never panics, whatever the
@@ -29,6 +30,7 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod mpls;
 pub mod pppoe;
+pub mod reply;
 pub mod tcp;
 pub mod udp;
 
