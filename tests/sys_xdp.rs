@@ -363,6 +363,15 @@ fn addr(s: &str) -> u128 {
     s.parse::<Addr>().unwrap().0
 }
 
+/// The key of the fly that source `s` belongs to: `s` masked to its prefix
+/// with the program's default lengths.
+fn fly_key(s: &str) -> u128 {
+    s.parse::<Addr>()
+        .unwrap()
+        .masked(xdp::DEFAULT_PREFIX_V4, xdp::DEFAULT_PREFIX_V6)
+        .0
+}
+
 /// An Ethernet frame h0 -> h1 with VLAN `tags` (TPID, VID), IPv4 from
 /// `src` to 203.0.113.2, UDP 40000 -> 40001 carrying `payload`.
 fn udp4_frame(tags: &[(u16, u16)], src: [u8; 4], payload: &[u8]) -> Vec<u8> {
@@ -609,8 +618,8 @@ fn flies_are_dropped_in_xdp() {
     let c1 = ap.prog.counters().unwrap();
     assert_eq!(c1.fly_drops - c0.fly_drops, 20, "{c1:?}");
 
-    // IPv6 fly.
-    ap.prog.set_fly(addr(H0_V6), now + minute).unwrap();
+    // IPv6 fly: h0's /64.
+    ap.prog.set_fly(fly_key(H0_V6), now + minute).unwrap();
     let h0v6 = Lab::udp(&lab.a, &format!("[{H0_V6}]:40000"));
     send_n(&h0v6, &format!("[{H1_V6}]:40001"), b"flypaper-fly-v6", 7);
     let (seen, _) = collect(&ap.umem, &mut ap.x0, 1, Duration::from_millis(500), |f| {
@@ -703,12 +712,13 @@ fn flies_are_dropped_in_xdp() {
     assert_eq!(ap.prog.fly_count(), 1);
 }
 
-// A fly and its twin, for the encapsulation tests; OUTER_* are the outer
-// sources of tunnels whose inner source is the one under test.
+// A fly and its twin (in another /64), for the encapsulation tests;
+// OUTER_* are the outer sources of tunnels whose inner source is the one
+// under test.
 const FLY_V4: &str = "203.0.113.66";
-const FLY_V6: &str = "2001:db8::66";
+const FLY_V6: &str = "2001:db8:0:66::66";
 const TWIN_V4: &str = "203.0.113.67";
-const TWIN_V6: &str = "2001:db8::67";
+const TWIN_V6: &str = "2001:db8:0:67::66";
 const OUTER_V4: &str = "198.51.100.200";
 const OUTER_V6: &str = "2001:db8::200";
 
@@ -964,7 +974,7 @@ fn flies_are_found_behind_encapsulations() {
     let prog = XdpProgram::load(64).unwrap();
     let later = xdp::monotonic_ns() + 60_000_000_000;
     for fly in [FLY_V4, FLY_V6] {
-        prog.set_fly(addr(fly), later).unwrap();
+        prog.set_fly(fly_key(fly), later).unwrap();
     }
     let mut runs = 0;
     let mut failed = Vec::new();
@@ -1116,7 +1126,7 @@ fn encapsulated_flies_are_dropped_on_the_wire() {
     let mut ap = appliance(&lab, 256);
     let later = xdp::monotonic_ns() + 60_000_000_000;
     for fly in [FLY_V4, FLY_V6] {
-        ap.prog.set_fly(addr(fly), later).unwrap();
+        ap.prog.set_fly(fly_key(fly), later).unwrap();
     }
     let encaps = encapsulations();
     let mut frames = Vec::new();
