@@ -3,7 +3,7 @@
 //! `include_bytes!`.
 //!
 //! Plain clang rather than libbpf-cargo's SkeletonBuilder: the program has
-//! one function and four maps that userspace finds by name, so a generated
+//! one function and five maps that userspace finds by name, so a generated
 //! skeleton would buy little, while libbpf-cargo would add a large
 //! build-dependency tree to every `cargo build`. This script runs clang once
 //! (well under a second) and only when a file under `bpf/` changes.

@@ -15,8 +15,9 @@
  *     6in6 (41) or GRE (47; version 0, optional checksum, key and sequence
  *     number; IPv4 or IPv6 inside), behind IPv4 (with options) or directly
  *     behind the fixed IPv6 header (extension headers are not walked);
- *   the outer source, then the inner one, in `flies` with an expiry in the
- *   future -> XDP_DROP;
+ *   the outer source, then the inner one, masked to its prefix (the
+ *   family's mask in `config`), in `flies` with an expiry in the future
+ *   -> XDP_DROP;
  *   else bpf_redirect_map(&xsks, port slot * FP_MAX_QUEUES + rx queue,
  *   XDP_PASS): a queue without a socket passes to the kernel stack (where
  *   an AF_PACKET backend still sees it).
@@ -47,9 +48,11 @@
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define bpf_htons(x) ((__be16)__builtin_bswap16(x))
 #define bpf_ntohs(x) ((__u16)__builtin_bswap16(x))
+#define bpf_htonl(x) ((__be32)__builtin_bswap32(x))
 #else
 #define bpf_htons(x) ((__be16)(x))
 #define bpf_ntohs(x) ((__u16)(x))
+#define bpf_htonl(x) ((__be32)(x))
 #endif
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)BPF_FUNC_map_lookup_elem;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)BPF_FUNC_ktime_get_ns;
@@ -85,6 +88,23 @@ struct {
 	__type(value, __u64);
 	__uint(max_entries, FP_CTR_MAX);
 } counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_config);
+	__uint(max_entries, 1);
+} config SEC(".maps");
+
+/*
+ * A source address as the flies map's key, and as words to test and mask
+ * it by (8-byte aligned: the verifier wants aligned stack accesses).
+ */
+union src_key {
+	struct fp_addr addr;
+	__u32 w32[4];
+	__u64 w64[2];
+};
 
 /* A VLAN tag after the MAC addresses (or after another tag). */
 struct vlan_hdr {
@@ -286,10 +306,33 @@ static __always_inline __u32 parse_tunnel(int next, void *payload, void *data_en
 	return FP_CTR_MAX; /* Ethernet (gretap), ERSPAN, ...: outer source only */
 }
 
-/* True when `key` is a fly now. */
-static __always_inline int is_fly(struct fp_addr *key)
+/*
+ * Clears the bits of `key` after its prefix: an IPv4-mapped address
+ * (::ffff:a.b.c.d, whatever header it came in) takes the IPv4 mask, any
+ * other the IPv6 one. Without a config (never: userspace writes it at
+ * load) the address is looked up whole.
+ */
+static __always_inline void mask_key(union src_key *key, const struct fp_config *cfg)
 {
-	struct fp_fly *fly = bpf_map_lookup_elem(&flies, key);
+	const __u64 *mask;
+
+	if (!cfg)
+		return;
+	if (key->w64[0] == 0 && key->w32[2] == bpf_htonl(0xffff))
+		mask = cfg->mask_v4;
+	else
+		mask = cfg->mask_v6;
+	key->w64[0] &= mask[0];
+	key->w64[1] &= mask[1];
+}
+
+/* True when the prefix of `key` (masked in place) is a fly now. */
+static __always_inline int is_fly(union src_key *key, const struct fp_config *cfg)
+{
+	struct fp_fly *fly;
+
+	mask_key(key, cfg);
+	fly = bpf_map_lookup_elem(&flies, &key->addr);
 
 	if (!fly)
 		return 0;
@@ -324,9 +367,10 @@ int flypaper_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct fp_addr outer = {}, inner = {};
+	union src_key outer = {}, inner = {};
 	void *l3 = data, *payload = data, *inner_l3 = data;
-	__u32 kind, encap, inner_kind;
+	__u32 kind, encap, inner_kind, zero = 0;
+	struct fp_config *cfg;
 	int next;
 
 	kind = parse_link(data, data_end, &l3, &encap);
@@ -334,7 +378,7 @@ int flypaper_xdp(struct xdp_md *ctx)
 		count(kind); /* NON_IP or MALFORMED: never a fly here */
 		return to_socket(ctx);
 	}
-	next = parse_ip(l3, data_end, kind, &outer, &payload);
+	next = parse_ip(l3, data_end, kind, &outer.addr, &payload);
 	if (next < 0) {
 		count(FP_CTR_MALFORMED);
 		return to_socket(ctx);
@@ -343,7 +387,7 @@ int flypaper_xdp(struct xdp_md *ctx)
 	/* One tunnel level. A fault inside it still leaves the outer source. */
 	inner_kind = parse_tunnel(next, payload, data_end, &inner_l3);
 	if (inner_kind == FP_CTR_IPV4 || inner_kind == FP_CTR_IPV6) {
-		if (parse_ip(inner_l3, data_end, inner_kind, &inner, &payload) < 0)
+		if (parse_ip(inner_l3, data_end, inner_kind, &inner.addr, &payload) < 0)
 			inner_kind = FP_CTR_MALFORMED;
 	}
 
@@ -358,8 +402,9 @@ int flypaper_xdp(struct xdp_md *ctx)
 			count(FP_CTR_TUNNEL);
 	}
 
-	if (is_fly(&outer) ||
-	    ((inner_kind == FP_CTR_IPV4 || inner_kind == FP_CTR_IPV6) && is_fly(&inner))) {
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (is_fly(&outer, cfg) ||
+	    ((inner_kind == FP_CTR_IPV4 || inner_kind == FP_CTR_IPV6) && is_fly(&inner, cfg))) {
 		count(FP_CTR_FLY_DROPS);
 		return XDP_DROP;
 	}

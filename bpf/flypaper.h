@@ -5,17 +5,29 @@
  * #[repr(C)] types and checks them in its tests and again at load time).
  *
  * Maps (names are what userspace looks them up by):
- *   flies     HASH          key struct fp_addr, value struct fp_fly.
- *                           A source whose expiry lies in the future
+ *   flies     HASH          key struct fp_addr (a prefix: an address
+ *                           masked as below), value struct fp_fly. A
+ *                           prefix whose expiry lies in the future
  *                           (CLOCK_MONOTONIC ns, bpf_ktime_get_ns) is a
- *                           fly: its frames are dropped here. max_entries
- *                           is set by userspace before load.
+ *                           fly: frames from its sources are dropped here.
+ *                           max_entries is set by userspace before load.
  *   ports     HASH          key __u32 ifindex, value __u32 port slot
  *                           (0..FP_MAX_PORTS), written by userspace when
  *                           it attaches the program to an interface.
  *   xsks      XSKMAP        key slot * FP_MAX_QUEUES + rx_queue_index,
  *                           value an AF_XDP socket fd.
  *   counters  PERCPU_ARRAY  index enum fp_counter, value __u64.
+ *   config    ARRAY         one entry (key 0), value struct fp_config: the
+ *                           prefix lengths flies are keyed by. Written by
+ *                           userspace right after load (IPv4 /32, IPv6
+ *                           /64) and whenever the lengths change; the
+ *                           program only reads it.
+ *
+ * A fly is a prefix: the program masks each source it looks up with its
+ * family's mask from `config`, and userspace keys `flies` by sources
+ * masked the same way (flypaper::Addr::masked). The family is the
+ * address's, not the header's: an IPv4-mapped source (::ffff:a.b.c.d) in
+ * an IPv6 header is IPv4, as in userspace.
  */
 #ifndef FLYPAPER_H
 #define FLYPAPER_H
@@ -40,6 +52,23 @@ struct fp_addr {
 /* What the flies map holds for one fly. */
 struct fp_fly {
 	__u64 expires_ns; /* CLOCK_MONOTONIC; the fly is dropped while now < expires_ns */
+};
+
+/*
+ * The prefix lengths flies are keyed by, and their masks, precomputed by
+ * userspace so that the program ANDs two words per source instead of
+ * shifting by a variable. Each mask is a 16-byte mask of an address as in
+ * struct fp_addr (network byte order, read as two __u64 words);
+ * mask_v4 covers the 96 bits of the IPv4 mapping plus prefix_v4 bits.
+ * prefix_v4 and prefix_v6 say what the masks are (for operators and
+ * userspace); the program reads only the masks.
+ */
+struct fp_config {
+	__u8 prefix_v4;   /* 8..=32 */
+	__u8 prefix_v6;   /* 32..=128 */
+	__u8 pad[6];      /* zero */
+	__u64 mask_v4[2]; /* network byte order */
+	__u64 mask_v6[2]; /* network byte order */
 };
 
 /*

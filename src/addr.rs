@@ -55,6 +55,40 @@ impl Addr {
         }
     }
 
+    /// The network bits of an IPv4 prefix of length `prefix_v4` (capped
+    /// at 32) as a mask of an IPv4-mapped address: the 96 bits of the
+    /// mapping, then `prefix_v4` ones.
+    #[inline]
+    pub const fn v4_mask(prefix_v4: u8) -> u128 {
+        let p = if prefix_v4 > 32 { 32 } else { prefix_v4 };
+        u128::MAX << (32 - p as u32)
+    }
+
+    /// The network bits of an IPv6 prefix of length `prefix_v6` (capped at
+    /// 128) as a mask: `prefix_v6` leading ones.
+    #[inline]
+    pub const fn v6_mask(prefix_v6: u8) -> u128 {
+        match prefix_v6 {
+            0 => 0,
+            p if p >= 128 => u128::MAX,
+            p => u128::MAX << (128 - p as u32),
+        }
+    }
+
+    /// The prefix this address belongs to: every bit after the first
+    /// `prefix_v4` bits of an IPv4 address (counted within its 32 bits),
+    /// or after the first `prefix_v6` of an IPv6 address, cleared. An
+    /// IPv4-mapped address is IPv4 and takes `prefix_v4`. The key of a fly.
+    #[inline]
+    pub const fn masked(self, prefix_v4: u8, prefix_v6: u8) -> Addr {
+        let mask = if self.is_v4() {
+            Addr::v4_mask(prefix_v4)
+        } else {
+            Addr::v6_mask(prefix_v6)
+        };
+        Addr(self.0 & mask)
+    }
+
     pub fn to_ip(self) -> IpAddr {
         match self.v4() {
             Some(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
@@ -125,5 +159,48 @@ mod test {
         let mapped: Addr = "::ffff:10.0.0.1".parse().unwrap();
         // An IPv4-mapped IPv6 address on the wire is the same key as the IPv4 address.
         assert_eq!(mapped, "10.0.0.1".parse::<Addr>().unwrap());
+    }
+
+    fn masked(a: &str, v4: u8, v6: u8) -> String {
+        a.parse::<Addr>().unwrap().masked(v4, v6).to_string()
+    }
+
+    #[test]
+    fn masked_v4_counts_within_its_32_bits() {
+        assert_eq!(masked("192.0.2.7", 32, 64), "192.0.2.7", "/32 is identity");
+        assert_eq!(masked("192.0.2.200", 24, 64), "192.0.2.0");
+        assert_eq!(masked("192.0.2.200", 8, 128), "192.0.0.0");
+        assert_eq!(masked("255.255.255.255", 0, 128), "0.0.0.0");
+        // Still IPv4-mapped: the mapping is never masked away.
+        assert!("192.0.2.200".parse::<Addr>().unwrap().masked(8, 32).is_v4());
+        assert_eq!(masked("192.0.2.200", 33, 64), "192.0.2.200", "capped at 32");
+    }
+
+    #[test]
+    fn masked_v6_clears_the_interface_bits() {
+        assert_eq!(masked("2001:db8:1:2:ffff::1", 32, 64), "2001:db8:1:2::");
+        assert_eq!(
+            masked("2001:db8:1:2::99", 24, 128),
+            "2001:db8:1:2::99",
+            "/128 is identity"
+        );
+        assert_eq!(masked("2001:db8:1:ffff::1", 32, 48), "2001:db8:1::");
+        assert_eq!(masked("2001:db8:1:2::3", 32, 0), "::");
+        assert_eq!(
+            masked("2001:db8:1:2::3", 32, 200),
+            "2001:db8:1:2::3",
+            "capped at 128"
+        );
+    }
+
+    #[test]
+    fn masked_v4_mapped_takes_the_v4_length() {
+        // ::ffff:a.b.c.d from an IPv6 header is the IPv4 address: its /64
+        // would be ::, every IPv4 address at once.
+        assert_eq!(masked("::ffff:192.0.2.200", 24, 64), "192.0.2.0");
+        assert_eq!(masked("::ffff:192.0.2.200", 32, 64), "192.0.2.200");
+        assert_eq!(Addr::v4_mask(24), !0xff);
+        assert_eq!(Addr::v6_mask(64), !0 << 64);
+        assert_eq!(Addr::v6_mask(128), !0);
     }
 }

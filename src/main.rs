@@ -64,7 +64,7 @@ enum Cmd {
         /// latency, one core always busy per worker.
         #[arg(long)]
         busy_poll: bool,
-        /// Pin the XDP maps (flies, counters, ports, xsks) in this directory
+        /// Pin the XDP maps (flies, counters, ports, xsks, config) in this directory
         /// of a BPF filesystem for operators' tools (`bpftool map dump
         /// pinned DIR/flies`); mounted there if it is an empty directory
         /// that is not on one. Removed on exit. AF_XDP backend only.

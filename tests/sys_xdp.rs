@@ -363,6 +363,15 @@ fn addr(s: &str) -> u128 {
     s.parse::<Addr>().unwrap().0
 }
 
+/// The key of the fly that source `s` belongs to: `s` masked to its prefix
+/// with the program's default lengths.
+fn fly_key(s: &str) -> u128 {
+    s.parse::<Addr>()
+        .unwrap()
+        .masked(xdp::DEFAULT_PREFIX_V4, xdp::DEFAULT_PREFIX_V6)
+        .0
+}
+
 /// An Ethernet frame h0 -> h1 with VLAN `tags` (TPID, VID), IPv4 from
 /// `src` to 203.0.113.2, UDP 40000 -> 40001 carrying `payload`.
 fn udp4_frame(tags: &[(u16, u16)], src: [u8; 4], payload: &[u8]) -> Vec<u8> {
@@ -609,8 +618,8 @@ fn flies_are_dropped_in_xdp() {
     let c1 = ap.prog.counters().unwrap();
     assert_eq!(c1.fly_drops - c0.fly_drops, 20, "{c1:?}");
 
-    // IPv6 fly.
-    ap.prog.set_fly(addr(H0_V6), now + minute).unwrap();
+    // IPv6 fly: h0's /64.
+    ap.prog.set_fly(fly_key(H0_V6), now + minute).unwrap();
     let h0v6 = Lab::udp(&lab.a, &format!("[{H0_V6}]:40000"));
     send_n(&h0v6, &format!("[{H1_V6}]:40001"), b"flypaper-fly-v6", 7);
     let (seen, _) = collect(&ap.umem, &mut ap.x0, 1, Duration::from_millis(500), |f| {
@@ -703,12 +712,13 @@ fn flies_are_dropped_in_xdp() {
     assert_eq!(ap.prog.fly_count(), 1);
 }
 
-// A fly and its twin, for the encapsulation tests; OUTER_* are the outer
-// sources of tunnels whose inner source is the one under test.
+// A fly and its twin (in another /64), for the encapsulation tests;
+// OUTER_* are the outer sources of tunnels whose inner source is the one
+// under test.
 const FLY_V4: &str = "203.0.113.66";
-const FLY_V6: &str = "2001:db8::66";
+const FLY_V6: &str = "2001:db8:0:66::66";
 const TWIN_V4: &str = "203.0.113.67";
-const TWIN_V6: &str = "2001:db8::67";
+const TWIN_V6: &str = "2001:db8:0:67::66";
 const OUTER_V4: &str = "198.51.100.200";
 const OUTER_V6: &str = "2001:db8::200";
 
@@ -951,6 +961,18 @@ fn run_case(
     }
 }
 
+/// A frame, what the program must do with it, and the counters it raises
+/// besides the verdict's (as for `run_case`).
+type Case = (&'static str, Vec<u8>, u32, &'static [&'static str]);
+
+/// `run_case` for each of `cases`; what went wrong, case by case.
+fn run_cases(prog: &XdpProgram, cases: &[Case]) -> Vec<String> {
+    cases
+        .iter()
+        .filter_map(|(what, frame, want, found)| run_case(prog, what, frame, *want, found).err())
+        .collect()
+}
+
 /// The program sees through every encapsulation it is taught, with real
 /// bytes run by the kernel (no lab needed): for each, a fly's frame is
 /// dropped and its twin from a non-fly passes; frames it does not look
@@ -964,7 +986,7 @@ fn flies_are_found_behind_encapsulations() {
     let prog = XdpProgram::load(64).unwrap();
     let later = xdp::monotonic_ns() + 60_000_000_000;
     for fly in [FLY_V4, FLY_V6] {
-        prog.set_fly(addr(fly), later).unwrap();
+        prog.set_fly(fly_key(fly), later).unwrap();
     }
     let mut runs = 0;
     let mut failed = Vec::new();
@@ -995,7 +1017,7 @@ fn flies_are_found_behind_encapsulations() {
         m.extend_from_slice(&eth(&[], 0x0800, &ip4));
         m
     };
-    let cases: Vec<(&str, Vec<u8>, u32, &[&str])> = vec![
+    let cases: Vec<Case> = vec![
         (
             "fly behind 4 tags: too deep, userspace drops it",
             eth(&four_tags, 0x0800, &ip4),
@@ -1091,10 +1113,8 @@ fn flies_are_found_behind_encapsulations() {
             &["ipv4"],
         ),
     ];
-    for (what, frame, want, found) in &cases {
-        failed.extend(run_case(&prog, what, frame, *want, found).err());
-        runs += 1;
-    }
+    failed.extend(run_cases(&prog, &cases));
+    runs += cases.len() as u64;
     assert!(failed.is_empty(), "\n{}", failed.join("\n"));
 
     // The counter families still add up.
@@ -1103,6 +1123,221 @@ fn flies_are_found_behind_encapsulations() {
     assert_eq!(c.ipv4 + c.ipv6 + c.non_ip + c.malformed, runs, "{c:?}");
     assert!(c.pppoe + c.mpls <= c.ipv4 + c.ipv6, "{c:?}");
     assert!(c.tunnel <= c.ipv4 + c.ipv6, "{c:?}");
+}
+
+// Frames from one source, in the ways the prefix tests wrap it.
+fn plain4(s4: &str) -> Vec<u8> {
+    eth(&[], 0x0800, &ipv4(s4, 17, &udp(b"prefix")))
+}
+fn plain6(s6: &str) -> Vec<u8> {
+    eth(&[], 0x86dd, &ipv6(s6, 17, &udp(b"prefix")))
+}
+fn pppoe6(s6: &str) -> Vec<u8> {
+    eth(&[], 0x8864, &pppoe(0x0057, &ipv6(s6, 17, &udp(b"prefix"))))
+}
+fn six_in_four(s6: &str) -> Vec<u8> {
+    eth(
+        &[],
+        0x0800,
+        &ipv4(OUTER_V4, 41, &ipv6(s6, 17, &udp(b"prefix"))),
+    )
+}
+fn four_in_six(s4: &str) -> Vec<u8> {
+    eth(
+        &[],
+        0x86dd,
+        &ipv6(OUTER_V6, 4, &ipv4(s4, 17, &udp(b"prefix"))),
+    )
+}
+
+/// A fly is a prefix: the program masks every source it looks up (outer,
+/// a tunnel's inner, behind PPPoE) with its family's length, /32 and /64
+/// from load, then those of `set_prefixes`; the counters are those of any
+/// other lookup.
+#[test]
+fn flies_are_prefixes() {
+    use libbpf_rs::libbpf_sys::{XDP_DROP, XDP_PASS};
+    if !prerequisites() {
+        return;
+    }
+    let prog = XdpProgram::load(64).unwrap();
+    assert_eq!(
+        prog.prefixes().unwrap(),
+        (32, 64),
+        "the defaults, from load"
+    );
+    let later = xdp::monotonic_ns() + 60_000_000_000;
+    // Flies, each given as a source and the prefix it masks to: the key.
+    let set_flies = |v4: u8, v6: u8, flies: [(&str, &str); 2]| {
+        for (source, prefix) in flies {
+            let key = source.parse::<Addr>().unwrap().masked(v4, v6).0;
+            assert_eq!(key, addr(prefix), "{source} with /{v4}, /{v6}");
+            prog.set_fly(key, later).unwrap();
+        }
+    };
+    set_flies(
+        32,
+        64,
+        [
+            ("2001:db8:1:2::99", "2001:db8:1:2::"),
+            ("192.0.2.7", "192.0.2.7"),
+        ],
+    );
+    let defaults: Vec<Case> = vec![
+        (
+            "from 2001:db8:1:2::99, in the /64 fly",
+            plain6("2001:db8:1:2::99"),
+            XDP_DROP,
+            &["ipv6"],
+        ),
+        (
+            "from 2001:db8:1:2:ffff::1, in the /64 fly",
+            plain6("2001:db8:1:2:ffff::1"),
+            XDP_DROP,
+            &["ipv6"],
+        ),
+        (
+            "from 2001:db8:1:3::1, the next /64",
+            plain6("2001:db8:1:3::1"),
+            XDP_PASS,
+            &["ipv6"],
+        ),
+        (
+            "from 192.0.2.7, the /32 fly",
+            plain4("192.0.2.7"),
+            XDP_DROP,
+            &["ipv4"],
+        ),
+        (
+            "from 192.0.2.8, next to the /32 fly",
+            plain4("192.0.2.8"),
+            XDP_PASS,
+            &["ipv4"],
+        ),
+        (
+            "6in4 whose inner source 2001:db8:1:2::abcd is in the /64 fly",
+            six_in_four("2001:db8:1:2::abcd"),
+            XDP_DROP,
+            &["ipv4", "tunnel"],
+        ),
+        (
+            "6in4 whose inner source is 2001:db8:1:3::abcd",
+            six_in_four("2001:db8:1:3::abcd"),
+            XDP_PASS,
+            &["ipv4", "tunnel"],
+        ),
+        (
+            "PPPoE IPv6 from 2001:db8:1:2:ffff::1, in the /64 fly",
+            pppoe6("2001:db8:1:2:ffff::1"),
+            XDP_DROP,
+            &["ipv6", "pppoe"],
+        ),
+        (
+            "PPPoE IPv6 from 2001:db8:1:3::1",
+            pppoe6("2001:db8:1:3::1"),
+            XDP_PASS,
+            &["ipv6", "pppoe"],
+        ),
+        (
+            "IPv6 from ::ffff:192.0.2.7: IPv4-mapped, so the IPv4 fly's /32",
+            plain6("::ffff:192.0.2.7"),
+            XDP_DROP,
+            &["ipv6"],
+        ),
+        (
+            "IPv6 from ::ffff:192.0.2.8: not masked to :: by the IPv6 /64",
+            plain6("::ffff:192.0.2.8"),
+            XDP_PASS,
+            &["ipv6"],
+        ),
+    ];
+    let mut failed = run_cases(&prog, &defaults);
+
+    // Wider prefixes: the old keys are the caller's to replace.
+    prog.set_prefixes(24, 48).unwrap();
+    assert_eq!(prog.prefixes().unwrap(), (24, 48));
+    prog.clear_flies().unwrap();
+    set_flies(
+        24,
+        48,
+        [
+            ("192.0.2.200", "192.0.2.0"),
+            ("2001:db8:1:ffff::1", "2001:db8:1::"),
+        ],
+    );
+    let wider: Vec<Case> = vec![
+        (
+            "from 192.0.2.200, in the /24 fly",
+            plain4("192.0.2.200"),
+            XDP_DROP,
+            &["ipv4"],
+        ),
+        (
+            "from 192.0.3.200, the next /24",
+            plain4("192.0.3.200"),
+            XDP_PASS,
+            &["ipv4"],
+        ),
+        (
+            "from 2001:db8:1:ffff::1, in the /48 fly",
+            plain6("2001:db8:1:ffff::1"),
+            XDP_DROP,
+            &["ipv6"],
+        ),
+        (
+            "from 2001:db8:2::1, the next /48",
+            plain6("2001:db8:2::1"),
+            XDP_PASS,
+            &["ipv6"],
+        ),
+        (
+            "4in6 whose inner source 192.0.2.99 is in the /24 fly",
+            four_in_six("192.0.2.99"),
+            XDP_DROP,
+            &["ipv6", "tunnel"],
+        ),
+        (
+            "PPPoE IPv6 from 2001:db8:1:abcd::1, in the /48 fly",
+            pppoe6("2001:db8:1:abcd::1"),
+            XDP_DROP,
+            &["ipv6", "pppoe"],
+        ),
+    ];
+    failed.extend(run_cases(&prog, &wider));
+    assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+    let c = prog.counters().unwrap();
+    let runs = (defaults.len() + wider.len()) as u64;
+    assert_eq!(c.total(), runs, "{c:?}");
+    assert_eq!(c.ipv4 + c.ipv6 + c.non_ip + c.malformed, runs, "{c:?}");
+}
+
+/// Prefix lengths outside /8../32 (IPv4) and /32../128 (IPv6) are refused,
+/// and leave the lengths in force as they were.
+#[test]
+fn invalid_prefix_lengths_are_refused() {
+    if !prerequisites() {
+        return;
+    }
+    let prog = XdpProgram::load(16).unwrap();
+    for (v4, v6) in [
+        (7, 64),
+        (33, 64),
+        (0, 64),
+        (32, 31),
+        (32, 129),
+        (32, 0),
+        (255, 255),
+    ] {
+        let e = prog
+            .set_prefixes(v4, v6)
+            .expect_err(&format!("/{v4} and /{v6} accepted"));
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+        assert_eq!(prog.prefixes().unwrap(), (32, 64), "after /{v4}, /{v6}");
+    }
+    for (v4, v6) in [(8, 32), (32, 128), (16, 56)] {
+        prog.set_prefixes(v4, v6).unwrap();
+        assert_eq!(prog.prefixes().unwrap(), (v4, v6));
+    }
 }
 
 /// The same encapsulations on the wire: injected on h0, through native XDP
@@ -1116,7 +1351,7 @@ fn encapsulated_flies_are_dropped_on_the_wire() {
     let mut ap = appliance(&lab, 256);
     let later = xdp::monotonic_ns() + 60_000_000_000;
     for fly in [FLY_V4, FLY_V6] {
-        ap.prog.set_fly(addr(fly), later).unwrap();
+        ap.prog.set_fly(fly_key(fly), later).unwrap();
     }
     let encaps = encapsulations();
     let mut frames = Vec::new();

@@ -1,14 +1,20 @@
 //! The XDP program (`bpf/flypaper.bpf.c`): load it, attach it to the
 //! bridge's interfaces, and keep its maps in step with userspace.
 //!
-//! The program drops frames whose source is in the `flies` map (before they
-//! cost userspace a cycle), looking behind VLAN tags, PPPoE, MPLS and one
-//! tunnel level (whose inner source is looked up too; `bpf/README.md` says
-//! exactly what it parses), and redirects every other frame to the AF_XDP
+//! The program drops frames whose source's prefix is in the `flies` map
+//! (before they cost userspace a cycle), looking behind VLAN tags, PPPoE,
+//! MPLS and one tunnel level (whose inner source is looked up too;
+//! `bpf/README.md` says exactly what it parses), and redirects every other frame to the AF_XDP
 //! socket registered for its (interface, RX queue); a queue without a socket
 //! passes the frame to the kernel stack. The maps are the ABI, defined in
 //! `bpf/flypaper.h` and mirrored here by `#[repr(C)]` types that are checked
 //! against the loaded object's map sizes at [`XdpProgram::load`].
+//!
+//! A fly is a prefix: the program masks every source it looks up to the
+//! prefix length of its family (IPv4 /32 and IPv6 /64 unless
+//! [`XdpProgram::set_prefixes`] says otherwise), so the keys given to
+//! [`XdpProgram::set_fly`] and its siblings are sources masked the same
+//! way, with [`crate::Addr::masked`].
 //!
 //! Fail-open by construction: every attachment is a `bpf_link` whose only
 //! file descriptor this process owns. When the process exits for any reason,
@@ -23,13 +29,15 @@
 //! lab's hosts mount no bpffs and `ip netns exec` remounts `/sys`.
 //!
 //! ```no_run
-//! use flypaper::sys::xdp::{ifindex, monotonic_ns, XdpProgram};
+//! use flypaper::sys::xdp::{self, ifindex, monotonic_ns, XdpProgram};
 //! let mut prog = XdpProgram::load(262_144)?;
 //! let wan = ifindex("eth0")?;
 //! let mode = prog.attach(wan, true)?; // Native, or Generic as a fallback
 //! println!("XDP on eth0: {mode}");
 //! // prog.register_xsk(wan, 0, xsk.fd())?;
-//! prog.set_fly("69.0.231.79".parse::<flypaper::Addr>().unwrap().0, monotonic_ns() + 86_400_000_000_000)?;
+//! let (v4, v6) = (xdp::DEFAULT_PREFIX_V4, xdp::DEFAULT_PREFIX_V6);
+//! let fly = "2001:db8:1:2::99".parse::<flypaper::Addr>().unwrap().masked(v4, v6);
+//! prog.set_fly(fly.0, monotonic_ns() + 86_400_000_000_000)?; // 2001:db8:1:2::/64
 //! # Ok::<(), flypaper::sys::xdp::Error>(())
 //! ```
 
@@ -37,6 +45,7 @@ use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::mem;
+use std::ops::RangeInclusive;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -57,8 +66,9 @@ pub const MAX_VLAN_TAGS: u32 = 3;
 /// (`FP_MAX_MPLS_LABELS`); a deeper stack is counted malformed.
 pub const MAX_MPLS_LABELS: u32 = 8;
 
-/// Key of the `flies` map (`struct fp_addr`): the source address as 16 bytes
-/// in network byte order, IPv4 mapped, exactly like [`crate::Addr`].
+/// Key of the `flies` map (`struct fp_addr`): a fly's prefix (a source
+/// address masked with [`crate::Addr::masked`]) as 16 bytes in network byte
+/// order, IPv4 mapped, exactly like [`crate::Addr`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlyKey {
@@ -80,6 +90,48 @@ impl FlyKey {
 pub struct FlyValue {
     /// CLOCK_MONOTONIC ns; the source is a fly while `now < expires_ns`.
     pub expires_ns: u64,
+}
+
+/// The prefix length an IPv4 fly has until [`XdpProgram::set_prefixes`]:
+/// one address.
+pub const DEFAULT_PREFIX_V4: u8 = 32;
+/// The prefix length an IPv6 fly has until [`XdpProgram::set_prefixes`]:
+/// one subnet, what a single host is usually given.
+pub const DEFAULT_PREFIX_V6: u8 = 64;
+/// The IPv4 prefix lengths [`XdpProgram::set_prefixes`] accepts.
+pub const PREFIX_V4_RANGE: RangeInclusive<u8> = 8..=32;
+/// The IPv6 prefix lengths [`XdpProgram::set_prefixes`] accepts.
+pub const PREFIX_V6_RANGE: RangeInclusive<u8> = 32..=128;
+
+/// The one value of the `config` array (`struct fp_config`): the prefix
+/// lengths flies are keyed by, and the masks the program applies.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrefixConfig {
+    pub prefix_v4: u8,
+    pub prefix_v6: u8,
+    pub pad: [u8; 6],
+    /// [`crate::Addr::v4_mask`] of `prefix_v4`, as the two 8-byte words
+    /// of its network-order bytes.
+    pub mask_v4: [u64; 2],
+    /// [`crate::Addr::v6_mask`] of `prefix_v6`, likewise.
+    pub mask_v6: [u64; 2],
+}
+
+impl PrefixConfig {
+    /// The config for these lengths (not range-checked here).
+    pub fn new(prefix_v4: u8, prefix_v6: u8) -> PrefixConfig {
+        // In memory, the first word holds the mask's first 8 bytes in
+        // network order.
+        let words = |mask: u128| [((mask >> 64) as u64).to_be(), (mask as u64).to_be()];
+        PrefixConfig {
+            prefix_v4,
+            prefix_v6,
+            pad: [0; 6],
+            mask_v4: words(crate::Addr::v4_mask(prefix_v4)),
+            mask_v6: words(crate::Addr::v6_mask(prefix_v6)),
+        }
+    }
 }
 
 /// Indices of the per-CPU `counters` array (`enum fp_counter`).
@@ -305,6 +357,7 @@ pub struct XdpProgram {
     ports: MapHandle,
     xsks: MapHandle,
     counters: MapHandle,
+    config: MapHandle,
     flies_capacity: u32,
     pins: Option<Pins>,
 }
@@ -318,7 +371,7 @@ struct Pins {
 }
 
 /// The names of the pinned maps under the pin directory.
-pub const PINNED_MAPS: [&str; 4] = ["flies", "counters", "ports", "xsks"];
+pub const PINNED_MAPS: [&str; 5] = ["flies", "counters", "ports", "xsks", "config"];
 
 /// The magic number of a BPF filesystem (`BPF_FS_MAGIC`).
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -345,7 +398,9 @@ const PROG_NAME: &str = "flypaper_xdp";
 impl XdpProgram {
     /// Loads the program into the kernel with room for `flies_capacity`
     /// flies (the blacklist capacity; entries are allocated on insert, so
-    /// a large capacity costs no memory until it is used). Attaches nothing.
+    /// a large capacity costs no memory until it is used), keyed by the
+    /// default prefixes ([`DEFAULT_PREFIX_V4`], [`DEFAULT_PREFIX_V6`]).
+    /// Attaches nothing.
     pub fn load(flies_capacity: u32) -> Result<XdpProgram, Error> {
         if flies_capacity == 0 {
             return Err(Error::new(
@@ -382,6 +437,7 @@ impl XdpProgram {
         let ports = map("ports")?;
         let xsks = map("xsks")?;
         let counters = map("counters")?;
+        let config = map("config")?;
         let prog = obj
             .progs()
             .find(|p| p.name() == PROG_NAME)
@@ -402,19 +458,70 @@ impl XdpProgram {
         check_map(&ports, 4, 4, Some(MAX_PORTS))?;
         check_map(&xsks, 4, 4, Some(XSKS_ENTRIES))?;
         check_map(&counters, 4, 8, Some(counter::MAX))?;
+        check_map(&config, 4, mem::size_of::<PrefixConfig>(), Some(1))?;
 
         // The handles hold their own descriptors: the object can go.
         drop(obj);
-        Ok(XdpProgram {
+        let prog = XdpProgram {
             links: Vec::new(),
             prog,
             flies,
             ports,
             xsks,
             counters,
+            config,
             flies_capacity,
             pins: None,
-        })
+        };
+        // An array starts zeroed: masks that would key every source as ::.
+        prog.set_prefixes(DEFAULT_PREFIX_V4, DEFAULT_PREFIX_V6)?;
+        Ok(prog)
+    }
+
+    /// Keys flies by IPv4 /`v4` and IPv6 /`v6` prefixes from now on: the
+    /// program masks every source it looks up with these lengths (an
+    /// IPv4-mapped source with `v4`). `v4` must lie in
+    /// [`PREFIX_V4_RANGE`] and `v6` in [`PREFIX_V6_RANGE`].
+    ///
+    /// The flies already in the map keep their keys: after a change, clear
+    /// them and add them again masked with the new lengths. The config is
+    /// one map value written at once, but not atomically for a frame being
+    /// looked up on another CPU, which may see the old masks or, once, a
+    /// mix: set the lengths before attaching.
+    pub fn set_prefixes(&self, v4: u8, v6: u8) -> Result<(), Error> {
+        for (family, len, range) in [("IPv4", v4, PREFIX_V4_RANGE), ("IPv6", v6, PREFIX_V6_RANGE)] {
+            if !range.contains(&len) {
+                return Err(Error::new(
+                    "setting the XDP program's prefix lengths",
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "an {family} prefix of /{len} is not in /{}../{}",
+                            range.start(),
+                            range.end()
+                        ),
+                    ),
+                ));
+            }
+        }
+        let value = PrefixConfig::new(v4, v6);
+        self.config
+            .update(&0u32.to_ne_bytes(), as_bytes(&value), MapFlags::ANY)
+            .map_err(|e| Error::bpf("writing the XDP program's prefix lengths", e))
+    }
+
+    /// The prefix lengths (IPv4, IPv6) the program keys flies by, as its
+    /// `config` map holds them.
+    pub fn prefixes(&self) -> Result<(u8, u8), Error> {
+        let mut value = [0u8; mem::size_of::<PrefixConfig>()];
+        match self
+            .config
+            .lookup_into(&0u32.to_ne_bytes(), &mut value, MapFlags::ANY)
+        {
+            Ok(true) => Ok((value[0], value[1])),
+            Ok(false) => Err(abi_error("the `config` map has no entry 0")),
+            Err(e) => Err(Error::bpf("reading the XDP program's prefix lengths", e)),
+        }
     }
 
     /// Pin every map under `dir` (as `PINNED_MAPS`), for operators' tools.
@@ -435,6 +542,7 @@ impl XdpProgram {
                 &mut self.counters,
                 &mut self.ports,
                 &mut self.xsks,
+                &mut self.config,
             ]) {
                 let path = dir.join(name);
                 remove_pin(&path).map_err(|e| {
@@ -669,9 +777,16 @@ impl XdpProgram {
         Ok(self.slot(ifindex)? * MAX_QUEUES + queue)
     }
 
-    /// Makes `addr` (a [`crate::Addr`]'s `u128`) a fly until
-    /// `expires_monotonic_ns` ([`monotonic_ns`] clock), or updates its
-    /// expiry. Fails with `E2BIG` when the map is full.
+    /// Makes the prefix `addr` a fly until `expires_monotonic_ns`
+    /// ([`monotonic_ns`] clock), or updates its expiry. Fails with `E2BIG`
+    /// when the map is full.
+    ///
+    /// `addr` is a [`crate::Addr`]'s `u128` already masked to its prefix
+    /// ([`crate::Addr::masked`] with the lengths of
+    /// [`set_prefixes`](Self::set_prefixes)), as are the keys of
+    /// [`set_flies`](Self::set_flies), [`fly`](Self::fly) and
+    /// [`remove_fly`](Self::remove_fly): the program looks up masked
+    /// sources, so a key with host bits set never matches.
     pub fn set_fly(&self, addr: u128, expires_monotonic_ns: u64) -> Result<(), Error> {
         let key = FlyKey::new(addr);
         let value = FlyValue {
@@ -682,7 +797,8 @@ impl XdpProgram {
             .map_err(|e| Error::bpf("adding a fly", e))
     }
 
-    /// Adds or updates many flies at once (one syscall per batch): for
+    /// Adds or updates many flies (masked prefixes, as for
+    /// [`set_fly`](Self::set_fly)) at once (one syscall per batch): for
     /// restoring the blacklist at start-up.
     pub fn set_flies(&self, flies: &[(u128, u64)]) -> Result<(), Error> {
         const BATCH: usize = 4096;
@@ -708,7 +824,8 @@ impl XdpProgram {
         Ok(())
     }
 
-    /// The expiry of `addr` if it is in the map (expired or not).
+    /// The expiry of the prefix `addr` (masked, as for
+    /// [`set_fly`](Self::set_fly)) if it is in the map (expired or not).
     pub fn fly(&self, addr: u128) -> Result<Option<u64>, Error> {
         let key = FlyKey::new(addr);
         let mut value = [0u8; 8];
@@ -722,7 +839,8 @@ impl XdpProgram {
         }
     }
 
-    /// Removes `addr` from the map; not being there is not an error.
+    /// Removes the prefix `addr` (masked, as for [`set_fly`](Self::set_fly))
+    /// from the map; not being there is not an error.
     pub fn remove_fly(&self, addr: u128) -> Result<(), Error> {
         let key = FlyKey::new(addr);
         match self.flies.delete(as_bytes(&key)) {
@@ -977,6 +1095,7 @@ fn as_bytes<T: AbiPod>(v: &T) -> &[u8] {
 trait AbiPod: Copy {}
 impl AbiPod for FlyKey {}
 impl AbiPod for FlyValue {}
+impl AbiPod for PrefixConfig {}
 
 /// What a device says it can do with XDP (`NETDEV_XDP_ACT_*`, as reported
 /// by `bpf_xdp_query`; kernels before 6.3 report nothing).
@@ -1141,6 +1260,31 @@ mod test {
         assert_eq!(offset_of!(FlyKey, addr), 0);
         assert_eq!(size_of::<FlyValue>(), 8);
         assert_eq!(offset_of!(FlyValue, expires_ns), 0);
+        assert_eq!(size_of::<PrefixConfig>(), 40);
+        assert_eq!(align_of::<PrefixConfig>(), 8);
+        assert_eq!(offset_of!(PrefixConfig, prefix_v4), 0);
+        assert_eq!(offset_of!(PrefixConfig, prefix_v6), 1);
+        assert_eq!(offset_of!(PrefixConfig, pad), 2);
+        assert_eq!(offset_of!(PrefixConfig, mask_v4), 8);
+        assert_eq!(offset_of!(PrefixConfig, mask_v6), 24);
+    }
+
+    /// The masks are the bytes of `Addr::v4_mask` / `v6_mask` in network
+    /// order, the way the program ANDs them onto an `fp_addr`.
+    #[test]
+    fn prefix_config_masks_are_network_order_bytes() {
+        let c = PrefixConfig::new(24, 48);
+        let bytes = as_bytes(&c);
+        assert_eq!(bytes[..8], [24, 48, 0, 0, 0, 0, 0, 0]);
+        let mut v4 = [0xffu8; 16];
+        v4[15] = 0;
+        assert_eq!(bytes[8..24], v4);
+        let mut v6 = [0u8; 16];
+        v6[..6].fill(0xff);
+        assert_eq!(bytes[24..40], v6);
+        let d = PrefixConfig::new(DEFAULT_PREFIX_V4, DEFAULT_PREFIX_V6);
+        assert_eq!(as_bytes(&d)[8..24], [0xff; 16]);
+        assert_eq!(as_bytes(&d)[24..40], [[0xff; 8], [0; 8]].concat());
     }
 
     #[test]
@@ -1197,6 +1341,24 @@ mod test {
         assert_eq!(value("FP_MAX_MPLS_LABELS"), MAX_MPLS_LABELS);
         assert!(h.contains("struct fp_addr {\n\t__u8 addr[16];\n};"));
         assert!(h.contains("struct fp_fly {\n\t__u64 expires_ns;"));
+        let config: Vec<&str> = h
+            .split("struct fp_config {\n")
+            .nth(1)
+            .and_then(|r| r.split("};").next())
+            .expect("struct fp_config in bpf/flypaper.h")
+            .lines()
+            .map(|l| l.split(';').next().unwrap_or("").trim())
+            .collect();
+        assert_eq!(
+            config,
+            [
+                "__u8 prefix_v4",
+                "__u8 prefix_v6",
+                "__u8 pad[6]",
+                "__u64 mask_v4[2]",
+                "__u64 mask_v6[2]"
+            ]
+        );
     }
 
     #[test]
