@@ -43,7 +43,7 @@ demo.pcapng  (~3 s of mixed traffic, 315 frames)
     egress-spoofed LAN frame (source 203.0.113.200 from the LAN port). Also:
     STP BPDU (LAN), DHCP offer from the WAN to 255.255.255.255 (UDP 67->68),
     IPv6 router advertisement fe80::1 -> ff02::1, neighbour solicitation and
-    advertisement, IPv6 TCP handshake 2001:db8::10 -> [2001:db8:1::10]:22.
+    advertisement, IPv6 TCP handshake 2001:db8:0:10::10 -> [2001:db8:1::10]:22.
 
 seed-attacks.pcapng  (one small block per seed rule, 161 frames)
     + seed-attacks.expect.json: per frame (1-based, as Wireshark numbers
@@ -91,7 +91,7 @@ seed-attacks.pcapng  (one small block per seed rule, 161 frames)
                  in the last second, as iptables `recent --hitcount 60`)
       trap       203.0.113.99: SYN to TCP 139 -> trap; then SYNs to 21, 22,
                  80, 443, an echo request and a DNS query -> fly;
-                 2001:db8::99: SYN to [2001:db8:1::10]:139 -> trap, SYN to 22
+                 2001:db8:0:99::99: SYN to [2001:db8:1::10]:139 -> trap, SYN to 22
                  -> fly
       non-ip     STP BPDU from the LAN (drop_non_ip is off) -> forward
 
@@ -114,7 +114,7 @@ encap-attacks.pcapng  (+ encap-attacks.expect.json, same format as
     test parses, and "flies": the flies at the end; an entry may carry
     "also": a verdict accepted instead of `forward`, for the one frame on the
     edge of the SYN window). Default policy with lan set. Blocks 2 s apart,
-    block k's WAN sources are 203.0.113.(16k+i) and 2001:db8::k:i:
+    block k's WAN sources are 203.0.113.(16k+i) and 2001:db8:0:kii::1:
       vlan       1, 2 and 3 tags (0x8100, 0x88a8, 0x9100) both ways -> forward;
                  bogon, SYN+FIN, trap inside 3 tags (the source is then a fly
                  tagged and untagged); spoofed both ways; 4 tags -> malformed
@@ -182,6 +182,7 @@ lan-egress.pcap  (classic pcap, little-endian, nanosecond magic 0xa1b23c4d,
     (source 203.0.113.200 and 10.9.9.9: both `spoofed`).
 """
 
+import ipaddress
 import json
 import logging
 import os
@@ -246,7 +247,7 @@ LAN_CLI = "198.51.100.20"
 LAN_SRV6 = "2001:db8:1::10"
 LAN_CLI6 = "2001:db8:1::20"
 WAN_HOST = "203.0.113.10"
-WAN_HOST6 = "2001:db8::10"
+WAN_HOST6 = "2001:db8:0:10::10"
 WAN_RTR = "203.0.113.1"
 RESOLVER = "203.0.113.53"
 WEB = "203.0.113.80"
@@ -610,7 +611,7 @@ def demo():
     at(2900 * MS + 150 * US, LAN, neighbour_advertisement(), "IPv6 neighbour advertisement")
     ssh6 = Tcp(ids, WAN_HOST6, 51000, LAN_SRV6, 22, WAN, 11_000_000, 13_000_000, v6=True)
     for i, (side, frame) in enumerate(ssh6.handshake()):
-        at(2950 * MS + i * 4 * MS, side, frame, "IPv6 TCP [2001:db8::10]:51000 -> [2001:db8:1::10]:22 handshake %d" % (i + 1))
+        at(2950 * MS + i * 4 * MS, side, frame, "IPv6 TCP [2001:db8:0:10::10]:51000 -> [2001:db8:1::10]:22 handshake %d" % (i + 1))
 
     ev.sort(key=lambda e: (e[0], e[1]))
     return pcapng([(ts, side, frame, comment) for ts, _, side, frame, comment in ev])
@@ -683,7 +684,7 @@ def seed_attacks():
     s.add(b, t + 52 * MS, LAN, neighbour_advertisement(), "IPv6 neighbour advertisement 2001:db8:1::10 -> fe80::1")
     ssh6 = Tcp(ids, WAN_HOST6, 51000, LAN_SRV6, 22, WAN, 11_000_000, 13_000_000, v6=True)
     for i, ((side, frame), name) in enumerate(zip(ssh6.handshake(), ["SYN", "SYN-ACK", "ACK"])):
-        s.add(b, t + (60 + i) * MS, side, frame, "IPv6 TCP [2001:db8::10]:51000 -> [2001:db8:1::10]:22: " + name)
+        s.add(b, t + (60 + i) * MS, side, frame, "IPv6 TCP [2001:db8:0:10::10]:51000 -> [2001:db8:1::10]:22: " + name)
 
     # Block 2 (t = 2 s): malformed frames, built from raw bytes.
     b, t = "malformed", 2 * SEC
@@ -709,7 +710,7 @@ def seed_attacks():
     v6long = pad(
         bytes(
             Ether(src=MAC_WAN_RTR, dst=MAC_LAN_SRV)
-            / IPv6(src="2001:db8::35", dst=LAN_SRV6, plen=100)
+            / IPv6(src="2001:db8:0:35::35", dst=LAN_SRV6, plen=100)
             / TCP(sport=1035, dport=80, seq=0x35, flags="S", window=1024)
         )
     )
@@ -742,8 +743,8 @@ def seed_attacks():
     # The contrast: a DHCP reply to the broadcast address is excepted from
     # the bogus-destination rule (the ISP's DHCP server must reach the LAN).
     s.add(b, t + 10 * MS, WAN, dhcp_offer(ids), "DHCP offer 203.0.113.1:67 -> 255.255.255.255:68 (DHCP replies are excepted)")
-    frame = ip6("2001:db8::40", "::1", UDP(sport=40010, dport=4444) / Raw(b"bogus destination"), WAN)
-    s.add(b, t + 11 * MS, WAN, frame, "IPv6 UDP from 2001:db8::40 to ::1", **drop("bogus-dst"))
+    frame = ip6("2001:db8:0:40::40", "::1", UDP(sport=40010, dport=4444) / Raw(b"bogus destination"), WAN)
+    s.add(b, t + 11 * MS, WAN, frame, "IPv6 UDP from 2001:db8:0:40::40 to ::1", **drop("bogus-dst"))
 
     # Block 5 (t = 8 s): anti-spoof by direction.
     b, t = "spoofed", 8 * SEC
@@ -839,11 +840,11 @@ def seed_attacks():
     s.add(b, t + 20 * MS, WAN, echo(ids, fly, LAN_SRV, WAN, 0x9999, 1), "echo request from the fly", **drop("fly"))
     frame = ip4(ids, fly, LAN_SRV, UDP(sport=61001, dport=53) / DNS(id=0x9999, rd=1, qd=DNSQR(qname="example.com")), WAN)
     s.add(b, t + 21 * MS, WAN, frame, "DNS query from the fly", **drop("fly"))
-    fly6 = "2001:db8::99"
+    fly6 = "2001:db8:0:99::99"
     frame = ip6(fly6, LAN_SRV6, TCP(sport=61002, dport=139, seq=0x99, flags="S", window=1024), WAN)
-    s.add(b, t + 30 * MS, WAN, frame, "IPv6 TCP SYN from 2001:db8::99 to trap port 139", **drop("trap"))
+    s.add(b, t + 30 * MS, WAN, frame, "IPv6 TCP SYN from 2001:db8:0:99::99 to trap port 139", **drop("trap"))
     frame = ip6(fly6, LAN_SRV6, TCP(sport=61002, dport=22, seq=0x99, flags="S", window=1024), WAN)
-    s.add(b, t + 31 * MS, WAN, frame, "IPv6 TCP SYN from the fly 2001:db8::99 to port 22", **drop("fly"))
+    s.add(b, t + 31 * MS, WAN, frame, "IPv6 TCP SYN from the fly 2001:db8:0:99::99 to port 22", **drop("fly"))
 
     # Block 13 (t = 24 s): non-IP frames pass (drop_non_ip is off by default).
     b, t = "non-ip", 24 * SEC
@@ -905,7 +906,7 @@ def src4(k, i):
 
 
 def src6(k, i):
-    return "2001:db8::%x:%x" % (k, i)
+    return "2001:db8:0:%x%02x::1" % (k, i)
 
 
 def eth(side, ethertype, payload, dst=None, src=None):
@@ -1084,6 +1085,9 @@ class Capture(Seed):
         self.flies = []
 
     def fly(self, addr):
+        # An IPv6 fly is its source's /64 (trap.prefix_v6), listed as such.
+        if ":" in addr:
+            addr = str(ipaddress.ip_network(addr + "/64", strict=False))
         if addr not in self.flies:
             self.flies.append(addr)
 
@@ -1603,7 +1607,7 @@ def encap_attacks():
         "Policy::default() with lan set",
         LAN_POLICY,
         [
-            "blocks start 2 s apart; every block uses its own WAN sources (203.0.113.16k+i, 2001:db8::k:i)",
+            "blocks start 2 s apart; every block uses its own WAN sources (203.0.113.16k+i, 2001:db8:0:kii::1)",
             "oversize: frames larger than the data path's frame size (a 9000-byte jumbo frame) are dropped in replay too",
         ],
         c.flies,

@@ -42,7 +42,7 @@ use common::*;
 use flypaper::filter::policy::{
     default_bogon_src_v4, default_bogon_src_v6, AddrMatcher, Prefix, PrefixSet,
 };
-use flypaper::filter::{Blacklist, FlyEntry, Nanos, Policy, Proto, Reason, Verdict};
+use flypaper::filter::{FlyEntry, Nanos, Policy, Proto, Reason, Verdict};
 use flypaper::{Addr, Direction, Filter};
 use hdrhistogram::Histogram;
 
@@ -183,13 +183,15 @@ fn setup(flies: u32) -> Filter {
     p.tables.sources = 131_072;
     p.tables.flows = 262_144;
     let f = Filter::standalone(p, 7);
-    let bl = f.blacklist().clone();
+    let bl = f.blacklist();
     for i in 0..flies {
         let e = FlyEntry {
             addr: Addr::from_v4(FLY_BASE + i * 3),
+            prefix: 32,
             reason: Reason::Trap,
             proto: Some(Proto::Tcp),
             port: 139,
+            proven: true,
             first_seen: Nanos::ZERO,
             expires: Nanos::from_secs(1 << 30),
         };
@@ -583,8 +585,7 @@ fn prefix_bench(
     for (name, ps) in &sets {
         let mut p = f.policy().clone();
         p.bogon_src = PrefixSet(ps.clone());
-        let bl: Arc<Blacklist> = f.blacklist().clone();
-        let mut g = Filter::new(Arc::new(p), bl, 7);
+        let mut g = Filter::new(Arc::new(p), Arc::clone(f.shared()), 7);
         let mut now = Nanos::from_secs(10_000);
         for (cs, cc, cp) in conns {
             let _ = g.process(now, Direction::Lan, &tcp(cc, *cp, cs, 443, ACK));

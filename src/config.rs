@@ -31,7 +31,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::filter::policy::{
-    AllowRule, Limit, Pickup, PortSet, Prefix, PrefixSet, Proto, SynMode, TunnelMode,
+    AllowRule, Limit, Pickup, PortSet, Prefix, PrefixSet, Proto, SynMode, Proof, TunnelMode,
 };
 use crate::filter::{Nanos, Policy};
 use crate::wire::IpProtocol;
@@ -180,6 +180,14 @@ struct RawTrap {
     tcp_ports: Option<List<Spanned<PortSpec>>>,
     udp_ports: Option<List<Spanned<PortSpec>>>,
     lockout_s: Number,
+    proof: Text,
+    unproven_lockout_s: Number,
+    prefix_v4: Number,
+    prefix_v6: Number,
+    vouch_s: Number,
+    synack_limit: Text,
+    synack_burst: Number,
+    synack_global: Text,
 }
 
 #[derive(Deserialize, Default)]
@@ -216,6 +224,8 @@ struct RawTables {
     flows: Number,
     flies: Number,
     rst_queue: Number,
+    rst_share: Number,
+    trust: Number,
     fragments: Number,
 }
 
@@ -675,6 +685,38 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
         p.trap_udp = port_set(v);
     }
     p.lockout = cx.secs("trap.lockout_s", &tr.lockout_s, MAX_SECS, p.lockout);
+    let proofs = [("none", Proof::None), ("handshake", Proof::Handshake)];
+    p.proof = cx.choice_or("trap.proof", &tr.proof, &proofs, p.proof);
+    p.unproven_lockout = cx.secs(
+        "trap.unproven_lockout_s",
+        &tr.unproven_lockout_s,
+        MAX_SECS,
+        p.unproven_lockout,
+    );
+    p.fly_prefix.v4 = cx.int_or("trap.prefix_v4", &tr.prefix_v4, 8, 32, 32) as u8;
+    p.fly_prefix.v6 = cx.int_or("trap.prefix_v6", &tr.prefix_v6, 32, 128, 64) as u8;
+    p.vouch_secs = cx.int_or(
+        "trap.vouch_s",
+        &tr.vouch_s,
+        0,
+        604_800,
+        i64::from(p.vouch_secs),
+    ) as u32;
+    p.synack_limit = cx.limit(
+        "trap",
+        ("synack_limit", &tr.synack_limit),
+        ("synack_burst", &tr.synack_burst),
+        p.synack_limit,
+    );
+    // The global limit's burst is one second's worth of its rate.
+    p.synack_global = cx
+        .limit(
+            "trap",
+            ("synack_global", &tr.synack_global),
+            ("synack_global", &None),
+            p.synack_global,
+        )
+        .and_then(|l| Limit::new(l.rate, l.per_secs, l.rate.div_ceil(l.per_secs).max(1)));
 
     // [flypaper]
     let fp = &raw.flypaper.0;
@@ -793,6 +835,10 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
     ts.flows = cx.table("tables.flows", &tb.flows, 64, MAX_TABLE, ts.flows);
     ts.flies = cx.table("tables.flies", &tb.flies, 64, MAX_TABLE, ts.flies);
     ts.rst_queue = cx.table("tables.rst_queue", &tb.rst_queue, 1, 1 << 20, ts.rst_queue);
+    let share_max = ts.rst_queue.max(1) as i64;
+    let share_default = ts.rst_share.min(ts.rst_queue);
+    ts.rst_share = cx.table("tables.rst_share", &tb.rst_share, 1, share_max, share_default);
+    ts.trust = cx.table("tables.trust", &tb.trust, 64, MAX_TABLE, ts.trust);
     ts.fragments = cx.table(
         "tables.fragments",
         &tb.fragments,

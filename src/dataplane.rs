@@ -10,7 +10,7 @@
 //! to do. The control thread (the caller of [`run`]) logs lock-outs, expires
 //! flies, sums the workers' counters and writes the stats file.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,9 +21,10 @@ use arrayvec::ArrayVec;
 use crossbeam::channel;
 
 use crate::filter::{
-    hash, Blacklist, Event, Filter, FlyEntry, Nanos, Policy, Reason, Stats, Verdict, BATCH,
+    hash, Class, Event, Filter, FlyEntry, Nanos, Policy, Reason, Shared, Stats, Verdict, BATCH,
 };
 use crate::sys::{afpacket, signal, xdp, xsk};
+use crate::eventlog::{EventLog, Kind as LogKind};
 use crate::timer_wheel::TimerWheel;
 use crate::Direction;
 
@@ -46,6 +47,9 @@ pub trait Backend {
     fn transmit(&mut self, port: usize, f: FrameRef);
     /// Drop `f`.
     fn release(&mut self, f: FrameRef);
+    /// Send a copy of `bytes` (a frame the filter made) out of `port`.
+    /// False when no buffer is free.
+    fn send(&mut self, port: usize, bytes: &[u8]) -> bool;
     /// Push out queued transmissions and recycle completed buffers.
     fn flush(&mut self) -> io::Result<()>;
     /// Block until a port has frames or `timeout_ms` passes.
@@ -151,6 +155,23 @@ impl Backend for AfPacket {
         self.free.push(f.id as u32);
     }
 
+    fn send(&mut self, port: usize, bytes: &[u8]) -> bool {
+        let Some(id) = self.free.pop() else {
+            return false;
+        };
+        let s = id as usize * SLOT;
+        let len = bytes.len().min(SLOT);
+        self.pool[s..s + len].copy_from_slice(&bytes[..len]);
+        self.transmit(
+            port,
+            FrameRef {
+                id: u64::from(id),
+                len: len as u32,
+            },
+        );
+        true
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -179,6 +200,9 @@ impl Backend for AfPacket {
         self.kernel_drops
     }
 }
+
+/// Headroom before a frame's data in a UMEM frame.
+const XSK_HEADROOM: u64 = 256;
 
 /// The AF_XDP backend of one worker: one socket per port on queue 0, both
 /// on one UMEM, so forwarding puts the received descriptor on the other
@@ -272,6 +296,25 @@ impl Backend for AfXdp {
         self.free.push(self.umem.frame_base(f.id));
     }
 
+    fn send(&mut self, port: usize, bytes: &[u8]) -> bool {
+        let Some(base) = self.free.pop() else {
+            return false;
+        };
+        // Where the kernel would have put a received frame.
+        let addr = base + XSK_HEADROOM;
+        self.umem
+            .frame_mut(addr, bytes.len())
+            .copy_from_slice(bytes);
+        self.transmit(
+            port,
+            FrameRef {
+                id: addr,
+                len: bytes.len() as u32,
+            },
+        );
+        true
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         for port in 0..2 {
             // Copy mode sends at most 32 descriptors per kick: kick
@@ -323,6 +366,8 @@ pub struct WorkerReport {
     pub tx_errors: u64,
     /// Frames the kernel dropped before they reached the worker.
     pub kernel_drops: u64,
+    /// RSTs held in the delay queue.
+    pub rst_queue: usize,
 }
 
 /// One worker's loop. Returns when `stop` is set; frames still held for the
@@ -361,11 +406,24 @@ pub fn worker_loop<B: Backend + ?Sized>(
                     Verdict::Forward => backend.transmit(out, f),
                     Verdict::Drop(_) => backend.release(f),
                     Verdict::Delay(at) => {
+                        // The filter keeps the queue's books with the same
+                        // capacity, so this only fails if they disagree.
                         if let Err((_, f)) = wheel.insert(at, (out, f)) {
+                            debug_assert!(false, "RST wheel and filter disagree");
                             filter.overrule(v, Reason::RstQueueFull);
                             backend.release(f);
                         }
                     }
+                }
+            }
+            // SYN-ACKs leave by the port their SYN came in on.
+            while let Some(t) = filter.poll_transmit() {
+                let port = match t.port {
+                    Direction::Wan => 0,
+                    Direction::Lan => 1,
+                };
+                if !backend.send(port, t.frame()) {
+                    tx_errors += 1;
                 }
             }
         }
@@ -405,6 +463,7 @@ fn publish(report: &Mutex<WorkerReport>, filter: &Filter, tx_errors: u64, kernel
     r.stats = filter.stats();
     r.tx_errors = tx_errors;
     r.kernel_drops = kernel_drops;
+    r.rst_queue = filter.delayed_len();
 }
 
 /// Which backend `run` uses.
@@ -429,54 +488,114 @@ pub struct RunConfig {
     pub pin_maps: Option<PathBuf>,
 }
 
+/// One fly as the stats file lists it.
+#[derive(serde::Serialize)]
+struct FlyJson {
+    /// Address, or prefix when the fly is more than one address.
+    addr: String,
+    reason: &'static str,
+    /// "tcp", "udp", "icmp", "ip" or "operator".
+    proto: &'static str,
+    port: u16,
+    class: &'static str,
+    proven: bool,
+    expires_in_s: u64,
+}
+
+/// The stats file: every counter the filter keeps, the RST queue, the
+/// flies, and the XDP program's counters.
+#[derive(serde::Serialize)]
+struct StatsJson<'a> {
+    frames_wan: u64,
+    frames_lan: u64,
+    forwarded: u64,
+    delayed: u64,
+    tx_errors: u64,
+    kernel_drops: u64,
+    drops: BTreeMap<&'static str, u64>,
+    malformed: BTreeMap<&'static str, u64>,
+    fragment_evictions: u64,
+    source_evictions: u64,
+    flow_evictions: u64,
+    events_lost: u64,
+    flies_added: u64,
+    flies_refused: u64,
+    flies_evicted: u64,
+    flies_proven: u64,
+    synacks: u64,
+    synacks_limited: u64,
+    synacks_lost: u64,
+    rst_queue: usize,
+    flies: usize,
+    /// Addresses (or prefixes) of the flies.
+    fly_list: Vec<String>,
+    fly_detail: Vec<FlyJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    xdp: Option<&'a xdp::XdpCounters>,
+}
+
 /// Everything the control thread knows, as the stats file's JSON.
 pub fn stats_json(
     st: &Stats,
-    (tx_errors, kernel_drops): (u64, u64),
+    (tx_errors, kernel_drops, rst_queue): (u64, u64, usize),
     flies: &[FlyEntry],
+    now: Nanos,
     xdp: Option<&xdp::XdpCounters>,
 ) -> String {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "{{\"frames_wan\":{},\"frames_lan\":{},\"forwarded\":{},\"delayed\":{},\"tx_errors\":{},\"kernel_drops\":{},\"drops\":{{",
-        st.frames_wan, st.frames_lan, st.forwarded, st.delayed, tx_errors, kernel_drops
-    );
-    push_counts(
-        &mut s,
-        Reason::ALL.iter().map(|r| (r.as_str(), st.drop_count(*r))),
-    );
-    s.push_str("},\"malformed\":{");
-    let kinds = crate::wire::ParseError::ALL.iter().map(|e| e.as_str());
-    push_counts(&mut s, kinds.zip(st.malformed));
-    let _ = write!(
-        s,
-        "}},\"fragment_evictions\":{},\"flies_added\":{},\"flies_refused\":{},\"flies\":{},\"fly_list\":[",
-        st.fragment_evictions,
-        st.flies_added,
-        st.flies_refused,
-        flies.len()
-    );
-    for (i, f) in flies.iter().enumerate() {
-        let _ = write!(s, "{}\"{}\"", if i > 0 { "," } else { "" }, f.addr);
-    }
-    s.push(']');
-    if let Some(x) = xdp {
-        let _ = write!(
-            s,
-            ",\"xdp\":{{\"redirected\":{},\"fly_drops\":{},\"no_socket\":{},\"non_ip\":{},\"malformed\":{},\"pppoe\":{},\"mpls\":{},\"tunnel\":{}}}",
-            x.redirected, x.fly_drops, x.no_socket, x.non_ip, x.malformed, x.pppoe, x.mpls, x.tunnel
-        );
-    }
-    s.push('}');
-    s
-}
-
-/// `"name":count` pairs, comma-separated, for the inside of a JSON object.
-fn push_counts<'a>(s: &mut String, counts: impl Iterator<Item = (&'a str, u64)>) {
-    for (i, (name, n)) in counts.enumerate() {
-        let _ = write!(s, "{}\"{name}\":{n}", if i > 0 { "," } else { "" });
-    }
+    let fly_detail = flies
+        .iter()
+        .map(|f| FlyJson {
+            addr: f.target(),
+            reason: f.reason.as_str(),
+            proto: f.proto.map_or("operator", |p| match p {
+                crate::filter::Proto::Tcp => "tcp",
+                crate::filter::Proto::Udp => "udp",
+                crate::filter::Proto::Icmp => "icmp",
+                crate::filter::Proto::Other(_) => "ip",
+            }),
+            port: match f.proto {
+                Some(crate::filter::Proto::Other(n)) => u16::from(n),
+                _ => f.port,
+            },
+            class: f.class().as_str(),
+            proven: f.proven,
+            expires_in_s: f.expires.saturating_sub(now).as_secs(),
+        })
+        .collect();
+    let j = StatsJson {
+        frames_wan: st.frames_wan,
+        frames_lan: st.frames_lan,
+        forwarded: st.forwarded,
+        delayed: st.delayed,
+        tx_errors,
+        kernel_drops,
+        drops: Reason::ALL
+            .iter()
+            .map(|r| (r.as_str(), st.drop_count(*r)))
+            .collect(),
+        malformed: crate::wire::ParseError::ALL
+            .iter()
+            .map(|e| e.as_str())
+            .zip(st.malformed)
+            .collect(),
+        fragment_evictions: st.fragment_evictions,
+        source_evictions: st.source_evictions,
+        flow_evictions: st.flow_evictions,
+        events_lost: st.events_lost,
+        flies_added: st.flies_added,
+        flies_refused: st.flies_refused,
+        flies_evicted: st.flies_evicted,
+        flies_proven: st.flies_proven,
+        synacks: st.synacks,
+        synacks_limited: st.synacks_limited,
+        synacks_lost: st.synacks_lost,
+        rst_queue,
+        flies: flies.len(),
+        fly_list: flies.iter().map(FlyEntry::target).collect(),
+        fly_detail,
+        xdp,
+    };
+    serde_json::to_string(&j).expect("the stats serialise")
 }
 
 fn write_atomically(path: &std::path::Path, text: &str) -> io::Result<()> {
@@ -492,6 +611,9 @@ fn open_afxdp(cfg: &RunConfig, policy: &Policy) -> Result<(xdp::XdpProgram, AfXd
     let flies = u32::try_from(policy.tables.flies).unwrap_or(u32::MAX);
     let mut prog =
         xdp::XdpProgram::load(flies).map_err(|e| format!("loading the XDP program: {e}"))?;
+    let p = policy.fly_prefix;
+    prog.set_prefixes(p.v4, p.v6)
+        .map_err(|e| format!("setting the fly prefixes /{} and /{}: {e}", p.v4, p.v6))?;
     let mut modes = Vec::new();
     for (name, idx) in [(&cfg.wan, wan), (&cfg.lan, lan)] {
         let mode = prog
@@ -526,7 +648,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     signal::install()?;
     let policy = Arc::new(cfg.policy.clone());
     let seed = hash::random_seed();
-    let blacklist = Arc::new(Blacklist::new(policy.tables.flies, seed));
+    let shared = Arc::new(Shared::new(&policy, seed));
+    let blacklist = &shared.blacklist;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
 
     let mut prog: Option<xdp::XdpProgram> = None;
@@ -617,7 +740,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         let stop = Arc::clone(&stop);
         let tx = tx.clone();
         let core = cores.get(i % cores.len().max(1)).copied();
-        let mut filter = Filter::new(Arc::clone(&policy), Arc::clone(&blacklist), seed ^ i as u64);
+        let mut filter = Filter::new(Arc::clone(&policy), Arc::clone(&shared), seed ^ i as u64);
         workers.push(
             std::thread::Builder::new()
                 .name(format!("flypaper-worker-{i}"))
@@ -638,32 +761,57 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     drop(tx);
     println!("ready");
 
-    let lockout = |e: &FlyEntry| {
-        println!("{}", e.lockout_line());
-        if let Some(p) = &prog {
-            if let Err(err) = p.set_fly(e.addr.0, e.expires.0) {
-                println!(
-                    "{}: not copied to the XDP program ({err}); userspace still drops it",
-                    e.addr
-                );
+    let mut log = EventLog::new(|line: &str| println!("{line}"));
+    // Proven flies and operators' blocks are dropped in the XDP program
+    // too; unproven ones only in userspace, where a reply on a flow the
+    // LAN opened can still be let through.
+    let in_kernel = |e: &FlyEntry| e.class() != Class::Unproven;
+    let on_event = |e: Event, log: &mut EventLog<_>| {
+        let now = Nanos(crate::sys::monotonic_ns());
+        match e {
+            Event::Lockout(e) => {
+                log.log(now, LogKind::Lockout, || e.lockout_line());
+                if let (Some(p), true) = (&prog, in_kernel(&e)) {
+                    if let Err(err) = p.set_fly(e.addr.0, e.expires.0) {
+                        println!(
+                            "{}: not copied to the XDP program ({err}); userspace still drops it",
+                            e.target()
+                        );
+                    }
+                }
+            }
+            Event::Evicted(e) => {
+                if let (Some(p), true) = (&prog, in_kernel(&e)) {
+                    let _ = p.remove_fly(e.addr.0);
+                }
+            }
+            Event::Suspect { addr, proto, port } => {
+                log.log(now, LogKind::Suspect, || {
+                    format!(
+                        "suspect {addr}, who tried {}-port {port}: vouched for by a live conversation or a LAN address, not locked out (a forged packet?)",
+                        proto.as_str()
+                    )
+                });
             }
         }
     };
     let write_stats = |final_line: bool| -> io::Result<()> {
         let mut st = Stats::default();
-        let (mut tx_errors, mut kernel_drops) = (0, 0);
+        let (mut tx_errors, mut kernel_drops, mut rst_queue) = (0, 0, 0);
         for r in &reports {
             let r = r.lock().unwrap_or_else(|e| e.into_inner());
             st.merge(&r.stats);
             tx_errors += r.tx_errors;
             kernel_drops += r.kernel_drops;
+            rst_queue += r.rst_queue;
         }
         let now = Nanos(crate::sys::monotonic_ns());
         let counters = prog.as_ref().and_then(|p| p.counters().ok());
         let json = stats_json(
             &st,
-            (tx_errors, kernel_drops),
+            (tx_errors, kernel_drops, rst_queue),
             &blacklist.list(now),
+            now,
             counters.as_ref(),
         );
         if let Some(p) = &cfg.stats_file {
@@ -678,18 +826,21 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     while !signal::stop_requested() && !workers.iter().any(|w| w.is_finished()) {
         // Wait up to 200 ms for a lock-out, then take what else is queued
         // (bounded, so a storm of lock-outs cannot starve stats or stop).
-        if let Ok(Event::Lockout(e)) = rx.recv_timeout(Duration::from_millis(200)) {
-            lockout(&e);
-            for Event::Lockout(e) in rx.try_iter().take(4096) {
-                lockout(&e);
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(200)) {
+            on_event(e, &mut log);
+            for e in rx.try_iter().take(4096) {
+                on_event(e, &mut log);
             }
         }
         let now = crate::sys::monotonic_ns();
+        log.tick(Nanos(now));
         if now >= last_sweep + 1_000_000_000 {
             last_sweep = now;
             blacklist.sweep(Nanos(now), |e| {
-                println!("release {}, lock-out expired", e.addr);
-                if let Some(p) = &prog {
+                log.log(Nanos(now), LogKind::Release, || {
+                    format!("release {}, lock-out expired", e.target())
+                });
+                if let (Some(p), true) = (&prog, in_kernel(&e)) {
                     let _ = p.remove_fly(e.addr.0);
                 }
             });
@@ -704,9 +855,10 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
             result = r;
         }
     }
-    for Event::Lockout(e) in rx.try_iter() {
-        lockout(&e);
+    for e in rx.try_iter() {
+        on_event(e, &mut log);
     }
+    log.finish();
     for name in &restore_gro {
         let _ = afpacket::set_gro(name, true);
     }
@@ -727,13 +879,15 @@ mod test {
         st.malformed[crate::wire::ParseError::BadPppoe.index()] = 6;
         let fly = FlyEntry {
             addr: "198.51.100.66".parse().unwrap(),
+            prefix: 32,
             reason: Reason::Trap,
-            proto: None,
+            proto: Some(crate::filter::Proto::Tcp),
             port: 139,
+            proven: true,
             first_seen: Nanos::ZERO,
-            expires: Nanos(1),
+            expires: Nanos::from_secs(100),
         };
-        let j = stats_json(&st, (2, 5), &[fly], None);
+        let j = stats_json(&st, (2, 5, 3), &[fly], Nanos::from_secs(40), None);
         assert!(j.contains("\"kernel_drops\":5"));
         assert!(!j.contains("\"xdp\""));
         let x = xdp::XdpCounters {
@@ -741,9 +895,9 @@ mod test {
             tunnel: 4,
             ..Default::default()
         };
-        let jx = stats_json(&st, (0, 0), &[], Some(&x));
-        assert!(jx.contains("\"xdp\":{\"redirected\":0,\"fly_drops\":9"));
-        assert!(jx.contains("\"mpls\":0,\"tunnel\":4}"));
+        let jx = stats_json(&st, (0, 0, 0), &[], Nanos::ZERO, Some(&x));
+        let vx: serde_json::Value = serde_json::from_str(&jx).expect("valid JSON");
+        assert_eq!((vx["xdp"]["fly_drops"].as_u64(), vx["xdp"]["tunnel"].as_u64()), (Some(9), Some(4)));
         assert!(j.contains("\"forwarded\":7"));
         assert!(j.contains("\"trap\":3"));
         assert!(j.contains("\"tx_errors\":2"));
@@ -756,6 +910,10 @@ mod test {
         assert_eq!(v["drops"]["trap"], 3);
         assert_eq!(v["malformed"]["bad-pppoe"], 6);
         assert_eq!(v["malformed"]["truncated"], 0);
+        assert_eq!(v["rst_queue"], 3);
+        assert_eq!(v["fly_detail"][0]["class"], "proven");
+        assert_eq!(v["fly_detail"][0]["proto"], "tcp");
+        assert_eq!(v["fly_detail"][0]["expires_in_s"], 60);
         assert_eq!(
             v["malformed"].as_object().map(|o| o.len()),
             Some(crate::wire::ParseError::COUNT)

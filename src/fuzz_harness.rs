@@ -25,6 +25,8 @@ fn policy() -> Policy {
             flows: 64,
             flies: 64,
             rst_queue: 8,
+            rst_share: 4,
+            trust: 64,
             fragments: 64,
         },
         ..d

@@ -15,6 +15,7 @@ pub mod capture;
 pub mod config;
 pub mod dataplane;
 pub mod demo;
+pub mod eventlog;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzz_harness;

@@ -10,12 +10,11 @@
 
 use std::fmt;
 use std::io::{self, BufWriter, Read, Write};
-use std::sync::Arc;
 
 use hashbrown::HashMap;
 
 use crate::capture::{self, PcapWriter, Reader};
-use crate::filter::{Blacklist, Event, Filter, FlyEntry, Nanos, Policy, Reason, Stats, Verdict};
+use crate::filter::{Event, Filter, FlyEntry, Nanos, Policy, Reason, Stats, Verdict};
 use crate::timer_wheel::TimerWheel;
 use crate::Direction;
 
@@ -109,6 +108,8 @@ pub struct Report {
     pub lockouts: Vec<String>,
     /// The flies at the end of the capture.
     pub flies: Vec<FlyEntry>,
+    /// The time of the last frame.
+    pub end: Nanos,
 }
 
 impl fmt::Display for Report {
@@ -136,12 +137,37 @@ impl fmt::Display for Report {
             }
         }
         writeln!(f)?;
-        if self.lockouts.is_empty() {
-            writeln!(f, "no flies")?;
-        } else {
-            writeln!(f, "{} flies:", self.flies.len())?;
+        if !self.lockouts.is_empty() {
+            writeln!(f, "log:")?;
             for l in &self.lockouts {
                 writeln!(f, "  {l}")?;
+            }
+            writeln!(f)?;
+        }
+        if self.flies.is_empty() {
+            writeln!(f, "no flies")?;
+        } else {
+            writeln!(f, "{} flies at the end:", self.flies.len())?;
+            writeln!(
+                f,
+                "  {:<28} {:<12} {:<12} {:<9} {:>10}",
+                "address", "reason", "tried", "class", "left (s)"
+            )?;
+            for e in &self.flies {
+                let tried = match e.proto {
+                    None => "-".to_string(),
+                    Some(crate::filter::Proto::Other(n)) => format!("ip/{n}"),
+                    Some(p) => format!("{}/{}", p.as_str(), e.port),
+                };
+                writeln!(
+                    f,
+                    "  {:<28} {:<12} {:<12} {:<9} {:>10}",
+                    e.target(),
+                    e.reason.as_str(),
+                    tried,
+                    e.class().as_str(),
+                    e.expires.saturating_sub(self.end).as_secs()
+                )?;
             }
         }
         if self.stats.flies_refused > 0 {
@@ -166,9 +192,8 @@ pub fn replay<R: Read, W: Write>(
     mut on_verdict: impl FnMut(&FrameVerdict) -> io::Result<()>,
 ) -> Result<Report, ReplayError> {
     let mut reader = Reader::new(input)?;
-    let blacklist = Arc::new(Blacklist::new(policy.tables.flies, opts.seed));
     let rst_queue = policy.tables.rst_queue;
-    let mut filter = Filter::new(Arc::new(policy), blacklist, opts.seed);
+    let mut filter = Filter::standalone(policy, opts.seed);
     // Replay has no UMEM: the wheel holds a copy of each delayed frame, and
     // is as bounded (in frames) as the data path's.
     let mut wheel: TimerWheel<Vec<u8>> = TimerWheel::for_rst_delay(rst_queue);
@@ -221,8 +246,21 @@ pub fn replay<R: Read, W: Write>(
             v => v.as_str().to_string(),
         };
         *by_verdict.entry(key).or_insert(0) += 1;
-        for Event::Lockout(e) in filter.drain_events() {
-            lockouts.push(e.lockout_line());
+        // The SYN-ACKs the filter answered with leave at once.
+        while let Some(t) = filter.poll_transmit() {
+            if let Some(p) = pass.as_mut() {
+                p.write(now.0, t.frame())?;
+            }
+        }
+        for e in filter.drain_events() {
+            match e {
+                Event::Lockout(e) => lockouts.push(e.lockout_line()),
+                Event::Evicted(_) => {}
+                Event::Suspect { addr, proto, port } => lockouts.push(format!(
+                    "suspect {addr}, who tried {}-port {port}: vouched for, not locked out",
+                    proto.as_str()
+                )),
+            }
         }
         on_verdict(&FrameVerdict {
             frame: frame_no,
@@ -250,6 +288,7 @@ pub fn replay<R: Read, W: Write>(
         by_verdict,
         lockouts,
         flies,
+        end: now,
     })
 }
 

@@ -533,7 +533,7 @@ fn strict_mode_gates_tunnels_and_every_protocol() {
     assert_eq!(e.proto, Some(Proto::Other(132)));
     assert_eq!(
         e.lockout_line(),
-        "lockout 203.0.113.31, who tried IP-protocol 132"
+        "lockout 203.0.113.31, who tried IP-protocol 132 (unproven)"
     );
     let udplite = raw_ip("203.0.113.32", LAN_SERVER, 136, &[0u8; 12]);
     assert_eq!(l.wan(&udplite), DROP(Reason::NotAllowed));
@@ -852,7 +852,8 @@ fn icmp_redirects_smurf_echoes_and_neighbour_discovery() {
         l.wan(&icmp6("2001:db8::9", "2001:db8:1::10", 137, 255)),
         DROP(Reason::NdInvalid)
     );
-    // ND is rate limited per source: a burst of 100, then 50/s.
+    // ND is rate limited per source: a burst of 100, then 50/s (a
+    // link-local source is keyed by its whole address, not fe80::/64).
     let passed = (0..300)
         .filter(|_| l.wan(&icmp6("fe80::77", "ff02::1:ff00:10", 135, 255)) == Verdict::Forward)
         .count();

@@ -83,10 +83,10 @@ fn seed_attacks_capture_gets_the_expected_verdict_for_every_frame() {
     assert_eq!(report.flies.len(), 2);
     assert!(report
         .lockouts
-        .contains(&"lockout 203.0.113.99, who tried TCP-port 139".to_string()));
+        .contains(&"lockout 203.0.113.99, who tried TCP-port 139 (unproven)".to_string()));
     assert!(report
         .lockouts
-        .contains(&"lockout 2001:db8::99, who tried TCP-port 139".to_string()));
+        .contains(&"lockout 2001:db8:0:99::/64, who tried TCP-port 139 (unproven)".to_string()));
 }
 
 #[test]
@@ -394,7 +394,7 @@ fn check_expectations(name: &str) -> (replay::Report, Vec<FrameVerdict>) {
         wrong.join("\n")
     );
     assert!(unknown.is_empty(), "{name}: unknown reasons {unknown:?}");
-    let mut flies: Vec<String> = report.flies.iter().map(|f| f.addr.to_string()).collect();
+    let mut flies: Vec<String> = report.flies.iter().map(|f| f.target()).collect();
     let mut want: Vec<String> = expect["flies"]
         .as_array()
         .unwrap()
@@ -455,7 +455,7 @@ fn encap_attacks_capture_gets_the_expected_verdict_for_every_frame() {
         "203.0.113.52",
         "203.0.113.68",
     ] {
-        let line = format!("lockout {src}, who tried TCP-port 139");
+        let line = format!("lockout {src}, who tried TCP-port 139 (unproven)");
         assert!(
             report.lockouts.contains(&line),
             "{line}: {:?}",

@@ -623,10 +623,12 @@ fn the_sand_trap_makes_a_fly_for_a_day() {
     assert!(l.is_fly(SCANNER));
     let events: Vec<_> = l.f.drain_events().collect();
     assert_eq!(events.len(), 1);
-    let Event::Lockout(e) = events[0];
+    let Event::Lockout(e) = events[0] else {
+        panic!("{:?}", events[0]);
+    };
     assert_eq!(
         e.lockout_line(),
-        "lockout 203.0.113.99, who tried TCP-port 139"
+        "lockout 203.0.113.99, who tried TCP-port 139 (unproven)"
     );
     assert_eq!(e.expires, l.now + Nanos::from_secs(86_400));
     // Every frame from the fly is dropped, even ones that would pass.
@@ -682,7 +684,10 @@ fn new_attempts_to_a_trap_port_trap_and_udp_traps_work() {
     assert!(l.is_fly("203.0.113.50") && l.is_fly("203.0.113.51"));
     let lines: Vec<_> =
         l.f.drain_events()
-            .map(|Event::Lockout(e)| e.lockout_line())
+            .map(|e| match e {
+                Event::Lockout(e) => e.lockout_line(),
+                other => panic!("{other:?}"),
+            })
             .collect();
     assert_eq!(
         lines,
@@ -728,7 +733,8 @@ fn operators_can_free_a_fly_and_flush_all() {
     for s in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
         assert_eq!(l.wan(&tcp(s, 1, LAN_SERVER, 139, SYN)), DROP(Reason::Trap));
     }
-    let bl = l.f.blacklist().clone();
+    let shared = std::sync::Arc::clone(l.f.shared());
+    let bl = &shared.blacklist;
     assert_eq!(bl.list(l.now).len(), 3);
     let freed = bl.remove("203.0.113.2".parse().unwrap()).unwrap();
     assert_eq!(freed.port, 139);

@@ -29,10 +29,25 @@
 //! bitmap when stale bits pile up, storing each word as a subset of the old
 //! one that still holds every live fly's bits, so readers never miss a fly.
 //!
-//! Capacity is a hard bound: when `capacity` flies are live, new flies are
-//! refused (and counted by the caller). A flood of new sources can never
-//! evict, overwrite or flush existing flies.
+//! Capacity is a hard bound, and a full blacklist evicts rather than
+//! refuses: a new fly takes the room of the fly of the lowest class that
+//! expires soonest. Classes, lowest first: *unproven* (a trap hit or a
+//! strict-mode miss whose source address nobody proved), *proven* (the
+//! source answered a SYN cookie, so it owns its address), *operator* (a
+//! block an operator made). A fly only evicts flies of its own class or
+//! lower, so a flood of forged trap hits churns unproven flies and never
+//! evicts a proven fly or an operator's block; when nothing may be evicted
+//! the new fly is refused (and counted by the caller). The order is kept by
+//! one min-heap of (expiry, slot) per class under the writer mutex; the
+//! same heaps let `sweep` free expired flies without scanning the table.
+//!
+//! Flies are keyed by prefix: an address is masked to its family's fly
+//! prefix ([`FlyPrefix`], by default /32 for IPv4 and /64 for IPv6, where
+//! one host holds a whole /64 and can rotate its interface identifier at
+//! will) before it is hashed, stored or looked up.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -51,38 +66,128 @@ const BLOOM_BITS: usize = 3;
 /// How far from its home slot an entry may live.
 pub const WINDOW: usize = 64;
 
+/// How much of a source address makes a fly: the prefix lengths per family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlyPrefix {
+    /// IPv4 prefix length (8..=32).
+    pub v4: u8,
+    /// IPv6 prefix length (32..=128).
+    pub v6: u8,
+}
+
+impl Default for FlyPrefix {
+    /// /32 for IPv4 (one address), /64 for IPv6 (one host's subnet: the
+    /// interface identifier is the host's to choose).
+    fn default() -> FlyPrefix {
+        FlyPrefix { v4: 32, v6: 64 }
+    }
+}
+
+impl FlyPrefix {
+    /// The 128-bit prefix length for an address of this family.
+    #[inline(always)]
+    pub const fn len128(self, v4: bool) -> u8 {
+        if v4 {
+            96 + self.v4
+        } else {
+            self.v6
+        }
+    }
+
+    /// `a` with every bit after its family's prefix cleared: the key of the
+    /// fly (and of the per-source limits) that `a` belongs to.
+    /// An IPv6 link-local address is its own key: every host on a link
+    /// has an address in fe80::/64, so the prefix says nothing about who
+    /// sent it.
+    #[inline(always)]
+    pub fn key(self, a: Addr) -> Addr {
+        if a.0 >> 118 == 0xfe80 >> 6 {
+            return a;
+        }
+        a.masked(self.v4, self.v6)
+    }
+}
+
+/// What a fly's lock-out rests on; a fly evicts only flies of its own class
+/// or a lower one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Class {
+    /// A trap hit or strict-mode miss whose source address nobody proved.
+    Unproven = 0,
+    /// The source completed a handshake with a SYN cookie: it owns its
+    /// address.
+    Proven = 1,
+    /// An operator's block.
+    Operator = 2,
+}
+
+impl Class {
+    const ALL: [Class; 3] = [Class::Unproven, Class::Proven, Class::Operator];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Class::Unproven => "unproven",
+            Class::Proven => "proven",
+            Class::Operator => "operator",
+        }
+    }
+}
+
 /// One fly, as the control plane lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlyEntry {
+    /// The source address, masked to `prefix` bits (its [`FlyPrefix`] key).
     pub addr: Addr,
+    /// The prefix length within the address's family (IPv4 0..=32, IPv6
+    /// 0..=128).
+    pub prefix: u8,
     /// What made it a fly: `Trap`, `NotAllowed`, or an operator's block.
     pub reason: Reason,
-    /// The protocol and destination port (ICMP: type) it tried.
+    /// The protocol and destination port (ICMP: type) it tried; `None` for
+    /// an operator's block.
     pub proto: Option<Proto>,
     pub port: u16,
+    /// The source proved that it owns its address (a SYN cookie came back).
+    pub proven: bool,
     pub first_seen: Nanos,
     pub expires: Nanos,
 }
 
 impl FlyEntry {
-    /// The log line for a new fly, as the seed's daemon wrote it:
-    /// `lockout 69.0.231.79, who tried TCP-port 20000`.
-    pub fn lockout_line(&self) -> String {
-        match self.proto {
-            Some(Proto::Icmp) => {
-                format!("lockout {}, who tried ICMP-type {}", self.addr, self.port)
-            }
-            Some(Proto::Other(n)) => {
-                format!("lockout {}, who tried IP-protocol {}", self.addr, n)
-            }
-            Some(p) => format!(
-                "lockout {}, who tried {}-port {}",
-                self.addr,
-                p.as_str(),
-                self.port
-            ),
-            None => format!("lockout {}, blocked by the operator", self.addr),
+    pub fn class(&self) -> Class {
+        match (self.proto, self.proven) {
+            (None, _) => Class::Operator,
+            (_, true) => Class::Proven,
+            (_, false) => Class::Unproven,
         }
+    }
+
+    /// The address, with its prefix length when the fly is more than one
+    /// address (`2001:db8:1:2::/64`).
+    pub fn target(&self) -> String {
+        let full = if self.addr.is_v4() { 32 } else { 128 };
+        if self.prefix >= full {
+            self.addr.to_string()
+        } else {
+            format!("{}/{}", self.addr, self.prefix)
+        }
+    }
+
+    /// The log line for a new fly, as the seed's daemon wrote it:
+    /// `lockout 69.0.231.79, who tried TCP-port 20000`; an unproven fly is
+    /// marked as such.
+    pub fn lockout_line(&self) -> String {
+        let who = self.target();
+        let mut line = match self.proto {
+            Some(Proto::Icmp) => format!("lockout {who}, who tried ICMP-type {}", self.port),
+            Some(Proto::Other(n)) => format!("lockout {who}, who tried IP-protocol {n}"),
+            Some(p) => format!("lockout {who}, who tried {}-port {}", p.as_str(), self.port),
+            None => format!("lockout {who}, blocked by the operator"),
+        };
+        if self.class() == Class::Unproven {
+            line.push_str(" (unproven)");
+        }
+        line
     }
 }
 
@@ -99,10 +204,15 @@ fn pack_meta(e: &FlyEntry) -> u64 {
         Some(Proto::Other(n)) => u64::from(n),
         _ => u64::from(e.port),
     };
-    (e.reason as u64) | (proto << 8) | (port << 16)
+    (e.reason as u64)
+        | (proto << 8)
+        | (port << 16)
+        | (u64::from(e.proven) << 32)
+        | (u64::from(e.prefix) << 40)
 }
 
-fn unpack_meta(m: u64) -> (Reason, Option<Proto>, u16) {
+/// Reason, protocol, port, proven, prefix length.
+fn unpack_meta(m: u64) -> (Reason, Option<Proto>, u16, bool, u8) {
     let reason = Reason::ALL
         .get((m & 0xff) as usize)
         .copied()
@@ -114,7 +224,7 @@ fn unpack_meta(m: u64) -> (Reason, Option<Proto>, u16) {
         4 => Some(Proto::Other((m >> 16) as u8)),
         _ => None,
     };
-    (reason, proto, (m >> 16) as u16)
+    (reason, proto, (m >> 16) as u16, (m >> 32) & 1 == 1, (m >> 40) as u8)
 }
 
 /// The part of a slot every lookup reads: 32 bytes, two to a cache line.
@@ -151,15 +261,45 @@ struct SlotData {
     meta: u64,
 }
 
+impl SlotData {
+    fn of(e: &FlyEntry) -> SlotData {
+        SlotData {
+            addr: e.addr.0,
+            expires: e.expires.0,
+            first_seen: e.first_seen.0,
+            meta: pack_meta(e),
+        }
+    }
+}
+
 /// What `insert` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Insert {
     /// A new fly.
     Added,
-    /// Already listed (live or expired): its expiry and trigger were updated.
+    /// A new fly, which took the room of this one (the blacklist was full).
+    Evicted(FlyEntry),
+    /// Already listed (live or expired): merged (the later expiry and the
+    /// higher class win).
     Updated,
-    /// The blacklist is at capacity (or the key's window is full): refused.
+    /// Nothing may make room for it (every fly is of a higher class):
+    /// refused.
     Full,
+}
+
+/// The eviction and expiry order, kept under the writer mutex: per class,
+/// a min-heap of `expiry second << 32 | slot`. Entries go stale when a slot
+/// changes; a stale entry is recognised (the slot no longer holds a fly of
+/// that class and expiry) and skipped when it surfaces.
+#[derive(Default)]
+struct Index {
+    heaps: [BinaryHeap<Reverse<u64>>; 3],
+}
+
+/// The second at or after `t`: a heap entry surfaces no earlier than its
+/// fly expires.
+fn ceil_secs(t: u64) -> u64 {
+    t.div_ceil(1_000_000_000).min(u64::from(u32::MAX))
 }
 
 pub struct Blacklist {
@@ -173,13 +313,19 @@ pub struct Blacklist {
     mask: usize,
     capacity: usize,
     hash: SeededHash,
+    prefix: FlyPrefix,
     /// Occupied slots (live or expired, not tombstones).
     occupied: AtomicUsize,
-    writer: Mutex<()>,
+    writer: Mutex<Index>,
 }
 
 impl Blacklist {
+    /// A blacklist of one address per fly in IPv4 and a /64 in IPv6.
     pub fn new(capacity: usize, seed: u64) -> Blacklist {
+        Blacklist::with_prefix(capacity, seed, FlyPrefix::default())
+    }
+
+    pub fn with_prefix(capacity: usize, seed: u64, prefix: FlyPrefix) -> Blacklist {
         let capacity = capacity.max(1);
         let n = (capacity * 2).next_power_of_two().max(WINDOW);
         let nbits = (capacity * 8).next_power_of_two().max(64);
@@ -192,13 +338,25 @@ impl Blacklist {
             mask: n - 1,
             capacity,
             hash: SeededHash::new(seed ^ 0x626c_6163_6b6c_6973),
+            prefix,
             occupied: AtomicUsize::new(0),
-            writer: Mutex::new(()),
+            writer: Mutex::new(Index::default()),
         }
     }
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The prefix lengths flies are keyed by.
+    pub fn prefix(&self) -> FlyPrefix {
+        self.prefix
+    }
+
+    /// The key `addr` is listed under (its fly prefix).
+    #[inline(always)]
+    pub fn key(&self, addr: Addr) -> Addr {
+        self.prefix.key(addr)
     }
 
     /// Entries held, including expired ones not yet swept.
@@ -211,8 +369,8 @@ impl Blacklist {
     }
 
     #[inline]
-    fn home_and_tag(&self, addr: Addr) -> (usize, u32) {
-        self.home_and_tag_of(self.hash.hash128(addr.0))
+    fn home_and_tag(&self, key: Addr) -> (usize, u32) {
+        self.home_and_tag_of(self.hash.hash128(key.0))
     }
 
     #[inline(always)]
@@ -220,10 +378,10 @@ impl Blacklist {
         (h as usize & self.mask, (h >> 32) as u32 | 0x8000_0000)
     }
 
-    /// The bitmap word and bit for `addr`.
+    /// The bitmap word and bit for a key.
     #[inline(always)]
-    fn bit(&self, addr: Addr) -> (usize, u64) {
-        self.bit_of(self.hash.hash128(addr.0))
+    fn bit(&self, key: Addr) -> (usize, u64) {
+        self.bit_of(self.hash.hash128(key.0))
     }
 
     /// The bitmap word and the `BLOOM_BITS` bits in it for a hash: a
@@ -237,16 +395,17 @@ impl Blacklist {
     }
 
     /// The keyed address hash this blacklist uses: workers hash a frame's
-    /// source once, with it, for the blacklist and their own tables.
+    /// source key once, with it, for the blacklist and their own tables.
     pub fn hasher(&self) -> SeededHash {
         self.hash
     }
 
-    /// The keyed hash of `addr` that the batched lookups below take, so
-    /// that a frame's stages compute it once.
+    /// The keyed hash of a key (an address masked by [`Blacklist::key`])
+    /// that the batched lookups below take, so that a frame's stages
+    /// compute it once.
     #[inline(always)]
-    pub fn hash_of(&self, addr: Addr) -> u64 {
-        self.hash.hash128(addr.0)
+    pub fn hash_of(&self, key: Addr) -> u64 {
+        self.hash.hash128(key.0)
     }
 
     /// Start loading the bitmap word for a hash from `hash_of`.
@@ -265,8 +424,8 @@ impl Blacklist {
         self.bits[w].load(Ordering::Acquire) & m == m
     }
 
-    /// Start loading the table lines where `addr` would be listed
-    /// (batched lookups, after `maybe_fly_hashed` said yes).
+    /// Start loading the table lines where a key would be listed (batched
+    /// lookups, after `maybe_fly_hashed` said yes).
     #[inline(always)]
     pub fn prefetch_entry(&self, h: u64) {
         let (home, _) = self.home_and_tag_of(h);
@@ -276,12 +435,17 @@ impl Blacklist {
         crate::sys::prefetch::prefetch(&self.slots[(home + 2) & self.mask]);
     }
 
-    /// Set `addr`'s bits; callers hold the writer mutex.
-    fn set_bit(&self, addr: Addr) {
-        let (w, m) = self.bit(addr);
+    /// Set a key's bits; callers hold the writer mutex.
+    fn set_bit(&self, key: Addr) {
+        let (w, m) = self.bit(key);
         let old = self.bits[w].fetch_or(m, Ordering::Release);
         self.bits_set
             .fetch_add((m & !old).count_ones() as usize, Ordering::Relaxed);
+    }
+
+    fn is_used(&self, i: usize) -> bool {
+        let t = self.slots[i].tag.load(Ordering::Relaxed);
+        t != EMPTY && t != TOMB
     }
 
     /// Rebuild the bitmap from the live entries; callers hold the writer
@@ -289,12 +453,9 @@ impl Blacklist {
     /// still has every live fly's bit, so concurrent readers stay correct.
     fn rebuild_bits(&self) {
         let mut fresh = vec![0u64; self.bits.len()];
-        for i in 0..self.slots.len() {
-            let t = self.slots[i].tag.load(Ordering::Relaxed);
-            if t != EMPTY && t != TOMB {
-                let (w, m) = self.bit(Addr(self.read_slot(i, true).addr));
-                fresh[w] |= m;
-            }
+        for i in (0..self.slots.len()).filter(|&i| self.is_used(i)) {
+            let (w, m) = self.bit(Addr(self.read_slot(i, true).addr));
+            fresh[w] |= m;
         }
         let mut set = 0;
         for (word, new) in self.bits.iter().zip(fresh) {
@@ -304,10 +465,10 @@ impl Blacklist {
         self.bits_set.store(set, Ordering::Relaxed);
     }
 
-    /// Find the slot holding `addr` (live or expired). Lock-free.
+    /// Find the slot holding `key` (live or expired). Lock-free.
     #[inline]
-    fn find(&self, addr: Addr) -> Option<(usize, SlotData)> {
-        self.find_in(addr, self.hash.hash128(addr.0), true)
+    fn find(&self, key: Addr) -> Option<(usize, SlotData)> {
+        self.find_in(key, self.hash.hash128(key.0), true)
     }
 
     /// Seqlock read of slot `i`: retry while a writer is inside. With
@@ -355,10 +516,10 @@ impl Blacklist {
         slot.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
-    /// Where `addr` (with its hash from `hash_of`) is listed, if it is; without
-    /// `full`, the listing fields read as 0.
+    /// Where `key` (with its hash from `hash_of`) is listed, if it is;
+    /// without `full`, the listing fields read as 0.
     #[inline]
-    fn find_in(&self, addr: Addr, h: u64, full: bool) -> Option<(usize, SlotData)> {
+    fn find_in(&self, key: Addr, h: u64, full: bool) -> Option<(usize, SlotData)> {
         let (mut i, tag) = self.home_and_tag_of(h);
         for _ in 0..WINDOW {
             let t = self.slots[i].tag.load(Ordering::Acquire);
@@ -367,7 +528,7 @@ impl Blacklist {
             }
             if t == tag {
                 let d = self.read_slot(i, full);
-                if d.addr == addr.0 {
+                if d.addr == key.0 {
                     return Some((i, d));
                 }
             }
@@ -376,40 +537,94 @@ impl Blacklist {
         None
     }
 
-    /// Is `addr` a fly at `now`? Lock-free; the hot-path check.
+    /// Is `addr` (any address: it is masked here) a fly at `now`?
+    /// Lock-free.
     #[inline]
     pub fn is_fly(&self, addr: Addr, now: Nanos) -> bool {
-        let h = self.hash_of(addr);
-        self.maybe_fly_hashed(h) && self.is_listed_fly(addr, h, now)
+        let key = self.key(addr);
+        let h = self.hash_of(key);
+        self.maybe_fly_hashed(h) && self.is_listed_fly(key, h, now)
     }
 
-    /// The second half of `is_fly`, the table lookup, for `addr` and its
+    /// The second half of `is_fly`, the table lookup, for a key and its
     /// hash from `hash_of`.
     #[inline]
-    pub fn is_listed_fly(&self, addr: Addr, h: u64, now: Nanos) -> bool {
-        match self.find_in(addr, h, false) {
+    pub fn is_listed_fly(&self, key: Addr, h: u64, now: Nanos) -> bool {
+        match self.find_in(key, h, false) {
             Some((_, d)) => d.expires > now.0,
             None => false,
         }
     }
 
-    /// The entry for `addr`, if it is a fly at `now`.
+    /// The entry `addr` (any address: it is masked here) belongs to, if it
+    /// is a fly at `now`.
     pub fn get(&self, addr: Addr, now: Nanos) -> Option<FlyEntry> {
-        self.find(addr)
+        self.find(self.key(addr))
             .map(|(_, d)| to_entry(d))
             .filter(|e| e.expires > now)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
         // A writer that panicked left no half-written slot (the seqlock
-        // write cannot panic), so a poisoned lock is safe to take.
+        // write cannot panic), and a heap entry is checked against its
+        // slot before it is used, so a poisoned lock is safe to take.
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Make `e.addr` a fly until `e.expires`. An existing entry keeps its
-    /// first-seen time.
+    /// Record slot `i`'s entry in the order; callers hold the writer mutex.
+    fn index(&self, ix: &mut Index, i: usize, e: &FlyEntry) {
+        let heap = &mut ix.heaps[e.class() as usize];
+        heap.push(Reverse(ceil_secs(e.expires.0) << 32 | i as u64));
+        let total: usize = ix.heaps.iter().map(BinaryHeap::len).sum();
+        if total > 2 * self.len() + 1024 {
+            self.reindex(ix);
+        }
+    }
+
+    /// Rebuild the heaps from the table, dropping stale entries.
+    fn reindex(&self, ix: &mut Index) {
+        for h in ix.heaps.iter_mut() {
+            h.clear();
+        }
+        for i in (0..self.slots.len()).filter(|&i| self.is_used(i)) {
+            let e = to_entry(self.read_slot(i, true));
+            ix.heaps[e.class() as usize].push(Reverse(ceil_secs(e.expires.0) << 32 | i as u64));
+        }
+    }
+
+    /// Does heap entry `v` still describe slot `i`'s fly, of `class`?
+    fn current(&self, v: u64, class: Class) -> Option<(usize, FlyEntry)> {
+        let i = (v & 0xffff_ffff) as usize;
+        if i >= self.slots.len() || !self.is_used(i) {
+            return None;
+        }
+        let e = to_entry(self.read_slot(i, true));
+        (e.class() == class && ceil_secs(e.expires.0) == v >> 32).then_some((i, e))
+    }
+
+    /// The fly of the lowest class up to `up_to` that expires soonest:
+    /// the one a new fly of class `up_to` may evict.
+    fn victim(&self, ix: &mut Index, up_to: Class) -> Option<(usize, FlyEntry)> {
+        for class in Class::ALL.into_iter().filter(|c| *c <= up_to) {
+            let heap = &mut ix.heaps[class as usize];
+            while let Some(&Reverse(v)) = heap.peek() {
+                if let Some(found) = self.current(v, class) {
+                    return Some(found);
+                }
+                heap.pop();
+            }
+        }
+        None
+    }
+
+    /// Make `e.addr` (a key: masked to its prefix) a fly until
+    /// `e.expires`. A listed fly merges: the later expiry and the higher
+    /// class win, and a live fly keeps its first-seen time (and its
+    /// trigger, unless the class rises). When the blacklist is full, the
+    /// new fly evicts the fly of the lowest class (no higher than its own)
+    /// that expires soonest.
     pub fn insert(&self, e: FlyEntry, now: Nanos) -> Insert {
-        let _w = self.lock();
+        let mut ix = self.lock();
         let (home, tag) = self.home_and_tag(e.addr);
         let mut free: Option<usize> = None;
         let mut i = home;
@@ -424,21 +639,10 @@ impl Blacklist {
             } else {
                 let d = self.read_slot(i, true);
                 if t == tag && d.addr == e.addr.0 {
-                    let first = if d.expires > now.0 {
-                        d.first_seen
-                    } else {
-                        e.first_seen.0
-                    };
+                    let merged = merge(to_entry(d), e, now);
                     self.set_bit(e.addr);
-                    self.write_slot(
-                        i,
-                        SlotData {
-                            addr: e.addr.0,
-                            expires: e.expires.0,
-                            first_seen: first,
-                            meta: pack_meta(&e),
-                        },
-                    );
+                    self.write_slot(i, SlotData::of(&merged));
+                    self.index(&mut ix, i, &merged);
                     return Insert::Updated;
                 }
                 if d.expires <= now.0 {
@@ -448,42 +652,63 @@ impl Blacklist {
             }
             i = (i + 1) & self.mask;
         }
-        let Some(i) = free else {
-            return Insert::Full;
-        };
-        let t = self.slots[i].tag.load(Ordering::Relaxed);
-        let reclaim = t != EMPTY && t != TOMB;
-        if !reclaim && self.occupied.load(Ordering::Relaxed) >= self.capacity {
-            return Insert::Full;
-        }
-        self.set_bit(e.addr);
-        self.write_slot(
-            i,
-            SlotData {
-                addr: e.addr.0,
-                expires: e.expires.0,
-                first_seen: e.first_seen.0,
-                meta: pack_meta(&e),
+        let mut evicted = None;
+        let i = match free {
+            Some(i) if self.is_used(i) => i, // reclaiming an expired fly
+            Some(i) if self.len() < self.capacity => i,
+            Some(i) => match self.victim(&mut ix, e.class()) {
+                Some((v, old)) => {
+                    self.free_slot(v);
+                    evicted = Some(old);
+                    i
+                }
+                None => return Insert::Full,
             },
-        );
+            None => {
+                // Every slot of the window holds a live fly: the key's
+                // window is full (rare below half load). Evict within it.
+                let best = (0..WINDOW)
+                    .map(|k| (home + k) & self.mask)
+                    .map(|j| (j, to_entry(self.read_slot(j, true))))
+                    .filter(|(_, old)| old.class() <= e.class())
+                    .min_by_key(|(_, old)| (old.class(), old.expires));
+                match best {
+                    Some((j, old)) => {
+                        self.free_slot(j);
+                        evicted = Some(old);
+                        j
+                    }
+                    None => return Insert::Full,
+                }
+            }
+        };
+        let reclaim = self.is_used(i);
+        self.set_bit(e.addr);
+        self.write_slot(i, SlotData::of(&e));
         // Publish the tag after the slot: a reader that sees the tag sees the slot.
         self.slots[i].tag.store(tag, Ordering::Release);
         if !reclaim {
             self.occupied.fetch_add(1, Ordering::Relaxed);
         }
-        Insert::Added
+        self.index(&mut ix, i, &e);
+        match evicted {
+            Some(old) => Insert::Evicted(old),
+            None => Insert::Added,
+        }
     }
 
-    /// Free one fly (operator `unblock`). Returns the entry if it was listed.
+    /// Free the fly `addr` belongs to (operator `free`). Returns the entry
+    /// if it was listed.
     pub fn remove(&self, addr: Addr) -> Option<FlyEntry> {
         let _w = self.lock();
-        let (i, d) = self.find(addr)?;
+        let (i, d) = self.find(self.key(addr))?;
         self.free_slot(i);
         Some(to_entry(d))
     }
 
     /// Turn slot `i` into a tombstone, then turn trailing tombstones back
-    /// into empty slots where no probe chain can pass through them.
+    /// into empty slots where no probe chain can pass through them. Callers
+    /// hold the writer mutex.
     fn free_slot(&self, i: usize) {
         self.write_slot(
             i,
@@ -508,19 +733,16 @@ impl Blacklist {
 
     /// Free every fly (operator `flush`). Returns how many were listed.
     pub fn clear(&self) -> usize {
-        let _w = self.lock();
-        let mut n = 0;
-        for i in 0..self.slots.len() {
-            let t = self.slots[i].tag.load(Ordering::Relaxed);
-            if t != EMPTY && t != TOMB {
-                n += 1;
-            }
-        }
+        let mut ix = self.lock();
+        let n = (0..self.slots.len()).filter(|&i| self.is_used(i)).count();
         for t in self.slots.iter().map(|s| &s.tag) {
             t.store(EMPTY, Ordering::Release);
         }
         for w in self.bits.iter() {
             w.store(0, Ordering::Release);
+        }
+        for h in ix.heaps.iter_mut() {
+            h.clear();
         }
         self.bits_set.store(0, Ordering::Relaxed);
         self.occupied.store(0, Ordering::Relaxed);
@@ -528,19 +750,25 @@ impl Blacklist {
     }
 
     /// Free every fly whose lock-out has expired at `now`, reporting each.
+    /// Walks the expiry order, not the table: the cost is the expired
+    /// flies', not the capacity's.
     pub fn sweep(&self, now: Nanos, mut expired: impl FnMut(FlyEntry)) -> usize {
-        let _w = self.lock();
+        let mut ix = self.lock();
+        let now_secs = now.0 / 1_000_000_000;
         let mut n = 0;
-        for i in 0..self.slots.len() {
-            let t = self.slots[i].tag.load(Ordering::Relaxed);
-            if t == EMPTY || t == TOMB {
-                continue;
-            }
-            let d = self.read_slot(i, true);
-            if d.expires <= now.0 {
-                self.free_slot(i);
-                expired(to_entry(d));
-                n += 1;
+        for class in Class::ALL {
+            while let Some(&Reverse(v)) = ix.heaps[class as usize].peek() {
+                if v >> 32 > now_secs {
+                    break;
+                }
+                ix.heaps[class as usize].pop();
+                if let Some((i, e)) = self.current(v, class) {
+                    if e.expires <= now {
+                        self.free_slot(i);
+                        expired(e);
+                        n += 1;
+                    }
+                }
             }
         }
         if self.bits_set.load(Ordering::Relaxed)
@@ -553,28 +781,36 @@ impl Blacklist {
 
     /// Every live fly at `now` (unordered).
     pub fn list(&self, now: Nanos) -> Vec<FlyEntry> {
-        let mut out = Vec::new();
-        for i in 0..self.slots.len() {
-            let t = self.slots[i].tag.load(Ordering::Acquire);
-            if t == EMPTY || t == TOMB {
-                continue;
-            }
-            let e = to_entry(self.read_slot(i, true));
-            if e.expires > now && e.addr.0 != 0 {
-                out.push(e);
-            }
-        }
-        out
+        (0..self.slots.len())
+            .filter(|&i| self.is_used(i))
+            .map(|i| to_entry(self.read_slot(i, true)))
+            .filter(|e| e.expires > now && e.addr.0 != 0)
+            .collect()
     }
 }
 
+/// `new` arriving for a key already listed as `old`. An expired `old` is
+/// replaced. Otherwise the higher class wins (with its trigger), and the
+/// later expiry: a shorter lock-out never cuts a longer one short.
+fn merge(old: FlyEntry, new: FlyEntry, now: Nanos) -> FlyEntry {
+    if old.expires <= now {
+        return new;
+    }
+    let mut m = if new.class() > old.class() { new } else { old };
+    m.first_seen = old.first_seen;
+    m.expires = old.expires.max(new.expires);
+    m
+}
+
 fn to_entry(d: SlotData) -> FlyEntry {
-    let (reason, proto, port) = unpack_meta(d.meta);
+    let (reason, proto, port, proven, prefix) = unpack_meta(d.meta);
     FlyEntry {
         addr: Addr(d.addr),
+        prefix,
         reason,
         proto,
         port,
+        proven,
         first_seen: Nanos(d.first_seen),
         expires: Nanos(d.expires),
     }
@@ -588,9 +824,11 @@ mod test {
     fn fly(a: Addr, now: u64, secs: u64) -> FlyEntry {
         FlyEntry {
             addr: a,
+            prefix: 32,
             reason: Reason::Trap,
             proto: Some(Proto::Tcp),
             port: 139,
+            proven: false,
             first_seen: Nanos::from_secs(now),
             expires: Nanos::from_secs(now + secs),
         }
@@ -626,9 +864,11 @@ mod test {
     fn lockout_line_matches_the_seed() {
         let e = FlyEntry {
             addr: "69.0.231.79".parse().unwrap(),
+            prefix: 32,
             reason: Reason::NotAllowed,
             proto: Some(Proto::Tcp),
             port: 20000,
+            proven: true,
             first_seen: Nanos::ZERO,
             expires: Nanos::from_secs(1),
         };
@@ -662,21 +902,145 @@ mod test {
         assert_eq!(b.len(), 1);
     }
 
+    fn with_class(mut e: FlyEntry, c: Class) -> FlyEntry {
+        match c {
+            Class::Unproven => e.proven = false,
+            Class::Proven => e.proven = true,
+            Class::Operator => e.proto = None,
+        }
+        e
+    }
+
     #[test]
-    fn capacity_is_a_hard_bound_and_a_flood_never_evicts_flies() {
+    fn capacity_is_a_hard_bound_and_a_full_list_evicts_the_soonest_unproven() {
         let b = Blacklist::new(1000, 3);
         let now = Nanos::from_secs(1);
-        let mut added = 0;
-        for i in 0..5000 {
-            if b.insert(fly(v4(i), 1, 3600), now) == Insert::Added {
-                added += 1;
+        // Fly i expires at 3600 + i: the lower i, the sooner.
+        for i in 0..1000 {
+            assert_eq!(b.insert(fly(v4(i), 1, 3600 + u64::from(i)), now), Insert::Added);
+        }
+        for i in 1000..5000 {
+            match b.insert(fly(v4(i), 1, 3600 + u64::from(i)), now) {
+                Insert::Evicted(old) => assert_eq!(old.addr, v4(i - 1000), "soonest first"),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(b.len(), 1000);
+        }
+        assert!((4000..5000).all(|i| b.is_fly(v4(i), now)));
+        assert!((0..4000).all(|i| !b.is_fly(v4(i), now)));
+    }
+
+    #[test]
+    fn a_flood_of_unproven_flies_never_evicts_a_proven_fly_or_a_block() {
+        let b = Blacklist::new(100, 10);
+        let now = Nanos::from_secs(1);
+        for i in 0..30 {
+            b.insert(with_class(fly(v4(i), 1, 60), Class::Proven), now);
+        }
+        for i in 30..50 {
+            b.insert(with_class(fly(v4(i), 1, 60), Class::Operator), now);
+        }
+        let mut evicted = 0;
+        for i in 1000..301_000 {
+            match b.insert(fly(v4(i), 1, 86_400), now) {
+                Insert::Evicted(old) => {
+                    assert_eq!(old.class(), Class::Unproven);
+                    evicted += 1;
+                }
+                Insert::Added => {}
+                other => panic!("{other:?}"),
             }
         }
-        assert_eq!(added, 1000);
-        assert_eq!(b.len(), 1000);
-        // The first thousand are all still flies.
-        assert!((0..1000).all(|i| b.is_fly(v4(i), now)));
-        assert!((1000..5000).all(|i| !b.is_fly(v4(i), now)));
+        assert_eq!(evicted, 300_000 - 50);
+        assert!((0..50).all(|i| b.is_fly(v4(i), now)), "proven and blocked flies stay");
+        // A scanner after the flood is caught.
+        assert!(matches!(b.insert(fly(v4(7_000_000), 1, 86_400), now), Insert::Evicted(_)));
+        assert!(b.is_fly(v4(7_000_000), now));
+        // Nothing unproven left to evict for another proven fly's room but
+        // unproven ones: a proven fly evicts the soonest unproven.
+        let p = with_class(fly(v4(8_000_000), 1, 10), Class::Proven);
+        assert!(matches!(b.insert(p, now), Insert::Evicted(o) if o.class() == Class::Unproven));
+    }
+
+    #[test]
+    fn unproven_flies_are_refused_when_only_higher_classes_are_listed() {
+        let b = Blacklist::new(64, 11);
+        let now = Nanos::from_secs(1);
+        for i in 0..64 {
+            b.insert(with_class(fly(v4(i), 1, 60 + u64::from(i)), Class::Proven), now);
+        }
+        assert_eq!(b.insert(fly(v4(100), 1, 86_400), now), Insert::Full);
+        // A proven fly evicts the proven fly that expires soonest; a block
+        // evicts one too; a proven fly never evicts a block.
+        let p = with_class(fly(v4(101), 1, 600), Class::Proven);
+        assert!(matches!(b.insert(p, now), Insert::Evicted(o) if o.addr == v4(0)));
+        for i in 200..264 {
+            let o = with_class(fly(v4(i), 1, 600), Class::Operator);
+            assert!(matches!(b.insert(o, now), Insert::Evicted(_)));
+        }
+        let p = with_class(fly(v4(300), 1, 600), Class::Proven);
+        assert_eq!(b.insert(p, now), Insert::Full);
+    }
+
+    #[test]
+    fn merges_keep_the_later_expiry_and_the_higher_class() {
+        let b = Blacklist::new(16, 12);
+        let a = v4(1);
+        let now = Nanos::from_secs(10);
+        b.insert(with_class(fly(a, 10, 1000), Class::Proven), now);
+        // A shorter unproven hit changes nothing.
+        assert_eq!(b.insert(fly(a, 20, 60), now), Insert::Updated);
+        let e = b.get(a, now).unwrap();
+        assert_eq!((e.class(), e.expires), (Class::Proven, Nanos::from_secs(1010)));
+        // A block of the same address raises the class and keeps the later end.
+        let mut o = with_class(fly(a, 30, 5), Class::Operator);
+        o.reason = Reason::Fly;
+        b.insert(o, now);
+        let e = b.get(a, now).unwrap();
+        assert_eq!((e.class(), e.expires), (Class::Operator, Nanos::from_secs(1010)));
+        assert_eq!(e.first_seen, Nanos::from_secs(10));
+    }
+
+    #[test]
+    fn ipv6_flies_are_keyed_by_their_64() {
+        let b = Blacklist::new(16, 13);
+        let now = Nanos::from_secs(1);
+        let a: Addr = "2001:db8:1:2::99".parse().unwrap();
+        let key = b.key(a);
+        assert_eq!(key, "2001:db8:1:2::".parse().unwrap());
+        b.insert(FlyEntry { addr: key, prefix: 64, ..fly(key, 1, 60) }, now);
+        assert!(b.is_fly("2001:db8:1:2:ffff:1:2:3".parse().unwrap(), now));
+        assert!(!b.is_fly("2001:db8:1:3::99".parse().unwrap(), now));
+        let e = b.get(a, now).unwrap();
+        assert_eq!(e.target(), "2001:db8:1:2::/64");
+        assert!(e.lockout_line().starts_with("lockout 2001:db8:1:2::/64, who tried TCP-port 139"));
+        // IPv4 keeps one address per fly by default; /24 when asked.
+        let p = FlyPrefix { v4: 24, v6: 48 };
+        assert_eq!(p.key("192.0.2.200".parse().unwrap()), "192.0.2.0".parse().unwrap());
+        assert_eq!(FlyPrefix::default().key("192.0.2.200".parse().unwrap()), "192.0.2.200".parse().unwrap());
+        assert_eq!(p.key("2001:db8:1:ffff::1".parse().unwrap()), "2001:db8:1::".parse().unwrap());
+        assert_eq!(FlyPrefix { v4: 32, v6: 128 }.key(a), a);
+        let ll: Addr = "fe80::1:2".parse().unwrap();
+        assert_eq!(FlyPrefix::default().key(ll), ll, "link-local: the whole address");
+    }
+
+    #[test]
+    fn sweep_follows_the_expiry_order_through_updates() {
+        let b = Blacklist::new(64, 14);
+        let now = Nanos::from_secs(1);
+        for i in 0..10 {
+            b.insert(fly(v4(i), 1, 10), now);
+        }
+        // Five of them are extended: their old heap entries go stale.
+        for i in 0..5 {
+            b.insert(with_class(fly(v4(i), 1, 100), Class::Proven), now);
+        }
+        let mut freed = Vec::new();
+        assert_eq!(b.sweep(Nanos::from_secs(11), |e| freed.push(e.addr)), 5);
+        freed.sort();
+        assert_eq!(freed, (5..10).map(v4).collect::<Vec<_>>());
+        assert_eq!(b.sweep(Nanos::from_secs(101), |_| {}), 5);
+        assert!(b.is_empty());
     }
 
     #[test]
@@ -685,19 +1049,19 @@ mod test {
         for i in 0..100 {
             b.insert(fly(v4(i), 0, 10), Nanos::ZERO);
         }
-        assert_eq!(
+        assert!(matches!(
             b.insert(fly(v4(500), 5, 10), Nanos::from_secs(5)),
-            Insert::Full
-        );
+            Insert::Evicted(_)
+        ));
         let mut freed = Vec::new();
-        assert_eq!(b.sweep(Nanos::from_secs(10), |e| freed.push(e.addr)), 100);
-        assert_eq!(freed.len(), 100);
-        assert_eq!(b.len(), 0);
+        assert_eq!(b.sweep(Nanos::from_secs(10), |e| freed.push(e.addr)), 99);
+        assert_eq!(freed.len(), 99);
+        assert_eq!(b.len(), 1, "the newcomer (until 15 s) stays");
         assert_eq!(
-            b.insert(fly(v4(500), 11, 10), Nanos::from_secs(11)),
+            b.insert(fly(v4(501), 11, 10), Nanos::from_secs(11)),
             Insert::Added
         );
-        assert_eq!(b.list(Nanos::from_secs(11)).len(), 1);
+        assert_eq!(b.list(Nanos::from_secs(11)).len(), 2);
     }
 
     #[test]

@@ -145,6 +145,34 @@ impl SynState {
     }
 }
 
+/// A token bucket shared by every worker (one atomic word): the global
+/// limit on SYN-ACKs the appliance sends. Same arithmetic as [`Bucket`].
+#[derive(Debug, Default)]
+pub struct SharedBucket {
+    tat: std::sync::atomic::AtomicU64,
+}
+
+impl SharedBucket {
+    /// As [`Bucket::take`], lock-free.
+    pub fn take(&self, limit: &Limit, now: Nanos) -> bool {
+        use std::sync::atomic::Ordering;
+        let mut cur = self.tat.load(Ordering::Relaxed);
+        loop {
+            let next = cur.max(now.0).saturating_add(limit.cost);
+            if next > now.0.saturating_add(limit.depth) {
+                return false;
+            }
+            match self
+                .tat
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;

@@ -79,6 +79,8 @@
 
 pub mod blacklist;
 pub mod bucket;
+pub mod cookie;
+pub mod delay;
 pub mod flows;
 pub mod frags;
 pub mod hash;
@@ -87,14 +89,15 @@ pub mod policy;
 pub mod sources;
 pub mod table;
 pub mod tcpflags;
+pub mod trust;
 pub mod verdict;
 
 use std::sync::Arc;
 
 use arrayvec::ArrayVec;
 
-pub use blacklist::{Blacklist, FlyEntry, Insert};
-pub use policy::{Policy, Proto};
+pub use blacklist::{Blacklist, Class, FlyEntry, FlyPrefix, Insert};
+pub use policy::{Policy, Proof, Proto};
 pub use verdict::{Direction, Nanos, Reason, Verdict};
 
 use crate::addr::Addr;
@@ -102,15 +105,33 @@ use crate::wire::{self, icmp, IpProtocol, L3, L4};
 use flows::{tcp_step, FlowKey, FlowTable, State, TcpStep};
 use frags::{FragCheck, FragInfo, FragKey, FragTable, Remembered};
 use hash::SeededHash;
-use policy::{Pickup, LINK_LOCAL_V6, MULTICAST_V6};
+use bucket::{Bucket, SharedBucket};
+use cookie::{CookieKey, Tuple};
+use delay::{DelayQueue, Refused};
+use policy::{Pickup, LINK_LOCAL_V4, LINK_LOCAL_V6, MULTICAST_V6};
 use policy::{SynMode, TunnelMode};
 use sources::SourceTable;
+use trust::{Look, Trust};
+use wire::reply::REPLY_MAX;
 
 /// Events queued per worker between two drains.
 pub const EVENT_QUEUE: usize = 256;
 
 /// Frames `process_batch` prepares together.
 pub const BATCH: usize = 32;
+
+/// Frames the filter may have waiting for `poll_transmit` (SYN-ACKs): one
+/// batch's worth.
+pub const TX_QUEUE: usize = BATCH;
+
+/// How long an address seen as a source on the LAN stays known as a LAN
+/// address (refreshed by its frames).
+pub const LAN_LEARN_SECS: u32 = 3600;
+
+/// Per-source SYN-ACK limiters per worker (direct-mapped by the source
+/// key's hash: two sources that share one are limited together, never
+/// less).
+const REPLY_LIMITERS: usize = 4096;
 
 /// What kind of frame it is, as far as the rules care.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -143,8 +164,9 @@ enum Kind {
 struct Pre {
     src: Addr,
     dst: Addr,
-    /// The source's address hash: its blacklist bucket and its rate-limit
-    /// entry.
+    /// The hash of the source's fly key (its address masked to the fly
+    /// prefix): its blacklist bucket, its rate-limit entry, its trust
+    /// line.
     src_hash: u64,
     /// The flow's hash, when `flow`.
     flow_hash: u64,
@@ -162,8 +184,11 @@ struct Pre {
     /// The frame belongs to a tracked flow (TCP; UDP in strict mode or with
     /// UDP traps; other protocols in strict mode).
     flow: bool,
-    /// The blacklist bitmap has the source's bit.
+    /// The blacklist bitmap has the source key's bit.
     maybe_fly: bool,
+    /// TCP sequence and acknowledgment numbers (SYN cookies).
+    seq: u32,
+    ack: u32,
     /// `ParseError::index` of a malformed frame.
     perr: u8,
     /// What the rules that read only the frame say: the address rules
@@ -258,6 +283,57 @@ pub const MAX_FRAME: usize = 1792;
 pub enum Event {
     /// A new fly.
     Lockout(FlyEntry),
+    /// A fly evicted from the full blacklist to make room for a new one.
+    Evicted(FlyEntry),
+    /// A trap hit or strict-mode miss from a source that is vouched for
+    /// (a live two-way conversation) or a LAN address: dropped, not locked
+    /// out. `addr` is the source, `proto`/`port` what it tried.
+    Suspect { addr: Addr, proto: Proto, port: u16 },
+}
+
+/// A frame the filter wants sent (a SYN-ACK carrying a SYN cookie).
+#[derive(Clone)]
+pub struct Transmit {
+    /// The port it leaves by: the one the SYN came in on.
+    pub port: Direction,
+    len: usize,
+    buf: [u8; REPLY_MAX],
+}
+
+impl Transmit {
+    pub fn frame(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Debug for Transmit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Transmit({:?}, {} bytes)", self.port, self.len)
+    }
+}
+
+/// What every worker's filter shares: the flies, the trust table, the
+/// cookie key and the global SYN-ACK limit.
+pub struct Shared {
+    pub blacklist: Blacklist,
+    pub trust: Trust,
+    pub cookies: CookieKey,
+    /// The global limit on SYN-ACKs (`trap.synack_global`).
+    pub replies: SharedBucket,
+}
+
+impl Shared {
+    /// The shared state for `policy`; `seed` keys the blacklist's hash and
+    /// the cookies (pass a random one in the data path).
+    pub fn new(policy: &Policy, seed: u64) -> Shared {
+        let k = hash::SeededHash::new(seed ^ 0x636f_6f6b_6965);
+        Shared {
+            blacklist: Blacklist::with_prefix(policy.tables.flies, seed, policy.fly_prefix),
+            trust: Trust::new(policy.tables.trust),
+            cookies: CookieKey::new(k.hash128(1), k.hash128(2)),
+            replies: SharedBucket::default(),
+        }
+    }
 }
 
 /// Counters of one worker. Readers sum the workers' copies.
@@ -282,6 +358,17 @@ pub struct Stats {
     pub malformed: [u64; wire::ParseError::COUNT],
     /// Live first-fragment verdicts evicted by new datagrams.
     pub fragment_evictions: u64,
+    /// Flies evicted from the full blacklist by new ones.
+    pub flies_evicted: u64,
+    /// Flies that proved their address (returned a SYN cookie).
+    pub flies_proven: u64,
+    /// SYN-ACKs with a cookie queued for sending.
+    pub synacks: u64,
+    /// SYN-ACKs not sent: over the per-source or global limit, or the SYN
+    /// could not be answered (MPLS, a tunnel).
+    pub synacks_limited: u64,
+    /// SYN-ACKs lost because `poll_transmit` was not called in time.
+    pub synacks_lost: u64,
 }
 
 impl Stats {
@@ -311,13 +398,20 @@ impl Stats {
             *a += b;
         }
         self.fragment_evictions += o.fragment_evictions;
+        self.flies_evicted += o.flies_evicted;
+        self.flies_proven += o.flies_proven;
+        self.synacks += o.synacks;
+        self.synacks_limited += o.synacks_limited;
+        self.synacks_lost += o.synacks_lost;
     }
 }
 
 /// The engine of one worker.
 pub struct Filter {
     policy: Arc<Policy>,
-    blacklist: Arc<Blacklist>,
+    shared: Arc<Shared>,
+    /// The fly prefix lengths (a copy of the blacklist's).
+    prefix: FlyPrefix,
     /// Mixes flow keys (seeded per worker).
     hash: SeededHash,
     /// Hashes addresses: the blacklist's hasher, so that one hash of a
@@ -334,6 +428,13 @@ pub struct Filter {
     /// prefixes: echo requests to them from the WAN are `smurf`.
     smurf_v4: Vec<Addr>,
     events: ArrayVec<Event, EVENT_QUEUE>,
+    /// The RST delay queue's bookkeeping (the driver holds the frames).
+    delay: DelayQueue,
+    /// Per-source SYN-ACK limits.
+    reply_limits: Box<[Bucket]>,
+    /// The SYN cookie the frame being decided is to be answered with.
+    pending_reply: Option<u32>,
+    tx: ArrayVec<Transmit, TX_QUEUE>,
     lan_v4: bool,
     lan_v6: bool,
     /// The policy's prefix sets, compiled for the hot path.
@@ -353,7 +454,7 @@ impl Filter {
     /// A filter for one worker. `seed` keys the table hashes: pass a random
     /// one in the data path ([`hash::random_seed`]) and a fixed one for
     /// reproducible replays and tests.
-    pub fn new(policy: Arc<Policy>, blacklist: Arc<Blacklist>, seed: u64) -> Filter {
+    pub fn new(policy: Arc<Policy>, shared: Arc<Shared>, seed: u64) -> Filter {
         let lan_v4 = policy.lan.0.iter().any(|p| p.is_v4());
         let lan_v6 = policy.lan.0.iter().any(|p| !p.is_v4());
         let smurf_v4 = policy
@@ -374,36 +475,72 @@ impl Filter {
                 seed ^ 0x6672_6167,
                 policy.conntrack.fragment_timeout,
             ),
-            track_udp: policy.strict || !policy.trap_udp.is_empty(),
+            // UDP flows matter to strict mode, to UDP traps (only datagrams
+            // of no flow hit one) and to vouching (a WAN peer that answers
+            // the LAN is not made a fly by a forged trap hit): whenever a
+            // fly can be made.
+            track_udp: policy.strict
+                || !policy.trap_udp.is_empty()
+                || !policy.trap_tcp.is_empty(),
             smurf_v4,
             hash: SeededHash::new(seed),
-            addr_hash: blacklist.hasher(),
+            addr_hash: shared.blacklist.hasher(),
+            prefix: shared.blacklist.prefix(),
             stats: Stats::default(),
             events: ArrayVec::new(),
+            delay: DelayQueue::new(policy.tables.rst_queue, policy.tables.rst_share),
+            reply_limits: vec![Bucket::default(); REPLY_LIMITERS].into_boxed_slice(),
+            pending_reply: None,
+            tx: ArrayVec::new(),
             bogon_src: policy::AddrMatcher::new(&policy.bogon_src),
             bogus_dst: policy::AddrMatcher::new(&policy.bogus_dst),
             lan: policy::AddrMatcher::new(&policy.lan),
             never_block: policy::AddrMatcher::new(&policy.never_block),
             allow: policy::AllowMatcher::new(&policy.allow),
             policy,
-            blacklist,
+            shared,
             lan_v4,
             lan_v6,
         }
     }
 
-    /// A filter with its own blacklist (replay, tests, benches).
+    /// A filter with its own shared state (replay, tests, benches).
     pub fn standalone(policy: Policy, seed: u64) -> Filter {
-        let bl = Arc::new(Blacklist::new(policy.tables.flies, seed));
-        Filter::new(Arc::new(policy), bl, seed)
+        let shared = Arc::new(Shared::new(&policy, seed));
+        Filter::new(Arc::new(policy), shared, seed)
     }
 
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
 
-    pub fn blacklist(&self) -> &Arc<Blacklist> {
-        &self.blacklist
+    pub fn blacklist(&self) -> &Blacklist {
+        &self.shared.blacklist
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The next frame the filter wants sent (quinn-proto's
+    /// `poll_transmit`): call after each batch until it returns `None`.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.tx.is_empty() {
+            None
+        } else {
+            Some(self.tx.remove(0))
+        }
+    }
+
+    /// When the filter next has something due: the first held RST's
+    /// release (the driver sends it then).
+    pub fn poll_timeout(&self) -> Option<Nanos> {
+        self.delay.next_due()
+    }
+
+    /// RSTs held in the delay queue now.
+    pub fn delayed_len(&self) -> usize {
+        self.delay.len()
     }
 
     /// This worker's counters.
@@ -464,7 +601,9 @@ impl Filter {
         self.prepare(dir, frame, &mut pre, &mut outer);
         self.warm(&mut pre);
         self.count_frames(dir, 1);
-        self.finish(now, dir, &pre, &outer, false)
+        let v = self.finish(now, dir, &pre, &outer, false);
+        self.answer(dir, frame);
+        v
     }
 
     /// Decide a batch of frames that entered from the same port, writing
@@ -507,10 +646,39 @@ impl Filter {
             // bitmap when the chunk was prepared: look sources up fully then.
             self.count_frames(dir, chunk.len() as u64);
             let flies_before = self.stats.flies_added;
-            for ((p, o), v) in pre.iter().zip(outer.iter()).zip(out.iter_mut()) {
+            for (((p, o), v), f) in pre.iter().zip(outer.iter()).zip(out.iter_mut()).zip(chunk) {
                 let recheck = self.stats.flies_added != flies_before;
                 *v = self.finish(now, dir, p, o, recheck);
+                self.answer(dir, f);
             }
+        }
+    }
+
+    /// Queue the SYN-ACK the last frame is to be answered with, if any.
+    #[inline(always)]
+    fn answer(&mut self, dir: Direction, frame: &[u8]) {
+        if let Some(cookie) = self.pending_reply.take() {
+            self.queue_syn_ack(dir, frame, cookie);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn queue_syn_ack(&mut self, dir: Direction, frame: &[u8], cookie: u32) {
+        let mut buf = [0u8; REPLY_MAX];
+        let Some(len) = wire::reply::syn_ack(frame, cookie, &mut buf) else {
+            self.stats.synacks_limited += 1;
+            return;
+        };
+        let t = Transmit {
+            port: dir,
+            len,
+            buf,
+        };
+        if self.tx.try_push(t).is_ok() {
+            self.stats.synacks += 1;
+        } else {
+            self.stats.synacks_lost += 1;
         }
     }
 
@@ -583,8 +751,15 @@ impl Filter {
             L4::Other | L4::Tunnel => (Kind::OtherIp, 0, 0, 0),
             L4::Fragment => (Kind::Fragment, 0, 0, 0),
         };
-        let src_hash = self.addr_hash.hash128(ip.src.0);
-        self.blacklist.prefetch(src_hash);
+        let (seq, ack) = match ip.l4 {
+            L4::Tcp(t) => (t.seq, t.ack),
+            _ => (0, 0),
+        };
+        // One hash of the source's fly key serves the blacklist, the
+        // per-source limits and the trust table.
+        let src_hash = self.addr_hash.hash128(self.prefix.key(ip.src).0);
+        self.shared.blacklist.prefetch(src_hash);
+        self.shared.trust.prefetch(src_hash);
         let need_src = match kind {
             Kind::Tcp => wan && flags & (tcpflags::SYN | tcpflags::RST) != 0,
             Kind::Icmp | Kind::Icmpv6 => wan,
@@ -611,6 +786,8 @@ impl Filter {
             need_src,
             flow,
             maybe_fly: false,
+            seq,
+            ack,
             perr: 0,
             stateless_drop: None,
             frag: ip.frag,
@@ -639,7 +816,8 @@ impl Filter {
             self.sources.prefetch(src_hash, pre.v6);
         }
         if pre.flow {
-            let h_dst = self.addr_hash.hash128(ip.dst.0);
+            // Keyed like the source, so that both directions hash alike.
+            let h_dst = self.addr_hash.hash128(self.prefix.key(ip.dst).0);
             pre.flow_hash = pre.flow_key().hash_hashed(src_hash, h_dst, &self.hash);
             self.flows.prefetch(pre.flow_hash, pre.v6);
         }
@@ -725,9 +903,9 @@ impl Filter {
         if !pre.is_ip() {
             return;
         }
-        pre.maybe_fly = self.blacklist.maybe_fly_hashed(pre.src_hash);
+        pre.maybe_fly = self.shared.blacklist.maybe_fly_hashed(pre.src_hash);
         if pre.maybe_fly {
-            self.blacklist.prefetch_entry(pre.src_hash);
+            self.shared.blacklist.prefetch_entry(pre.src_hash);
             // Most likely a fly, whose frame needs nothing else.
             return;
         }
@@ -803,21 +981,36 @@ impl Filter {
             Kind::NonIp => return Verdict::Forward,
             _ => {}
         }
+        let bl = &self.shared.blacklist;
         let fly = if recheck_fly {
-            self.blacklist.is_fly(pre.src, now)
+            bl.is_fly(pre.src, now)
         } else {
-            pre.maybe_fly && self.blacklist.is_listed_fly(pre.src, pre.src_hash, now)
+            pre.maybe_fly && bl.is_listed_fly(self.prefix.key(pre.src), pre.src_hash, now)
         };
         if fly {
-            return Verdict::Drop(Reason::Fly);
+            if let Some(v) = self.fly_frame(now, dir, pre) {
+                return v;
+            }
         }
         if let Some((outer_src, _, _)) = *outer {
-            if self.blacklist.is_fly(outer_src, now) {
+            if self.shared.blacklist.is_fly(outer_src, now) {
                 return Verdict::Drop(Reason::Fly);
             }
         }
         if let Some(r) = pre.stateless_drop {
             return Verdict::Drop(r);
+        }
+        let look = self.shared.trust.look(pre.src_hash, now);
+        if wan {
+            // A LAN host's own address arriving from the WAN is forged,
+            // whether or not the config names the LAN's prefixes.
+            if look.lan {
+                return Verdict::Drop(Reason::Spoofed);
+            }
+        } else if !is_unspecified(pre.src) {
+            self.shared
+                .trust
+                .remember(pre.src_hash, true, now, LAN_LEARN_SECS, look.lan_until);
         }
         if let Some(outer) = *outer {
             if let Some(v) = self.tunnel_gate(now, wan, outer) {
@@ -825,8 +1018,8 @@ impl Filter {
             }
         }
         match pre.kind {
-            Kind::Tcp => self.tcp(now, dir, pre),
-            Kind::Udp => self.udp(now, dir, pre),
+            Kind::Tcp => self.tcp(now, dir, pre, look),
+            Kind::Udp => self.udp(now, dir, pre, look),
             Kind::Icmp => self.icmp(now, dir, pre, false),
             Kind::Icmpv6 => self.icmp(now, dir, pre, true),
             Kind::OtherIp => self.other_ip(now, dir, pre),
@@ -848,7 +1041,8 @@ impl Filter {
         let (src, dst, proto) = outer;
         let v6 = !src.is_v4();
         let key = other_flow_key(proto, src, dst, v6);
-        let (h_src, h_dst) = (self.addr_hash.hash128(src.0), self.addr_hash.hash128(dst.0));
+        let h = |a: Addr| self.addr_hash.hash128(self.prefix.key(a).0);
+        let (h_src, h_dst) = (h(src), h(dst));
         let h = key.hash_hashed(h_src, h_dst, &self.hash);
         match self.portless_flow(now, wan, (src, dst, proto, v6), h) {
             Verdict::Forward => None,
@@ -909,10 +1103,46 @@ impl Filter {
         self.allow.allows(proto, dport, dst)
     }
 
-    /// Lock `src` out and drop the frame with `reason`.
+    /// A frame from a fly (its source key is listed). A proven fly and
+    /// an operator's block lose every frame. An unproven fly keeps two
+    /// ways out: the ACK that returns its SYN cookie (it becomes a proven
+    /// fly), and replies on flows the LAN opened to it (the LAN chose to
+    /// talk to it; a forged trap hit must not cut the LAN off from a
+    /// server it uses). `None`: judge the frame like any other.
     #[cold]
     #[inline(never)]
-    fn make_fly(
+    fn fly_frame(&mut self, now: Nanos, dir: Direction, pre: &Pre) -> Option<Verdict> {
+        let unproven = self
+            .shared
+            .blacklist
+            .get(pre.src, now)
+            .is_some_and(|e| e.class() == Class::Unproven);
+        if !unproven || dir != Direction::Wan || pre.stateless_drop.is_some() {
+            return Some(Verdict::Drop(Reason::Fly));
+        }
+        if pre.kind == Kind::Tcp {
+            if let Some(v) = self.cookie_returned(now, pre) {
+                return Some(v);
+            }
+        }
+        if pre.flow {
+            let found = self.flows.lookup(pre.flow_hash, &pre.flow_key(), now);
+            if matches!(found, Some((_, _, false))) {
+                return None;
+            }
+        }
+        Some(Verdict::Drop(Reason::Fly))
+    }
+
+    /// A trap hit or strict-mode miss by `src`, which tried `proto` and
+    /// `port`: lock it out, unless it is never to be (never-block, link
+    /// local, unspecified), or it is a LAN address or vouched for by a
+    /// live conversation (then the frame is dropped as `vouched` and the
+    /// control plane hears of a suspected forgery). The frame is dropped
+    /// with `reason` either way.
+    #[cold]
+    #[inline(never)]
+    fn unproven_hit(
         &mut self,
         now: Nanos,
         src: Addr,
@@ -920,28 +1150,182 @@ impl Filter {
         proto: Proto,
         port: u16,
     ) -> Verdict {
-        if self.never_block.contains(src) {
+        if self.never_block.contains(src) || never_a_fly(src) {
             return Verdict::Drop(reason);
         }
+        let h = self.addr_hash.hash128(self.prefix.key(src).0);
+        let look = self.shared.trust.look(h, now);
+        if look.lan || look.vouched(now) {
+            if self
+                .events
+                .try_push(Event::Suspect {
+                    addr: src,
+                    proto,
+                    port,
+                })
+                .is_err()
+            {
+                self.stats.events_lost += 1;
+            }
+            return Verdict::Drop(Reason::Vouched);
+        }
+        let lockout = match self.policy.proof {
+            policy::Proof::None => self.policy.lockout,
+            policy::Proof::Handshake => self.policy.unproven_lockout,
+        };
+        self.list_fly(now, src, reason, proto, port, false, lockout);
+        Verdict::Drop(reason)
+    }
+
+    /// Put `src`'s fly key on the blacklist.
+    #[allow(clippy::too_many_arguments)]
+    fn list_fly(
+        &mut self,
+        now: Nanos,
+        src: Addr,
+        reason: Reason,
+        proto: Proto,
+        port: u16,
+        proven: bool,
+        lockout: Nanos,
+    ) {
         let e = FlyEntry {
-            addr: src,
+            addr: self.prefix.key(src),
+            prefix: if src.is_v4() {
+                self.prefix.v4
+            } else {
+                self.prefix.v6
+            },
             reason,
             proto: Some(proto),
             port,
+            proven,
             first_seen: now,
-            expires: now + self.policy.lockout,
+            expires: now + lockout,
         };
-        match self.blacklist.insert(e, now) {
-            Insert::Added => {
-                self.stats.flies_added += 1;
-                if self.events.try_push(Event::Lockout(e)).is_err() {
-                    self.stats.events_lost += 1;
-                }
+        let added = match self.shared.blacklist.insert(e, now) {
+            Insert::Added => true,
+            Insert::Evicted(old) => {
+                self.stats.flies_evicted += 1;
+                self.event(Event::Evicted(old));
+                true
             }
-            Insert::Updated => {}
-            Insert::Full => self.stats.flies_refused += 1,
+            Insert::Updated => {
+                // A proof raises a listed unproven fly: log it as the new
+                // lock-out it is.
+                if proven {
+                    self.event(Event::Lockout(e));
+                }
+                false
+            }
+            Insert::Full => {
+                self.stats.flies_refused += 1;
+                false
+            }
+        };
+        if added {
+            self.stats.flies_added += 1;
+            self.event(Event::Lockout(e));
         }
-        Verdict::Drop(reason)
+    }
+
+    fn event(&mut self, e: Event) {
+        if self.events.try_push(e).is_err() {
+            self.stats.events_lost += 1;
+        }
+    }
+
+    /// A new connection attempt (a SYN) to a trap port, or in strict mode
+    /// to a port no rule allows. With `trap.proof = "handshake"`, answer
+    /// it with a SYN cookie (within the SYN-ACK limits) before the
+    /// unproven lock-out: a source that returns the cookie becomes a
+    /// proven fly.
+    #[cold]
+    #[inline(never)]
+    fn trap_syn(&mut self, now: Nanos, ip: &Pre, reason: Reason) -> Verdict {
+        if self.policy.proof == policy::Proof::Handshake
+            && !self.never_block.contains(ip.src)
+            && !never_a_fly(ip.src)
+        {
+            self.offer_cookie(now, ip);
+        }
+        self.unproven_hit(now, ip.src, reason, Proto::Tcp, ip.dport)
+    }
+
+    /// Arrange for the SYN being decided to be answered with a SYN-ACK
+    /// whose sequence number is its cookie, if the source's and the global
+    /// SYN-ACK limits allow: flypaper must never become a reflector.
+    fn offer_cookie(&mut self, now: Nanos, ip: &Pre) {
+        let slot = (ip.src_hash.rotate_right(11) as usize) % REPLY_LIMITERS;
+        let per_source = match &self.policy.synack_limit {
+            Some(l) => self.reply_limits[slot].take(l, now),
+            None => true,
+        };
+        let global = per_source
+            && match &self.policy.synack_global {
+                Some(l) => self.shared.replies.take(l, now),
+                None => true,
+            };
+        if !global {
+            self.stats.synacks_limited += 1;
+            return;
+        }
+        let t = Tuple {
+            src: ip.src,
+            dst: ip.dst,
+            sport: ip.sport,
+            dport: ip.dport,
+        };
+        self.pending_reply = Some(self.shared.cookies.make(now, &t, ip.seq));
+    }
+
+    /// An ACK from the WAN that belongs to no flow, to a trap port (or in
+    /// strict mode a port no rule allows): if it returns a valid SYN
+    /// cookie, its source owns its address: a proven fly, whatever vouched
+    /// for it. `None`: not a returned cookie.
+    fn cookie_returned(&mut self, now: Nanos, ip: &Pre) -> Option<Verdict> {
+        if self.policy.proof != policy::Proof::Handshake
+            || ip.flags & (tcpflags::SYN | tcpflags::ACK | tcpflags::RST) != tcpflags::ACK
+        {
+            return None;
+        }
+        let reason = if self.policy.trap_tcp.contains(ip.dport) {
+            Reason::Trap
+        } else if self.policy.strict && !self.allowed(Proto::Tcp, ip.dport, ip.dst) {
+            Reason::NotAllowed
+        } else {
+            return None;
+        };
+        let t = Tuple {
+            src: ip.src,
+            dst: ip.dst,
+            sport: ip.sport,
+            dport: ip.dport,
+        };
+        if !self.shared.cookies.check(now, &t, ip.seq, ip.ack) {
+            return None;
+        }
+        if self.never_block.contains(ip.src) || never_a_fly(ip.src) {
+            return Some(Verdict::Drop(reason));
+        }
+        self.stats.flies_proven += 1;
+        self.shared.trust.forget_vouch(ip.src_hash);
+        let lockout = self.policy.lockout;
+        self.list_fly(now, ip.src, reason, Proto::Tcp, ip.dport, true, lockout);
+        Some(Verdict::Drop(reason))
+    }
+
+    /// Two-way traffic from the WAN peer `ip.src`: vouch for it (at most
+    /// one write a minute per peer).
+    #[inline]
+    fn vouch(&self, now: Nanos, ip: &Pre, look: Look) {
+        self.shared.trust.remember(
+            ip.src_hash,
+            false,
+            now,
+            self.policy.vouch_secs,
+            look.vouched_until,
+        );
     }
 
     /// Charge a new connection attempt from the WAN to its source's SYN
@@ -952,7 +1336,7 @@ impl Filter {
             return true;
         };
         let mode = self.policy.syn_mode;
-        let s = &mut self.sources.get(now, ip.src, ip.src_hash, ip.v6).syn;
+        let s = &mut self.sources.get(now, self.prefix.key(ip.src), ip.src_hash, ip.v6).syn;
         match mode {
             SynMode::Window => s.take_window(&l, now),
             SynMode::Bucket => s.take_bucket(&l, now),
@@ -960,10 +1344,11 @@ impl Filter {
     }
 
     #[inline(always)]
-    fn tcp(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
+    fn tcp(&mut self, now: Nanos, dir: Direction, ip: &Pre, look: Look) -> Verdict {
         let flags = ip.flags;
         let dport = ip.dport;
         let src_hash = ip.src_hash;
+        let src_key = self.prefix.key(ip.src);
         let wan = dir == Direction::Wan;
         // A new connection attempt: SYN without ACK. Only attempts hit a
         // trap (a reply to a LAN client that used a trap port as its
@@ -971,10 +1356,10 @@ impl Filter {
         // count against the SYN limit, retransmitted ones included.
         if wan && flags & (tcpflags::SYN | tcpflags::ACK) == tcpflags::SYN {
             if self.policy.trap_tcp.contains(dport) {
-                return self.make_fly(now, ip.src, Reason::Trap, Proto::Tcp, dport);
+                return self.trap_syn(now, ip, Reason::Trap);
             }
             if self.policy.strict && !self.allowed(Proto::Tcp, dport, ip.dst) {
-                return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Tcp, dport);
+                return self.trap_syn(now, ip, Reason::NotAllowed);
             }
             if !self.syn_allowed(now, ip) {
                 return Verdict::Drop(Reason::SynRate);
@@ -991,6 +1376,11 @@ impl Filter {
                 Verdict::Forward
             }
             TcpStep::Invalid => {
+                if found.is_none() && wan {
+                    if let Some(v) = self.cookie_returned(now, ip) {
+                        return v;
+                    }
+                }
                 let ct = &self.policy.conntrack;
                 let pickup = match ct.pickup {
                     Pickup::None => false,
@@ -1013,18 +1403,29 @@ impl Filter {
                     if let Some(l) = self.policy.rst_limit {
                         if !self
                             .sources
-                            .get(now, ip.src, src_hash, ip.v6)
+                            .get(now, src_key, src_hash, ip.v6)
                             .rst
                             .take(&l, now)
                         {
                             return Verdict::Drop(Reason::RstRate);
                         }
                     }
-                    self.advance(found, now, state);
                     if self.policy.rst_delay.0 > 0 {
-                        return Verdict::Delay(now + self.policy.rst_delay);
+                        let at = now + self.policy.rst_delay;
+                        match self.delay.hold(now, at, src_hash) {
+                            Ok(()) => {
+                                self.advance(found, now, state);
+                                return Verdict::Delay(at);
+                            }
+                            Err(Refused::Full) => return Verdict::Drop(Reason::RstQueueFull),
+                            Err(Refused::Share) => return Verdict::Drop(Reason::RstShare),
+                        }
                     }
+                    self.advance(found, now, state);
                     return Verdict::Forward;
+                }
+                if wan && state == State::Established && found.is_some() {
+                    self.vouch(now, ip, look);
                 }
                 self.advance(found, now, state);
                 Verdict::Forward
@@ -1040,7 +1441,7 @@ impl Filter {
         }
     }
 
-    fn udp(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
+    fn udp(&mut self, now: Nanos, dir: Direction, ip: &Pre, look: Look) -> Verdict {
         let (sport, dport) = (ip.sport, ip.dport);
         let wan = dir == Direction::Wan;
         // UDP flows matter to strict mode and to UDP traps (replies to the
@@ -1053,7 +1454,7 @@ impl Filter {
             None
         };
         if found.is_none() && wan && self.policy.trap_udp.contains(dport) {
-            return self.make_fly(now, ip.src, Reason::Trap, Proto::Udp, dport);
+            return self.unproven_hit(now, ip.src, Reason::Trap, Proto::Udp, dport);
         }
         if matches!(
             (sport, dport),
@@ -1072,7 +1473,7 @@ impl Filter {
             Some(_) => State::UdpStream,
             None => {
                 if wan && self.policy.strict && !self.allowed(Proto::Udp, dport, ip.dst) {
-                    return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Udp, dport);
+                    return self.unproven_hit(now, ip.src, Reason::NotAllowed, Proto::Udp, dport);
                 }
                 if wan && !self.policy.strict {
                     // Tracked only for the traps: a WAN datagram needs no entry.
@@ -1084,6 +1485,9 @@ impl Filter {
                 return Verdict::Forward;
             }
         };
+        if wan && next == State::UdpStream {
+            self.vouch(now, ip, look);
+        }
         self.advance(found, now, next);
         Verdict::Forward
     }
@@ -1125,7 +1529,7 @@ impl Filter {
                 if self.allowed(proto, 0, dst) {
                     Verdict::Forward
                 } else {
-                    self.make_fly(now, src, Reason::NotAllowed, proto, 0)
+                    self.unproven_hit(now, src, Reason::NotAllowed, proto, 0)
                 }
             }
             None => {
@@ -1188,12 +1592,12 @@ impl Filter {
             return Verdict::Drop(Reason::Smurf);
         }
         if echo_request && p.strict && !self.allowed(Proto::Icmp, 0, ip.dst) {
-            return self.make_fly(now, ip.src, Reason::NotAllowed, Proto::Icmp, ty as u16);
+            return self.unproven_hit(now, ip.src, Reason::NotAllowed, Proto::Icmp, ty as u16);
         }
         if let Some(l) = p.icmp_limit {
             if !self
                 .sources
-                .get(now, ip.src, src_hash, ip.v6)
+                .get(now, self.prefix.key(ip.src), src_hash, ip.v6)
                 .icmp
                 .take(&l, now)
             {
@@ -1233,7 +1637,7 @@ impl Filter {
             if let Some(l) = self.policy.nd_limit {
                 if !self
                     .sources
-                    .get(now, ip.src, ip.src_hash, true)
+                    .get(now, self.prefix.key(ip.src), ip.src_hash, true)
                     .icmp
                     .take(&l, now)
                 {
@@ -1286,4 +1690,17 @@ fn lan_source_exempt(src: Addr, v6: bool, kind: Kind, sport: u16, dport: u16) ->
     } else {
         src == Addr::from_v4(0) && kind == Kind::Udp && (sport, dport) == (DHCP_CLIENT, DHCP_SERVER)
     }
+}
+
+/// Addresses that are never made flies: `::` and 0.0.0.0 (duplicate
+/// address detection, DHCP discovery), and link-local addresses (IPv6
+/// fe80::/10, IPv4 169.254/16): one forged frame with the upstream
+/// router's link-local address must not cut the LAN off from its router
+/// advertisements.
+fn never_a_fly(a: Addr) -> bool {
+    is_unspecified(a) || LINK_LOCAL_V6.contains(a) || LINK_LOCAL_V4.contains(a)
+}
+
+fn is_unspecified(a: Addr) -> bool {
+    a.0 == 0 || a == Addr::from_v4(0)
 }

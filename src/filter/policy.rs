@@ -6,6 +6,7 @@
 //! division and no parsing.
 
 use crate::addr::Addr;
+use crate::filter::blacklist::FlyPrefix;
 use crate::filter::lpm::PrefixMatcher;
 use crate::filter::verdict::Nanos;
 
@@ -289,6 +290,19 @@ pub enum TunnelMode {
     Pass,
 }
 
+/// What a trap hit from a source that has not proved its address does
+/// (`trap.proof`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// Every hit makes a fly for `trap.lockout_s` (the article's daemon).
+    None,
+    /// A TCP hit is answered with a SYN-ACK carrying a SYN cookie; the
+    /// source becomes a proven fly (full lock-out) only when it returns
+    /// the cookie. Until then, and for every other hit, an unproven fly
+    /// for `trap.unproven_lockout_s`.
+    Handshake,
+}
+
 /// How the per-source SYN limit counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SynMode {
@@ -411,6 +425,10 @@ pub struct Tables {
     pub flies: usize,
     /// Frames the RST delay queue may hold per worker.
     pub rst_queue: usize,
+    /// Of those, how many one source (fly prefix) may hold.
+    pub rst_share: usize,
+    /// Learned LAN addresses and vouched WAN peers, shared by all workers.
+    pub trust: usize,
     /// Datagrams whose first fragment's verdict is remembered, per worker.
     pub fragments: usize,
 }
@@ -422,6 +440,8 @@ impl Default for Tables {
             flows: 262_144,
             flies: 262_144,
             rst_queue: 4096,
+            rst_share: 64,
+            trust: 65_536,
             fragments: 16_384,
         }
     }
@@ -453,6 +473,19 @@ pub struct Policy {
     pub trap_udp: PortSet,
     /// How long a fly stays locked out.
     pub lockout: Nanos,
+    /// What proves a trap hit's source (`trap.proof`).
+    pub proof: Proof,
+    /// With `Proof::Handshake`, how long an unproven fly stays locked out.
+    pub unproven_lockout: Nanos,
+    /// How much of a source address a fly and the per-source limits cover.
+    pub fly_prefix: FlyPrefix,
+    /// How long (seconds) a WAN peer stays vouched for after its last
+    /// two-way traffic.
+    pub vouch_secs: u32,
+    /// SYN-ACKs (SYN cookies) per source prefix.
+    pub synack_limit: Option<Limit>,
+    /// SYN-ACKs in all, across workers.
+    pub synack_global: Option<Limit>,
     /// Strict flypaper mode: inbound new traffic that no allow rule matches makes a fly.
     pub strict: bool,
     pub allow: Vec<AllowRule>,
@@ -521,6 +554,8 @@ pub fn default_bogus_dst_v6() -> Vec<Prefix> {
 
 /// The IPv6 link-local block fe80::/10.
 pub const LINK_LOCAL_V6: Prefix = Prefix::v6(0xfe80 << 112, 10);
+/// IPv4 link-local (RFC 3927), as IPv4-mapped.
+pub const LINK_LOCAL_V4: Prefix = Prefix::v6(0xffff_a9fe_0000, 96 + 16);
 /// The IPv6 multicast block ff00::/8.
 pub const MULTICAST_V6: Prefix = Prefix::v6(0xff00 << 112, 8);
 
@@ -549,6 +584,12 @@ impl Default for Policy {
             trap_tcp: PortSet::from_ports(&[139]),
             trap_udp: PortSet::new(),
             lockout: Nanos::from_secs(86_400),
+            proof: Proof::None,
+            unproven_lockout: Nanos::from_secs(600),
+            fly_prefix: FlyPrefix::default(),
+            vouch_secs: 600,
+            synack_limit: Some(Limit::per_sec(1, 3)),
+            synack_global: Some(Limit::per_sec(200, 200)),
             strict: false,
             allow: Vec::new(),
             never_block: PrefixSet::default(),

@@ -137,6 +137,8 @@ reasons! {
     Smurf => "smurf": "echo request from the WAN to a directed broadcast or a multicast group",
     NdInvalid => "nd-invalid": "neighbour discovery with a hop limit below 255 or a source RFC 4861 forbids",
     NdRate => "nd-rate": "neighbour discovery from this source beyond its rate limit",
+    Vouched => "vouched": "trap hit or strict-mode miss from a source vouched for by a live two-way conversation: dropped, but no fly (a suspected forgery)",
+    RstShare => "rst-share": "RST from a source that already holds its share of the RST delay queue",
 }
 
 impl fmt::Display for Reason {

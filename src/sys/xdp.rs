@@ -157,7 +157,7 @@ pub mod counter {
 /// `redirected + fly_drops + no_socket + no_port` and
 /// `ipv4 + ipv6 + non_ip + malformed` both count every frame seen;
 /// `pppoe + mpls` and `tunnel` are each at most `ipv4 + ipv6`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct XdpCounters {
     /// Handed to the AF_XDP socket of the frame's (interface, queue). A
     /// frame the socket then had no room for is counted by the socket

@@ -327,6 +327,8 @@ mod test {
                 sport: st.dport,
                 dport: st.sport,
                 flags: SYN | ACK,
+                seq: rt.seq,
+                ack: st.seq.wrapping_add(1),
             },
             "{name}"
         );
