@@ -21,7 +21,10 @@
 //!   10^-n or 2^-n, `if_tsoffset`), Enhanced Packet Block, Simple Packet Block
 //!   (interface 0; it carries no timestamp, so it gets the previous packet's),
 //!   and the obsolete Packet Block. Every other block type is skipped by its
-//!   length.
+//!   length. A packet's first `opt_comment` is [`Packet::comment`] and an
+//!   interface's `if_name` is [`Reader::interface_name`]; other options are
+//!   skipped, and malformed packet options are ignored (the packet is still
+//!   returned, without a comment).
 //!
 //! Timestamps are converted to nanoseconds since the Unix epoch (`u64`). The
 //! reader reports each interface's link type ([`Packet::link_type`],
@@ -57,6 +60,8 @@ const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 /// Smallest legal Section Header Block: 12 bytes of framing, BOM, version, section length.
 const MIN_SHB_LEN: u32 = 28;
 const OPT_ENDOFOPT: u16 = 0;
+const OPT_COMMENT: u16 = 1;
+const OPT_IF_NAME: u16 = 2;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
 
@@ -106,6 +111,9 @@ pub struct Packet<'a> {
     pub data: &'a [u8],
     /// Length of the packet on the wire.
     pub orig_len: u32,
+    /// The packet's first `opt_comment` (pcapng Enhanced and obsolete Packet
+    /// Blocks); `None` when there is none, when it is not UTF-8, or for pcap.
+    pub comment: Option<&'a str>,
 }
 
 impl Packet<'_> {
@@ -117,6 +125,7 @@ impl Packet<'_> {
             link_type: self.link_type,
             data: self.data.to_vec(),
             orig_len: self.orig_len,
+            comment: self.comment.map(str::to_owned),
         }
     }
 
@@ -134,6 +143,7 @@ pub struct OwnedPacket {
     pub link_type: u16,
     pub data: Vec<u8>,
     pub orig_len: u32,
+    pub comment: Option<String>,
 }
 
 /// Why a capture could not be read.
@@ -235,6 +245,33 @@ fn get_u32(e: Endian, buf: &[u8], off: usize) -> Option<u32> {
     get::<4>(buf, off).map(|b| e.u32(b))
 }
 
+/// Why an option could not be read from a pcapng block body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OptionError {
+    /// The body ends inside the option's code and length.
+    CutOff,
+    /// The option's value runs past the end of the body.
+    Overrun { code: u16, len: usize },
+}
+
+/// The option that starts at `pos` of a block body: its code and value.
+fn option_at(e: Endian, body: &[u8], pos: usize) -> Result<(u16, &[u8]), OptionError> {
+    let (Some(code), Some(len)) = (get_u16(e, body, pos), get_u16(e, body, pos + 2)) else {
+        return Err(OptionError::CutOff);
+    };
+    let len = usize::from(len);
+    match body.get(pos + 4..pos + 4 + len) {
+        Some(value) => Ok((code, value)),
+        None => Err(OptionError::Overrun { code, len }),
+    }
+}
+
+/// Where the option after the one at `pos` (with a value of `len` bytes)
+/// starts: values are padded to 32 bits.
+fn option_end(pos: usize, len: usize) -> usize {
+    pos + 4 + len.div_ceil(4) * 4
+}
+
 /// Timestamp resolution of a pcapng interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TsResol {
@@ -301,6 +338,8 @@ struct PcapState {
 struct NgState {
     endian: Endian,
     interfaces: Vec<Interface>,
+    /// `if_name` of each interface in `interfaces`, when present and UTF-8.
+    names: Vec<Option<String>>,
     /// Timestamp of the previous packet (Simple Packet Blocks reuse it).
     last_ts: u64,
 }
@@ -320,6 +359,8 @@ struct Meta {
     start: usize,
     end: usize,
     orig_len: u32,
+    /// Where the packet's comment lies in the buffer.
+    comment: Option<(usize, usize)>,
 }
 
 /// Reads pcap or pcapng from any [`Read`], one packet at a time.
@@ -443,6 +484,7 @@ impl<'r> Reader<'r> {
                 reader.state = State::PcapNg(NgState {
                     endian: Endian::Little,
                     interfaces: Vec::new(),
+                    names: Vec::new(),
                     last_ts: 0,
                 });
                 reader.pending = reader.next_ng_block()?;
@@ -462,6 +504,15 @@ impl<'r> Reader<'r> {
         match &self.state {
             State::Pcap(p) => (interface == 0).then_some(p.link_type),
             State::PcapNg(ng) => ng.interfaces.get(interface as usize).map(|i| i.link_type),
+        }
+    }
+
+    /// The `if_name` of an interface of the current section, when it has one
+    /// that is UTF-8 (always `None` for pcap).
+    pub fn interface_name(&self, interface: u32) -> Option<&str> {
+        match &self.state {
+            State::Pcap(_) => None,
+            State::PcapNg(ng) => ng.names.get(interface as usize)?.as_deref(),
         }
     }
 
@@ -507,6 +558,10 @@ impl<'r> Reader<'r> {
             self.failed = true;
             return Err(self.error(self.offset, "internal error: packet range".into()));
         };
+        let comment = m
+            .comment
+            .and_then(|(start, end)| self.buf.get(start..end))
+            .and_then(|b| std::str::from_utf8(b).ok());
         self.packets += 1;
         Ok(Some(Packet {
             ts_ns: m.ts_ns,
@@ -514,6 +569,7 @@ impl<'r> Reader<'r> {
             link_type: m.link_type,
             data,
             orig_len: m.orig_len,
+            comment,
         }))
     }
 
@@ -689,6 +745,7 @@ impl<'r> Reader<'r> {
             start: 0,
             end: n,
             orig_len,
+            comment: None,
         }))
     }
 
@@ -819,6 +876,7 @@ impl<'r> Reader<'r> {
         };
         ng.endian = endian;
         ng.interfaces.clear();
+        ng.names.clear();
         Ok(())
     }
 
@@ -837,24 +895,29 @@ impl<'r> Reader<'r> {
             resol: TsResol::Pow10(6),
             offset_secs: 0,
         };
+        let mut name = None;
         let mut pos = 8;
         while pos < body_len {
-            let (Some(code), Some(olen)) = (get_u16(e, body, pos), get_u16(e, body, pos + 2))
-            else {
-                return Err(self.error(
-                    at,
-                    format!("interface option at block byte {} is cut off", pos + 8),
-                ));
-            };
-            let olen = usize::from(olen);
-            let Some(value) = body.get(pos + 4..pos + 4 + olen) else {
-                return Err(self.error(
-                    at,
-                    format!("interface option {code} ({olen} bytes) overruns its block"),
-                ));
+            let (code, value) = match option_at(e, body, pos) {
+                Ok(opt) => opt,
+                Err(OptionError::CutOff) => {
+                    return Err(self.error(
+                        at,
+                        format!("interface option at block byte {} is cut off", pos + 8),
+                    ))
+                }
+                Err(OptionError::Overrun { code, len }) => {
+                    return Err(self.error(
+                        at,
+                        format!("interface option {code} ({len} bytes) overruns its block"),
+                    ))
+                }
             };
             match code {
                 OPT_ENDOFOPT => break,
+                OPT_IF_NAME => {
+                    name = std::str::from_utf8(value).ok().map(str::to_owned);
+                }
                 OPT_IF_TSRESOL => {
                     if let Some(&b) = value.first() {
                         iface.resol = TsResol::from_option(b);
@@ -867,12 +930,13 @@ impl<'r> Reader<'r> {
                 }
                 _ => {}
             }
-            pos += 4 + olen.div_ceil(4) * 4;
+            pos = option_end(pos, value.len());
         }
         let Some(ng) = self.ng_state() else {
             return Err(self.error(at, "internal error: not pcapng".into()));
         };
         ng.interfaces.push(iface);
+        ng.names.push(name);
         Ok(())
     }
 
@@ -924,6 +988,24 @@ impl<'r> Reader<'r> {
                 ),
             ));
         }
+        // Options follow the padded data. They are optional extras: a packet
+        // whose options are malformed is still returned, without a comment.
+        let mut comment = None;
+        let mut pos = HEADER + cap.div_ceil(4) * 4;
+        while pos < body_len {
+            let Ok((code, value)) = option_at(e, body, pos) else {
+                break;
+            };
+            match code {
+                OPT_ENDOFOPT => break,
+                OPT_COMMENT => {
+                    comment = Some((pos + 4, pos + 4 + value.len()));
+                    break;
+                }
+                _ => {}
+            }
+            pos = option_end(pos, value.len());
+        }
         let ticks = (u64::from(hi) << 32) | u64::from(lo);
         let Some(ts_ns) = iface.ts_ns(ticks) else {
             return Err(self.error(
@@ -941,6 +1023,7 @@ impl<'r> Reader<'r> {
             start: HEADER,
             end: HEADER + cap,
             orig_len,
+            comment,
         })
     }
 
@@ -969,6 +1052,7 @@ impl<'r> Reader<'r> {
             start: 4,
             end: 4 + cap,
             orig_len,
+            comment: None,
         })
     }
 }
@@ -1320,7 +1404,8 @@ mod test {
                 interface: 0,
                 link_type: 1,
                 data: FRAME_A.to_vec(),
-                orig_len: 60
+                orig_len: 60,
+                comment: None,
             }]
         );
     }
@@ -1353,6 +1438,76 @@ mod test {
                 "{e:?}"
             );
         }
+    }
+
+    #[test]
+    fn pcapng_comments_and_interface_names() {
+        for e in [Endian::Little, Endian::Big] {
+            let file = ng_sample(e);
+            let mut r = Reader::new(&file[..]).unwrap();
+            assert_eq!(
+                (
+                    r.interface_name(0),
+                    r.interface_name(1),
+                    r.interface_name(2)
+                ),
+                (Some("eth0"), Some("eth0"), None)
+            );
+            let comments: Vec<_> = r
+                .read_all()
+                .unwrap()
+                .into_iter()
+                .map(|p| p.comment)
+                .collect();
+            // the Simple Packet Block has no options
+            let c = Some("a comment".to_string());
+            assert_eq!(comments, vec![c.clone(), c, None], "{e:?}");
+        }
+        // pcap has neither
+        let file = pcap_file(Endian::Little, true, 65535, &[(1, 2, &FRAME_A)]);
+        let mut r = Reader::new(&file[..]).unwrap();
+        assert_eq!(r.interface_name(0), None);
+        assert_eq!(r.next_packet().unwrap().unwrap().comment, None);
+
+        // An EPB by hand: data, then `opts`, then the end of options.
+        let epb = |opts: &[u8]| {
+            let mut ng = Ng::new(Endian::Little);
+            ng.shb().idb(1, Some(9));
+            let mut b = Vec::new();
+            for v in [0, 0, 7, 3, 3] {
+                b.extend(ng.u32(v));
+            }
+            b.extend([1, 2, 3, 0]); // 3 bytes of data, padded
+            b.extend_from_slice(opts);
+            ng.block(BT_EPB, &b);
+            let (_, pkts) = read(&ng.out).unwrap();
+            assert_eq!((pkts[0].ts_ns, &pkts[0].data[..]), (7, &[1, 2, 3][..]));
+            pkts[0].comment.clone()
+        };
+        let ng = Ng::new(Endian::Little);
+        // the first comment wins, after other options
+        let opts = [
+            ng.opt(0x8001, b"custom"),
+            ng.opt(OPT_COMMENT, "première".as_bytes()),
+            ng.opt(OPT_COMMENT, b"second"),
+        ]
+        .concat();
+        assert_eq!(epb(&opts).as_deref(), Some("première"));
+        // an empty comment is a comment
+        assert_eq!(epb(&ng.opt(OPT_COMMENT, b"")).as_deref(), Some(""));
+        // a comment after the end of options is not one
+        let opts = [ng.opt(OPT_ENDOFOPT, b""), ng.opt(OPT_COMMENT, b"late")].concat();
+        assert_eq!(epb(&opts), None);
+        // not UTF-8
+        assert_eq!(epb(&ng.opt(OPT_COMMENT, b"\xff\xfe")), None);
+        // malformed options: the packet still reads, without a comment
+        let mut overrun = ng.opt(OPT_COMMENT, b"abcd");
+        overrun[2] = 200;
+        assert_eq!(epb(&overrun), None);
+        let mut overrun = ng.opt(0x8001, b"abcd");
+        overrun[2] = 200;
+        overrun.extend(ng.opt(OPT_COMMENT, b"hidden"));
+        assert_eq!(epb(&overrun), None);
     }
 
     #[test]
