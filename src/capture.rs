@@ -32,7 +32,9 @@
 //! [`LINKTYPE_ETHERNET`].
 //!
 //! [`PcapWriter`] writes classic pcap with the nanosecond magic and
-//! `LINKTYPE_ETHERNET`, in little-endian byte order.
+//! `LINKTYPE_ETHERNET`, in little-endian byte order. [`PcapNgWriter`] writes
+//! little-endian pcapng: named Ethernet interfaces with nanosecond
+//! timestamps, and packets with optional comments.
 
 use std::fmt;
 use std::io::{self, Cursor, Read, Write};
@@ -1091,19 +1093,7 @@ impl<W: Write> PcapWriter<W> {
             )
         })?;
         let nanos = (ts_ns % 1_000_000_000) as u32;
-        let len = match u32::try_from(data.len()) {
-            Ok(l) if l <= Self::SNAPLEN => l,
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "packet of {} bytes exceeds the snap length {}",
-                        data.len(),
-                        Self::SNAPLEN
-                    ),
-                ))
-            }
-        };
+        let len = frame_len(data, Self::SNAPLEN)?;
         let mut h = [0u8; PCAP_RECORD_HEADER_LEN];
         h[0..4].copy_from_slice(&secs.to_le_bytes());
         h[4..8].copy_from_slice(&nanos.to_le_bytes());
@@ -1118,6 +1108,168 @@ impl<W: Write> PcapWriter<W> {
         self.out.flush()?;
         Ok(self.out)
     }
+}
+
+/// Writes pcapng: a section header, one interface description block per
+/// named interface (`LINKTYPE_ETHERNET`, nanosecond timestamps via
+/// `if_tsresol` = 9, an `if_name` option, snap length
+/// [`PcapNgWriter::SNAPLEN`]), then enhanced packet blocks, each optionally
+/// with an `opt_comment`. Little-endian.
+#[derive(Debug)]
+pub struct PcapNgWriter<W: Write> {
+    out: W,
+    interfaces: u32,
+    written: u64,
+    /// Reused for each block, which is written whole.
+    block: Vec<u8>,
+}
+
+impl<W: Write> PcapNgWriter<W> {
+    /// Snap length written for every interface; longer packets are refused.
+    pub const SNAPLEN: u32 = MAX_RECORD_LEN;
+
+    /// Writes the section header and one interface description block per
+    /// name; packets name an interface by its index in `interfaces`. A name
+    /// longer than 65535 bytes is refused.
+    pub fn new(out: W, interfaces: &[&str]) -> io::Result<Self> {
+        let count = u32::try_from(interfaces.len())
+            .map_err(|_| invalid(format!("{} interfaces are too many", interfaces.len())))?;
+        let mut w = PcapNgWriter {
+            out,
+            interfaces: count,
+            written: 0,
+            block: Vec::new(),
+        };
+        w.write_block(BT_SHB, |b| {
+            b.extend(BYTE_ORDER_MAGIC.to_le_bytes());
+            b.extend(1u16.to_le_bytes());
+            b.extend(0u16.to_le_bytes());
+            b.extend((-1i64).to_le_bytes()); // section length not given
+            Ok(())
+        })?;
+        for name in interfaces {
+            w.write_block(BT_IDB, |b| {
+                b.extend(LINKTYPE_ETHERNET.to_le_bytes());
+                b.extend(0u16.to_le_bytes());
+                b.extend(Self::SNAPLEN.to_le_bytes());
+                push_option(b, OPT_IF_NAME, name.as_bytes(), "interface name")?;
+                push_option(b, OPT_IF_TSRESOL, &[9], "if_tsresol")?;
+                push_option(b, OPT_ENDOFOPT, &[], "end of options")
+            })?;
+        }
+        Ok(w)
+    }
+
+    /// Appends one frame captured in full on `interface` (an index into the
+    /// names given to [`PcapNgWriter::new`]) at `ts_ns` (nanoseconds since
+    /// the Unix epoch), with an optional comment written as `opt_comment`.
+    ///
+    /// An unknown interface, a frame longer than [`PcapNgWriter::SNAPLEN`]
+    /// and a comment longer than 65535 bytes are refused
+    /// ([`io::ErrorKind::InvalidInput`]) and nothing is written.
+    pub fn write(
+        &mut self,
+        interface: u32,
+        ts_ns: u64,
+        data: &[u8],
+        comment: Option<&str>,
+    ) -> io::Result<()> {
+        if interface >= self.interfaces {
+            return Err(invalid(format!(
+                "interface {interface} is not one of the {} described",
+                self.interfaces
+            )));
+        }
+        let len = frame_len(data, Self::SNAPLEN)?;
+        self.write_block(BT_EPB, |b| {
+            b.extend(interface.to_le_bytes());
+            b.extend(((ts_ns >> 32) as u32).to_le_bytes());
+            b.extend((ts_ns as u32).to_le_bytes());
+            b.extend(len.to_le_bytes());
+            b.extend(len.to_le_bytes());
+            b.extend_from_slice(data);
+            pad32(b);
+            if let Some(c) = comment {
+                push_option(b, OPT_COMMENT, c.as_bytes(), "comment")?;
+                push_option(b, OPT_ENDOFOPT, &[], "end of options")?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Bytes written so far, headers included (callers cap file sizes with it).
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    /// Flushes and returns the underlying writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// Builds a block of type `btype` whose body `body` appends, then writes
+    /// it in one piece; when `body` fails, nothing is written.
+    fn write_block(
+        &mut self,
+        btype: u32,
+        body: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let b = &mut self.block;
+        b.clear();
+        b.extend(btype.to_le_bytes());
+        b.extend(0u32.to_le_bytes()); // length, filled in below
+        body(b)?;
+        pad32(b);
+        // A frame of at most SNAPLEN and options of at most 64 KiB each stay
+        // far below MAX_BLOCK_LEN, so the reader accepts every block.
+        let len = u32::try_from(b.len() + 4)
+            .ok()
+            .filter(|&l| l <= MAX_BLOCK_LEN)
+            .ok_or_else(|| invalid(format!("block of {} bytes is too long", b.len() + 4)))?;
+        b[4..8].copy_from_slice(&len.to_le_bytes());
+        b.extend(len.to_le_bytes());
+        self.out.write_all(b)?;
+        self.written += u64::from(len);
+        Ok(())
+    }
+}
+
+/// The length of a frame to be written in full, refused beyond `snaplen`.
+fn frame_len(data: &[u8], snaplen: u32) -> io::Result<u32> {
+    match u32::try_from(data.len()) {
+        Ok(l) if l <= snaplen => Ok(l),
+        _ => Err(invalid(format!(
+            "packet of {} bytes exceeds the snap length {snaplen}",
+            data.len()
+        ))),
+    }
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// Pads `b` with zeros to a multiple of 32 bits.
+fn pad32(b: &mut Vec<u8>) {
+    b.resize(b.len().div_ceil(4) * 4, 0);
+}
+
+/// Appends a little-endian pcapng option, its value padded to 32 bits;
+/// refuses a value longer than the 16-bit length field can say.
+fn push_option(b: &mut Vec<u8>, code: u16, value: &[u8], what: &str) -> io::Result<()> {
+    let len = u16::try_from(value.len()).map_err(|_| {
+        invalid(format!(
+            "{what} of {} bytes exceeds the {}-byte option limit",
+            value.len(),
+            u16::MAX
+        ))
+    })?;
+    b.extend(code.to_le_bytes());
+    b.extend(len.to_le_bytes());
+    b.extend_from_slice(value);
+    pad32(b);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1685,6 +1837,127 @@ mod test {
         for (p, (ts, d)) in got.iter().zip(&frames) {
             assert_eq!((p.ts_ns, &p.data, p.orig_len as usize), (*ts, d, d.len()));
         }
+    }
+
+    #[test]
+    fn pcapng_writer_round_trip() {
+        let big_comment = "c".repeat(usize::from(u16::MAX));
+        let big_frame = vec![0xab; PcapNgWriter::<Vec<u8>>::SNAPLEN as usize];
+        let frames: Vec<(u32, u64, Vec<u8>, Option<&str>)> = vec![
+            (
+                0,
+                1_700_000_000_123_456_789,
+                FRAME_A.to_vec(),
+                Some("first"),
+            ),
+            (1, 1_700_000_000_123_456_790, FRAME_B.to_vec(), None),
+            (1, 5, vec![], Some("")),
+            (0, u64::MAX, vec![7; 61], Some("ünïcødé ✓ 三")),
+            (1, 0, big_frame, Some(&big_comment)),
+            (0, 1 << 32, FRAME_B.to_vec(), Some("abc")),
+        ];
+        let mut w = PcapNgWriter::new(Vec::new(), &["lan0", "wan-uplink"]).unwrap();
+        let mut total = w.bytes_written();
+        assert!(total > 0);
+        for (iface, ts, data, comment) in &frames {
+            w.write(*iface, *ts, data, *comment).unwrap();
+            assert!(w.bytes_written() > total + data.len() as u64);
+            total = w.bytes_written();
+        }
+        let bytes = w.finish().unwrap();
+        assert_eq!(total, bytes.len() as u64);
+        let mut r = Reader::new(&bytes[..]).unwrap();
+        assert_eq!(r.format(), Format::PcapNg);
+        assert_eq!(r.interface_count(), 2);
+        assert_eq!(
+            (r.link_type(0), r.link_type(1)),
+            (Some(LINKTYPE_ETHERNET), Some(LINKTYPE_ETHERNET))
+        );
+        assert_eq!(
+            (r.interface_name(0), r.interface_name(1)),
+            (Some("lan0"), Some("wan-uplink"))
+        );
+        let got = r.read_all().unwrap();
+        let want: Vec<OwnedPacket> = frames
+            .iter()
+            .map(|(iface, ts, data, comment)| OwnedPacket {
+                ts_ns: *ts,
+                interface: *iface,
+                link_type: LINKTYPE_ETHERNET,
+                data: data.clone(),
+                orig_len: data.len() as u32,
+                comment: comment.map(str::to_owned),
+            })
+            .collect();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(g == w, "packet {i}: {g:?} != {w:?}");
+        }
+    }
+
+    #[test]
+    fn pcapng_writer_real_bytes() {
+        let mut w = PcapNgWriter::new(Vec::new(), &["br0"]).unwrap();
+        w.write(0, (1 << 32) + 2, &FRAME_A, Some("hello")).unwrap();
+        w.write(0, 3, &[0xee], None).unwrap();
+        #[rustfmt::skip]
+        let want: Vec<u8> = vec![
+            // SHB, 28 bytes, LE, version 1.0, section length -1
+            0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0,
+            // IDB, 40 bytes, Ethernet, snaplen 256 KiB, if_name "br0", if_tsresol 9
+            1, 0, 0, 0, 40, 0, 0, 0, 1, 0, 0, 0, 0, 0, 4, 0,
+            2, 0, 3, 0, b'b', b'r', b'0', 0, 9, 0, 1, 0, 9, 0, 0, 0,
+            0, 0, 0, 0, 40, 0, 0, 0,
+            // EPB, 64 bytes, interface 0, ts 0x00000001_00000002, 14 bytes,
+            // opt_comment "hello", end of options
+            6, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0,
+            14, 0, 0, 0, 14, 0, 0, 0,
+            0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00, 0, 0,
+            1, 0, 5, 0, b'h', b'e', b'l', b'l', b'o', 0, 0, 0, 0, 0, 0, 0,
+            64, 0, 0, 0,
+            // EPB, 36 bytes, no options
+            6, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0,
+            1, 0, 0, 0, 1, 0, 0, 0, 0xee, 0, 0, 0, 36, 0, 0, 0,
+        ];
+        assert_eq!(w.bytes_written(), want.len() as u64);
+        assert_eq!(w.finish().unwrap(), want);
+    }
+
+    #[test]
+    fn pcapng_writer_refusals_write_nothing() {
+        let refused = |r: io::Result<()>, what: &str| {
+            let e = r.expect_err(what);
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{what}: {e}");
+            e.to_string()
+        };
+        let mut w = PcapNgWriter::new(Vec::new(), &["a", "b"]).unwrap();
+        w.write(1, 10, &FRAME_A, Some("kept")).unwrap();
+        let before = w.bytes_written();
+        let e = refused(w.write(2, 11, &FRAME_A, None), "interface 2");
+        assert!(e.contains("interface 2"), "{e}");
+        refused(w.write(u32::MAX, 11, &FRAME_A, None), "interface u32::MAX");
+        let over = vec![0; MAX_RECORD_LEN as usize + 1];
+        let e = refused(w.write(0, 12, &over, None), "oversize frame");
+        assert!(e.contains("snap length"), "{e}");
+        let long = "x".repeat(usize::from(u16::MAX) + 1);
+        let e = refused(w.write(0, 13, &FRAME_A, Some(&long)), "oversize comment");
+        assert!(e.contains("65536 bytes"), "{e}");
+        assert_eq!(w.bytes_written(), before);
+        // The writer is still usable and its output still reads cleanly.
+        w.write(0, 14, &FRAME_B, None).unwrap();
+        let bytes = w.finish().unwrap();
+        let (_, pkts) = read(&bytes).unwrap();
+        let got: Vec<_> = pkts.iter().map(|p| (p.interface, p.ts_ns)).collect();
+        assert_eq!(got, vec![(1, 10), (0, 14)]);
+
+        // no interfaces: every packet is refused
+        let mut w = PcapNgWriter::new(Vec::new(), &[]).unwrap();
+        refused(w.write(0, 1, &FRAME_A, None), "no interfaces");
+        // an interface name longer than an option can hold
+        let e = PcapNgWriter::new(Vec::new(), &["ok", &long]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("interface name"), "{e}");
     }
 
     // ---- robustness ----
