@@ -6,10 +6,12 @@
 # - clang, linux-libc-dev, libelf-dev, zlib1g-dev, pkg-config, make: the XDP
 #   program and libbpf (libbpf-rs builds libbpf from source);
 # - iproute2, ethtool, iputils-ping, iperf3, hping3, nmap, tcpdump,
-#   netcat-openbsd: the network-namespace lab and its traffic.
+#   netcat-openbsd: the network-namespace lab and its traffic;
+# - tshark: tests/pcapng_tshark.rs, Wireshark reading what we write.
 flypaper_install_deps() {
     local pkgs=(python3-scapy clang linux-libc-dev libelf-dev zlib1g-dev pkg-config make
-                iproute2 ethtool iputils-ping iperf3 hping3 nmap tcpdump netcat-openbsd)
+                iproute2 ethtool iputils-ping iperf3 hping3 nmap tcpdump netcat-openbsd
+                tshark)
     local need=() p
     for p in "${pkgs[@]}"; do
         dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")

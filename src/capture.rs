@@ -21,7 +21,10 @@
 //!   10^-n or 2^-n, `if_tsoffset`), Enhanced Packet Block, Simple Packet Block
 //!   (interface 0; it carries no timestamp, so it gets the previous packet's),
 //!   and the obsolete Packet Block. Every other block type is skipped by its
-//!   length.
+//!   length. A packet's first `opt_comment` is [`Packet::comment`] and an
+//!   interface's `if_name` is [`Reader::interface_name`]; other options are
+//!   skipped, and malformed packet options are ignored (the packet is still
+//!   returned, without a comment).
 //!
 //! Timestamps are converted to nanoseconds since the Unix epoch (`u64`). The
 //! reader reports each interface's link type ([`Packet::link_type`],
@@ -29,7 +32,9 @@
 //! [`LINKTYPE_ETHERNET`].
 //!
 //! [`PcapWriter`] writes classic pcap with the nanosecond magic and
-//! `LINKTYPE_ETHERNET`, in little-endian byte order.
+//! `LINKTYPE_ETHERNET`, in little-endian byte order. [`PcapNgWriter`] writes
+//! little-endian pcapng: named Ethernet interfaces with nanosecond
+//! timestamps, and packets with optional comments.
 
 use std::fmt;
 use std::io::{self, Cursor, Read, Write};
@@ -57,6 +62,8 @@ const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 /// Smallest legal Section Header Block: 12 bytes of framing, BOM, version, section length.
 const MIN_SHB_LEN: u32 = 28;
 const OPT_ENDOFOPT: u16 = 0;
+const OPT_COMMENT: u16 = 1;
+const OPT_IF_NAME: u16 = 2;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
 
@@ -106,6 +113,9 @@ pub struct Packet<'a> {
     pub data: &'a [u8],
     /// Length of the packet on the wire.
     pub orig_len: u32,
+    /// The packet's first `opt_comment` (pcapng Enhanced and obsolete Packet
+    /// Blocks); `None` when there is none, when it is not UTF-8, or for pcap.
+    pub comment: Option<&'a str>,
 }
 
 impl Packet<'_> {
@@ -117,6 +127,7 @@ impl Packet<'_> {
             link_type: self.link_type,
             data: self.data.to_vec(),
             orig_len: self.orig_len,
+            comment: self.comment.map(str::to_owned),
         }
     }
 
@@ -134,6 +145,7 @@ pub struct OwnedPacket {
     pub link_type: u16,
     pub data: Vec<u8>,
     pub orig_len: u32,
+    pub comment: Option<String>,
 }
 
 /// Why a capture could not be read.
@@ -235,6 +247,33 @@ fn get_u32(e: Endian, buf: &[u8], off: usize) -> Option<u32> {
     get::<4>(buf, off).map(|b| e.u32(b))
 }
 
+/// Why an option could not be read from a pcapng block body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OptionError {
+    /// The body ends inside the option's code and length.
+    CutOff,
+    /// The option's value runs past the end of the body.
+    Overrun { code: u16, len: usize },
+}
+
+/// The option that starts at `pos` of a block body: its code and value.
+fn option_at(e: Endian, body: &[u8], pos: usize) -> Result<(u16, &[u8]), OptionError> {
+    let (Some(code), Some(len)) = (get_u16(e, body, pos), get_u16(e, body, pos + 2)) else {
+        return Err(OptionError::CutOff);
+    };
+    let len = usize::from(len);
+    match body.get(pos + 4..pos + 4 + len) {
+        Some(value) => Ok((code, value)),
+        None => Err(OptionError::Overrun { code, len }),
+    }
+}
+
+/// Where the option after the one at `pos` (with a value of `len` bytes)
+/// starts: values are padded to 32 bits.
+fn option_end(pos: usize, len: usize) -> usize {
+    pos + 4 + len.div_ceil(4) * 4
+}
+
 /// Timestamp resolution of a pcapng interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TsResol {
@@ -301,6 +340,8 @@ struct PcapState {
 struct NgState {
     endian: Endian,
     interfaces: Vec<Interface>,
+    /// `if_name` of each interface in `interfaces`, when present and UTF-8.
+    names: Vec<Option<String>>,
     /// Timestamp of the previous packet (Simple Packet Blocks reuse it).
     last_ts: u64,
 }
@@ -320,6 +361,8 @@ struct Meta {
     start: usize,
     end: usize,
     orig_len: u32,
+    /// Where the packet's comment lies in the buffer.
+    comment: Option<(usize, usize)>,
 }
 
 /// Reads pcap or pcapng from any [`Read`], one packet at a time.
@@ -443,6 +486,7 @@ impl<'r> Reader<'r> {
                 reader.state = State::PcapNg(NgState {
                     endian: Endian::Little,
                     interfaces: Vec::new(),
+                    names: Vec::new(),
                     last_ts: 0,
                 });
                 reader.pending = reader.next_ng_block()?;
@@ -462,6 +506,15 @@ impl<'r> Reader<'r> {
         match &self.state {
             State::Pcap(p) => (interface == 0).then_some(p.link_type),
             State::PcapNg(ng) => ng.interfaces.get(interface as usize).map(|i| i.link_type),
+        }
+    }
+
+    /// The `if_name` of an interface of the current section, when it has one
+    /// that is UTF-8 (always `None` for pcap).
+    pub fn interface_name(&self, interface: u32) -> Option<&str> {
+        match &self.state {
+            State::Pcap(_) => None,
+            State::PcapNg(ng) => ng.names.get(interface as usize)?.as_deref(),
         }
     }
 
@@ -507,6 +560,10 @@ impl<'r> Reader<'r> {
             self.failed = true;
             return Err(self.error(self.offset, "internal error: packet range".into()));
         };
+        let comment = m
+            .comment
+            .and_then(|(start, end)| self.buf.get(start..end))
+            .and_then(|b| std::str::from_utf8(b).ok());
         self.packets += 1;
         Ok(Some(Packet {
             ts_ns: m.ts_ns,
@@ -514,6 +571,7 @@ impl<'r> Reader<'r> {
             link_type: m.link_type,
             data,
             orig_len: m.orig_len,
+            comment,
         }))
     }
 
@@ -689,6 +747,7 @@ impl<'r> Reader<'r> {
             start: 0,
             end: n,
             orig_len,
+            comment: None,
         }))
     }
 
@@ -819,6 +878,7 @@ impl<'r> Reader<'r> {
         };
         ng.endian = endian;
         ng.interfaces.clear();
+        ng.names.clear();
         Ok(())
     }
 
@@ -837,24 +897,29 @@ impl<'r> Reader<'r> {
             resol: TsResol::Pow10(6),
             offset_secs: 0,
         };
+        let mut name = None;
         let mut pos = 8;
         while pos < body_len {
-            let (Some(code), Some(olen)) = (get_u16(e, body, pos), get_u16(e, body, pos + 2))
-            else {
-                return Err(self.error(
-                    at,
-                    format!("interface option at block byte {} is cut off", pos + 8),
-                ));
-            };
-            let olen = usize::from(olen);
-            let Some(value) = body.get(pos + 4..pos + 4 + olen) else {
-                return Err(self.error(
-                    at,
-                    format!("interface option {code} ({olen} bytes) overruns its block"),
-                ));
+            let (code, value) = match option_at(e, body, pos) {
+                Ok(opt) => opt,
+                Err(OptionError::CutOff) => {
+                    return Err(self.error(
+                        at,
+                        format!("interface option at block byte {} is cut off", pos + 8),
+                    ))
+                }
+                Err(OptionError::Overrun { code, len }) => {
+                    return Err(self.error(
+                        at,
+                        format!("interface option {code} ({len} bytes) overruns its block"),
+                    ))
+                }
             };
             match code {
                 OPT_ENDOFOPT => break,
+                OPT_IF_NAME => {
+                    name = std::str::from_utf8(value).ok().map(str::to_owned);
+                }
                 OPT_IF_TSRESOL => {
                     if let Some(&b) = value.first() {
                         iface.resol = TsResol::from_option(b);
@@ -867,12 +932,13 @@ impl<'r> Reader<'r> {
                 }
                 _ => {}
             }
-            pos += 4 + olen.div_ceil(4) * 4;
+            pos = option_end(pos, value.len());
         }
         let Some(ng) = self.ng_state() else {
             return Err(self.error(at, "internal error: not pcapng".into()));
         };
         ng.interfaces.push(iface);
+        ng.names.push(name);
         Ok(())
     }
 
@@ -924,6 +990,24 @@ impl<'r> Reader<'r> {
                 ),
             ));
         }
+        // Options follow the padded data. They are optional extras: a packet
+        // whose options are malformed is still returned, without a comment.
+        let mut comment = None;
+        let mut pos = HEADER + cap.div_ceil(4) * 4;
+        while pos < body_len {
+            let Ok((code, value)) = option_at(e, body, pos) else {
+                break;
+            };
+            match code {
+                OPT_ENDOFOPT => break,
+                OPT_COMMENT => {
+                    comment = Some((pos + 4, pos + 4 + value.len()));
+                    break;
+                }
+                _ => {}
+            }
+            pos = option_end(pos, value.len());
+        }
         let ticks = (u64::from(hi) << 32) | u64::from(lo);
         let Some(ts_ns) = iface.ts_ns(ticks) else {
             return Err(self.error(
@@ -941,6 +1025,7 @@ impl<'r> Reader<'r> {
             start: HEADER,
             end: HEADER + cap,
             orig_len,
+            comment,
         })
     }
 
@@ -969,6 +1054,7 @@ impl<'r> Reader<'r> {
             start: 4,
             end: 4 + cap,
             orig_len,
+            comment: None,
         })
     }
 }
@@ -1007,19 +1093,7 @@ impl<W: Write> PcapWriter<W> {
             )
         })?;
         let nanos = (ts_ns % 1_000_000_000) as u32;
-        let len = match u32::try_from(data.len()) {
-            Ok(l) if l <= Self::SNAPLEN => l,
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "packet of {} bytes exceeds the snap length {}",
-                        data.len(),
-                        Self::SNAPLEN
-                    ),
-                ))
-            }
-        };
+        let len = frame_len(data, Self::SNAPLEN)?;
         let mut h = [0u8; PCAP_RECORD_HEADER_LEN];
         h[0..4].copy_from_slice(&secs.to_le_bytes());
         h[4..8].copy_from_slice(&nanos.to_le_bytes());
@@ -1034,6 +1108,168 @@ impl<W: Write> PcapWriter<W> {
         self.out.flush()?;
         Ok(self.out)
     }
+}
+
+/// Writes pcapng: a section header, one interface description block per
+/// named interface (`LINKTYPE_ETHERNET`, nanosecond timestamps via
+/// `if_tsresol` = 9, an `if_name` option, snap length
+/// [`PcapNgWriter::SNAPLEN`]), then enhanced packet blocks, each optionally
+/// with an `opt_comment`. Little-endian.
+#[derive(Debug)]
+pub struct PcapNgWriter<W: Write> {
+    out: W,
+    interfaces: u32,
+    written: u64,
+    /// Reused for each block, which is written whole.
+    block: Vec<u8>,
+}
+
+impl<W: Write> PcapNgWriter<W> {
+    /// Snap length written for every interface; longer packets are refused.
+    pub const SNAPLEN: u32 = MAX_RECORD_LEN;
+
+    /// Writes the section header and one interface description block per
+    /// name; packets name an interface by its index in `interfaces`. A name
+    /// longer than 65535 bytes is refused.
+    pub fn new(out: W, interfaces: &[&str]) -> io::Result<Self> {
+        let count = u32::try_from(interfaces.len())
+            .map_err(|_| invalid(format!("{} interfaces are too many", interfaces.len())))?;
+        let mut w = PcapNgWriter {
+            out,
+            interfaces: count,
+            written: 0,
+            block: Vec::new(),
+        };
+        w.write_block(BT_SHB, |b| {
+            b.extend(BYTE_ORDER_MAGIC.to_le_bytes());
+            b.extend(1u16.to_le_bytes());
+            b.extend(0u16.to_le_bytes());
+            b.extend((-1i64).to_le_bytes()); // section length not given
+            Ok(())
+        })?;
+        for name in interfaces {
+            w.write_block(BT_IDB, |b| {
+                b.extend(LINKTYPE_ETHERNET.to_le_bytes());
+                b.extend(0u16.to_le_bytes());
+                b.extend(Self::SNAPLEN.to_le_bytes());
+                push_option(b, OPT_IF_NAME, name.as_bytes(), "interface name")?;
+                push_option(b, OPT_IF_TSRESOL, &[9], "if_tsresol")?;
+                push_option(b, OPT_ENDOFOPT, &[], "end of options")
+            })?;
+        }
+        Ok(w)
+    }
+
+    /// Appends one frame captured in full on `interface` (an index into the
+    /// names given to [`PcapNgWriter::new`]) at `ts_ns` (nanoseconds since
+    /// the Unix epoch), with an optional comment written as `opt_comment`.
+    ///
+    /// An unknown interface, a frame longer than [`PcapNgWriter::SNAPLEN`]
+    /// and a comment longer than 65535 bytes are refused
+    /// ([`io::ErrorKind::InvalidInput`]) and nothing is written.
+    pub fn write(
+        &mut self,
+        interface: u32,
+        ts_ns: u64,
+        data: &[u8],
+        comment: Option<&str>,
+    ) -> io::Result<()> {
+        if interface >= self.interfaces {
+            return Err(invalid(format!(
+                "interface {interface} is not one of the {} described",
+                self.interfaces
+            )));
+        }
+        let len = frame_len(data, Self::SNAPLEN)?;
+        self.write_block(BT_EPB, |b| {
+            b.extend(interface.to_le_bytes());
+            b.extend(((ts_ns >> 32) as u32).to_le_bytes());
+            b.extend((ts_ns as u32).to_le_bytes());
+            b.extend(len.to_le_bytes());
+            b.extend(len.to_le_bytes());
+            b.extend_from_slice(data);
+            pad32(b);
+            if let Some(c) = comment {
+                push_option(b, OPT_COMMENT, c.as_bytes(), "comment")?;
+                push_option(b, OPT_ENDOFOPT, &[], "end of options")?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Bytes written so far, headers included (callers cap file sizes with it).
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    /// Flushes and returns the underlying writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// Builds a block of type `btype` whose body `body` appends, then writes
+    /// it in one piece; when `body` fails, nothing is written.
+    fn write_block(
+        &mut self,
+        btype: u32,
+        body: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let b = &mut self.block;
+        b.clear();
+        b.extend(btype.to_le_bytes());
+        b.extend(0u32.to_le_bytes()); // length, filled in below
+        body(b)?;
+        pad32(b);
+        // A frame of at most SNAPLEN and options of at most 64 KiB each stay
+        // far below MAX_BLOCK_LEN, so the reader accepts every block.
+        let len = u32::try_from(b.len() + 4)
+            .ok()
+            .filter(|&l| l <= MAX_BLOCK_LEN)
+            .ok_or_else(|| invalid(format!("block of {} bytes is too long", b.len() + 4)))?;
+        b[4..8].copy_from_slice(&len.to_le_bytes());
+        b.extend(len.to_le_bytes());
+        self.out.write_all(b)?;
+        self.written += u64::from(len);
+        Ok(())
+    }
+}
+
+/// The length of a frame to be written in full, refused beyond `snaplen`.
+fn frame_len(data: &[u8], snaplen: u32) -> io::Result<u32> {
+    match u32::try_from(data.len()) {
+        Ok(l) if l <= snaplen => Ok(l),
+        _ => Err(invalid(format!(
+            "packet of {} bytes exceeds the snap length {snaplen}",
+            data.len()
+        ))),
+    }
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// Pads `b` with zeros to a multiple of 32 bits.
+fn pad32(b: &mut Vec<u8>) {
+    b.resize(b.len().div_ceil(4) * 4, 0);
+}
+
+/// Appends a little-endian pcapng option, its value padded to 32 bits;
+/// refuses a value longer than the 16-bit length field can say.
+fn push_option(b: &mut Vec<u8>, code: u16, value: &[u8], what: &str) -> io::Result<()> {
+    let len = u16::try_from(value.len()).map_err(|_| {
+        invalid(format!(
+            "{what} of {} bytes exceeds the {}-byte option limit",
+            value.len(),
+            u16::MAX
+        ))
+    })?;
+    b.extend(code.to_le_bytes());
+    b.extend(len.to_le_bytes());
+    b.extend_from_slice(value);
+    pad32(b);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1320,7 +1556,8 @@ mod test {
                 interface: 0,
                 link_type: 1,
                 data: FRAME_A.to_vec(),
-                orig_len: 60
+                orig_len: 60,
+                comment: None,
             }]
         );
     }
@@ -1353,6 +1590,76 @@ mod test {
                 "{e:?}"
             );
         }
+    }
+
+    #[test]
+    fn pcapng_comments_and_interface_names() {
+        for e in [Endian::Little, Endian::Big] {
+            let file = ng_sample(e);
+            let mut r = Reader::new(&file[..]).unwrap();
+            assert_eq!(
+                (
+                    r.interface_name(0),
+                    r.interface_name(1),
+                    r.interface_name(2)
+                ),
+                (Some("eth0"), Some("eth0"), None)
+            );
+            let comments: Vec<_> = r
+                .read_all()
+                .unwrap()
+                .into_iter()
+                .map(|p| p.comment)
+                .collect();
+            // the Simple Packet Block has no options
+            let c = Some("a comment".to_string());
+            assert_eq!(comments, vec![c.clone(), c, None], "{e:?}");
+        }
+        // pcap has neither
+        let file = pcap_file(Endian::Little, true, 65535, &[(1, 2, &FRAME_A)]);
+        let mut r = Reader::new(&file[..]).unwrap();
+        assert_eq!(r.interface_name(0), None);
+        assert_eq!(r.next_packet().unwrap().unwrap().comment, None);
+
+        // An EPB by hand: data, then `opts`, then the end of options.
+        let epb = |opts: &[u8]| {
+            let mut ng = Ng::new(Endian::Little);
+            ng.shb().idb(1, Some(9));
+            let mut b = Vec::new();
+            for v in [0, 0, 7, 3, 3] {
+                b.extend(ng.u32(v));
+            }
+            b.extend([1, 2, 3, 0]); // 3 bytes of data, padded
+            b.extend_from_slice(opts);
+            ng.block(BT_EPB, &b);
+            let (_, pkts) = read(&ng.out).unwrap();
+            assert_eq!((pkts[0].ts_ns, &pkts[0].data[..]), (7, &[1, 2, 3][..]));
+            pkts[0].comment.clone()
+        };
+        let ng = Ng::new(Endian::Little);
+        // the first comment wins, after other options
+        let opts = [
+            ng.opt(0x8001, b"custom"),
+            ng.opt(OPT_COMMENT, "première".as_bytes()),
+            ng.opt(OPT_COMMENT, b"second"),
+        ]
+        .concat();
+        assert_eq!(epb(&opts).as_deref(), Some("première"));
+        // an empty comment is a comment
+        assert_eq!(epb(&ng.opt(OPT_COMMENT, b"")).as_deref(), Some(""));
+        // a comment after the end of options is not one
+        let opts = [ng.opt(OPT_ENDOFOPT, b""), ng.opt(OPT_COMMENT, b"late")].concat();
+        assert_eq!(epb(&opts), None);
+        // not UTF-8
+        assert_eq!(epb(&ng.opt(OPT_COMMENT, b"\xff\xfe")), None);
+        // malformed options: the packet still reads, without a comment
+        let mut overrun = ng.opt(OPT_COMMENT, b"abcd");
+        overrun[2] = 200;
+        assert_eq!(epb(&overrun), None);
+        let mut overrun = ng.opt(0x8001, b"abcd");
+        overrun[2] = 200;
+        overrun.extend(ng.opt(OPT_COMMENT, b"hidden"));
+        assert_eq!(epb(&overrun), None);
     }
 
     #[test]
@@ -1530,6 +1837,127 @@ mod test {
         for (p, (ts, d)) in got.iter().zip(&frames) {
             assert_eq!((p.ts_ns, &p.data, p.orig_len as usize), (*ts, d, d.len()));
         }
+    }
+
+    #[test]
+    fn pcapng_writer_round_trip() {
+        let big_comment = "c".repeat(usize::from(u16::MAX));
+        let big_frame = vec![0xab; PcapNgWriter::<Vec<u8>>::SNAPLEN as usize];
+        let frames: Vec<(u32, u64, Vec<u8>, Option<&str>)> = vec![
+            (
+                0,
+                1_700_000_000_123_456_789,
+                FRAME_A.to_vec(),
+                Some("first"),
+            ),
+            (1, 1_700_000_000_123_456_790, FRAME_B.to_vec(), None),
+            (1, 5, vec![], Some("")),
+            (0, u64::MAX, vec![7; 61], Some("ünïcødé ✓ 三")),
+            (1, 0, big_frame, Some(&big_comment)),
+            (0, 1 << 32, FRAME_B.to_vec(), Some("abc")),
+        ];
+        let mut w = PcapNgWriter::new(Vec::new(), &["lan0", "wan-uplink"]).unwrap();
+        let mut total = w.bytes_written();
+        assert!(total > 0);
+        for (iface, ts, data, comment) in &frames {
+            w.write(*iface, *ts, data, *comment).unwrap();
+            assert!(w.bytes_written() > total + data.len() as u64);
+            total = w.bytes_written();
+        }
+        let bytes = w.finish().unwrap();
+        assert_eq!(total, bytes.len() as u64);
+        let mut r = Reader::new(&bytes[..]).unwrap();
+        assert_eq!(r.format(), Format::PcapNg);
+        assert_eq!(r.interface_count(), 2);
+        assert_eq!(
+            (r.link_type(0), r.link_type(1)),
+            (Some(LINKTYPE_ETHERNET), Some(LINKTYPE_ETHERNET))
+        );
+        assert_eq!(
+            (r.interface_name(0), r.interface_name(1)),
+            (Some("lan0"), Some("wan-uplink"))
+        );
+        let got = r.read_all().unwrap();
+        let want: Vec<OwnedPacket> = frames
+            .iter()
+            .map(|(iface, ts, data, comment)| OwnedPacket {
+                ts_ns: *ts,
+                interface: *iface,
+                link_type: LINKTYPE_ETHERNET,
+                data: data.clone(),
+                orig_len: data.len() as u32,
+                comment: comment.map(str::to_owned),
+            })
+            .collect();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(g == w, "packet {i}: {g:?} != {w:?}");
+        }
+    }
+
+    #[test]
+    fn pcapng_writer_real_bytes() {
+        let mut w = PcapNgWriter::new(Vec::new(), &["br0"]).unwrap();
+        w.write(0, (1 << 32) + 2, &FRAME_A, Some("hello")).unwrap();
+        w.write(0, 3, &[0xee], None).unwrap();
+        #[rustfmt::skip]
+        let want: Vec<u8> = vec![
+            // SHB, 28 bytes, LE, version 1.0, section length -1
+            0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0,
+            // IDB, 40 bytes, Ethernet, snaplen 256 KiB, if_name "br0", if_tsresol 9
+            1, 0, 0, 0, 40, 0, 0, 0, 1, 0, 0, 0, 0, 0, 4, 0,
+            2, 0, 3, 0, b'b', b'r', b'0', 0, 9, 0, 1, 0, 9, 0, 0, 0,
+            0, 0, 0, 0, 40, 0, 0, 0,
+            // EPB, 64 bytes, interface 0, ts 0x00000001_00000002, 14 bytes,
+            // opt_comment "hello", end of options
+            6, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0,
+            14, 0, 0, 0, 14, 0, 0, 0,
+            0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00, 0, 0,
+            1, 0, 5, 0, b'h', b'e', b'l', b'l', b'o', 0, 0, 0, 0, 0, 0, 0,
+            64, 0, 0, 0,
+            // EPB, 36 bytes, no options
+            6, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0,
+            1, 0, 0, 0, 1, 0, 0, 0, 0xee, 0, 0, 0, 36, 0, 0, 0,
+        ];
+        assert_eq!(w.bytes_written(), want.len() as u64);
+        assert_eq!(w.finish().unwrap(), want);
+    }
+
+    #[test]
+    fn pcapng_writer_refusals_write_nothing() {
+        let refused = |r: io::Result<()>, what: &str| {
+            let e = r.expect_err(what);
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{what}: {e}");
+            e.to_string()
+        };
+        let mut w = PcapNgWriter::new(Vec::new(), &["a", "b"]).unwrap();
+        w.write(1, 10, &FRAME_A, Some("kept")).unwrap();
+        let before = w.bytes_written();
+        let e = refused(w.write(2, 11, &FRAME_A, None), "interface 2");
+        assert!(e.contains("interface 2"), "{e}");
+        refused(w.write(u32::MAX, 11, &FRAME_A, None), "interface u32::MAX");
+        let over = vec![0; MAX_RECORD_LEN as usize + 1];
+        let e = refused(w.write(0, 12, &over, None), "oversize frame");
+        assert!(e.contains("snap length"), "{e}");
+        let long = "x".repeat(usize::from(u16::MAX) + 1);
+        let e = refused(w.write(0, 13, &FRAME_A, Some(&long)), "oversize comment");
+        assert!(e.contains("65536 bytes"), "{e}");
+        assert_eq!(w.bytes_written(), before);
+        // The writer is still usable and its output still reads cleanly.
+        w.write(0, 14, &FRAME_B, None).unwrap();
+        let bytes = w.finish().unwrap();
+        let (_, pkts) = read(&bytes).unwrap();
+        let got: Vec<_> = pkts.iter().map(|p| (p.interface, p.ts_ns)).collect();
+        assert_eq!(got, vec![(1, 10), (0, 14)]);
+
+        // no interfaces: every packet is refused
+        let mut w = PcapNgWriter::new(Vec::new(), &[]).unwrap();
+        refused(w.write(0, 1, &FRAME_A, None), "no interfaces");
+        // an interface name longer than an option can hold
+        let e = PcapNgWriter::new(Vec::new(), &["ok", &long]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("interface name"), "{e}");
     }
 
     // ---- robustness ----
