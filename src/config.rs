@@ -31,7 +31,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::filter::policy::{
-    AllowRule, Limit, Pickup, PortSet, Prefix, PrefixSet, Proto, SynMode, Proof, TunnelMode,
+    AllowRule, Limit, Pickup, PortSet, Prefix, PrefixSet, Proof, Proto, SynMode, TunnelMode,
 };
 use crate::filter::{Nanos, Policy};
 use crate::wire::IpProtocol;
@@ -837,7 +837,13 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
     ts.rst_queue = cx.table("tables.rst_queue", &tb.rst_queue, 1, 1 << 20, ts.rst_queue);
     let share_max = ts.rst_queue.max(1) as i64;
     let share_default = ts.rst_share.min(ts.rst_queue);
-    ts.rst_share = cx.table("tables.rst_share", &tb.rst_share, 1, share_max, share_default);
+    ts.rst_share = cx.table(
+        "tables.rst_share",
+        &tb.rst_share,
+        1,
+        share_max,
+        share_default,
+    );
     ts.trust = cx.table("tables.trust", &tb.trust, 64, MAX_TABLE, ts.trust);
     ts.fragments = cx.table(
         "tables.fragments",

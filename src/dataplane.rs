@@ -20,11 +20,11 @@ use std::time::Duration;
 use arrayvec::ArrayVec;
 use crossbeam::channel;
 
+use crate::eventlog::{EventLog, Kind as LogKind};
 use crate::filter::{
     hash, Class, Event, Filter, FlyEntry, Nanos, Policy, Reason, Shared, Stats, Verdict, BATCH,
 };
 use crate::sys::{afpacket, signal, xdp, xsk};
-use crate::eventlog::{EventLog, Kind as LogKind};
 use crate::timer_wheel::TimerWheel;
 use crate::Direction;
 
@@ -897,7 +897,13 @@ mod test {
         };
         let jx = stats_json(&st, (0, 0, 0), &[], Nanos::ZERO, Some(&x));
         let vx: serde_json::Value = serde_json::from_str(&jx).expect("valid JSON");
-        assert_eq!((vx["xdp"]["fly_drops"].as_u64(), vx["xdp"]["tunnel"].as_u64()), (Some(9), Some(4)));
+        assert_eq!(
+            (
+                vx["xdp"]["fly_drops"].as_u64(),
+                vx["xdp"]["tunnel"].as_u64()
+            ),
+            (Some(9), Some(4))
+        );
         assert!(j.contains("\"forwarded\":7"));
         assert!(j.contains("\"trap\":3"));
         assert!(j.contains("\"tx_errors\":2"));

@@ -117,14 +117,15 @@ mod test {
 
     fn run(events: &[(u64, Kind)]) -> Vec<String> {
         let mut lines = Vec::new();
-        let mut log = EventLog::new(|l: &str| lines.push(l.to_string()));
-        for (i, (ms, k)) in events.iter().enumerate() {
-            let now = Nanos::from_millis(*ms);
-            log.tick(now);
-            log.log(now, *k, || format!("line {i}"));
+        {
+            let mut log = EventLog::new(|l: &str| lines.push(l.to_string()));
+            for (i, (ms, k)) in events.iter().enumerate() {
+                let now = Nanos::from_millis(*ms);
+                log.tick(now);
+                log.log(now, *k, || format!("line {i}"));
+            }
+            log.finish();
         }
-        log.finish();
-        drop(log);
         lines
     }
 
@@ -135,7 +136,10 @@ mod test {
         let lines = run(&flood);
         assert_eq!(lines.len(), BUDGET as usize + 1);
         assert_eq!(lines[0], "line 0");
-        assert_eq!(lines[BUDGET as usize], "... and 4980 more lockouts in the last 10 s");
+        assert_eq!(
+            lines[BUDGET as usize],
+            "... and 4980 more lockouts in the last 10 s"
+        );
         // One a second: every line written.
         let slow: Vec<(u64, Kind)> = (0..100).map(|i| (i * 1000, Kind::Lockout)).collect();
         assert_eq!(run(&slow).len(), 100);
@@ -151,6 +155,9 @@ mod test {
         let summary = "... and 10 more suspected forgeries in the last 10 s";
         let at = lines.iter().position(|l| l == summary).expect("summary");
         assert_eq!(lines.len(), 20 + 5 + 1 + 3);
-        assert_eq!(at, 25, "written when the window ended, before its successor's lines");
+        assert_eq!(
+            at, 25,
+            "written when the window ended, before its successor's lines"
+        );
     }
 }

@@ -85,8 +85,11 @@ enum Cmd {
         /// Treat every frame as entering from this port.
         #[arg(long, value_enum)]
         from: Option<Port>,
-        /// Write the frames that would be forwarded (delayed ones at their release time).
-        #[arg(long, value_name = "OUT.pcap")]
+        /// Write the frames that would leave the appliance, as pcapng on two
+        /// interfaces (wan, lan: the port each leaves by): forwarded ones,
+        /// delayed ones at their release time, and the SYN-ACKs of
+        /// trap.proof = "handshake".
+        #[arg(long, value_name = "OUT.pcapng")]
         pass: Option<PathBuf>,
         /// Write one JSON object per frame with its verdict.
         #[arg(long, value_name = "OUT.jsonl")]

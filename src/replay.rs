@@ -6,14 +6,17 @@
 //! against a capture before deploying it, and it makes every rule testable
 //! deterministically. Frames with the `Delay` verdict go through the same
 //! bounded timer wheel as in the data path and are written to `--pass` at
-//! their release time.
+//! their release time. `--pass` is pcapng with two interfaces, `wan` (0)
+//! and `lan` (1): each frame is written on the port it leaves by (a
+//! forwarded frame by the other port; a SYN-ACK the filter answers a trap
+//! SYN with, by the port the SYN came in on).
 
 use std::fmt;
 use std::io::{self, BufWriter, Read, Write};
 
 use hashbrown::HashMap;
 
-use crate::capture::{self, PcapWriter, Reader};
+use crate::capture::{self, PcapNgWriter, Reader};
 use crate::filter::{Event, Filter, FlyEntry, Nanos, Policy, Reason, Stats, Verdict};
 use crate::timer_wheel::TimerWheel;
 use crate::Direction;
@@ -196,9 +199,9 @@ pub fn replay<R: Read, W: Write>(
     let mut filter = Filter::standalone(policy, opts.seed);
     // Replay has no UMEM: the wheel holds a copy of each delayed frame, and
     // is as bounded (in frames) as the data path's.
-    let mut wheel: TimerWheel<Vec<u8>> = TimerWheel::for_rst_delay(rst_queue);
+    let mut wheel: TimerWheel<(u32, Vec<u8>)> = TimerWheel::for_rst_delay(rst_queue);
     let mut pass = match pass {
-        Some(w) => Some(PcapWriter::new(BufWriter::new(w))?),
+        Some(w) => Some(PcapNgWriter::new(BufWriter::new(w), &["wan", "lan"])?),
         None => None,
     };
     let mut by_verdict: HashMap<String, u64> = HashMap::new();
@@ -227,14 +230,15 @@ pub fn replay<R: Read, W: Write>(
         now = Nanos(pkt.ts_ns);
         release(&mut wheel, now, &mut pass)?;
         let mut verdict = filter.process(now, dir, pkt.data);
+        let out = port_index(other(dir));
         match verdict {
             Verdict::Forward => {
                 if let Some(p) = pass.as_mut() {
-                    p.write(now.0, pkt.data)?;
+                    p.write(out, now.0, pkt.data, None)?;
                 }
             }
             Verdict::Delay(until) => {
-                if wheel.insert(until, pkt.data.to_vec()).is_err() {
+                if wheel.insert(until, (out, pkt.data.to_vec())).is_err() {
                     filter.overrule(verdict, Reason::RstQueueFull);
                     verdict = Verdict::Drop(Reason::RstQueueFull);
                 }
@@ -249,7 +253,7 @@ pub fn replay<R: Read, W: Write>(
         // The SYN-ACKs the filter answered with leave at once.
         while let Some(t) = filter.poll_transmit() {
             if let Some(p) = pass.as_mut() {
-                p.write(now.0, t.frame())?;
+                p.write(port_index(t.port), now.0, t.frame(), None)?;
             }
         }
         for e in filter.drain_events() {
@@ -302,15 +306,30 @@ fn verdict_order(k: &str) -> u8 {
 
 /// Write the delayed frames due at `now` at their release time.
 fn release<W: Write>(
-    wheel: &mut TimerWheel<Vec<u8>>,
+    wheel: &mut TimerWheel<(u32, Vec<u8>)>,
     now: Nanos,
-    pass: &mut Option<PcapWriter<W>>,
+    pass: &mut Option<PcapNgWriter<W>>,
 ) -> io::Result<()> {
     let mut result = Ok(());
-    wheel.poll(now, |at, frame| {
+    wheel.poll(now, |at, (port, frame)| {
         if let (Some(p), Ok(())) = (pass.as_mut(), &result) {
-            result = p.write(at.0, &frame);
+            result = p.write(port, at.0, &frame, None);
         }
     });
     result
+}
+
+/// The pcapng interface of a port in `--pass`: 0 the WAN, 1 the LAN.
+fn port_index(d: Direction) -> u32 {
+    match d {
+        Direction::Wan => 0,
+        Direction::Lan => 1,
+    }
+}
+
+fn other(d: Direction) -> Direction {
+    match d {
+        Direction::Wan => Direction::Lan,
+        Direction::Lan => Direction::Wan,
+    }
 }

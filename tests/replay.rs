@@ -6,6 +6,8 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use flypaper::capture::Reader;
 use flypaper::config;
 use flypaper::replay::{self, FrameVerdict, Options};
@@ -131,6 +133,8 @@ fn pass_output_holds_forwarded_frames_and_delayed_ones_at_release_time() {
             .iter()
             .find(|p| p.ts_ns == deadline)
             .expect("delayed frame released at its deadline");
+        // It leaves by the port it did not come in on.
+        assert_eq!(hit.interface, 1 - orig.interface, "frame {frame}");
         assert_eq!(hit.data, std::mem::take(&mut orig.data));
     }
     // No dropped frame leaks into the output.
@@ -589,4 +593,71 @@ fn a_sustained_syn_flood_gets_the_window_or_the_bucket() {
             assert!(got[1000..].contains(&Verdict::Forward), "{mode}");
         }
     }
+}
+
+/// `trap.proof = "handshake"`: the SYN-ACK answering a trap SYN is written
+/// to `--pass` on the WAN interface, at the SYN's time; a scanner that
+/// returns the cookie ends up a proven fly, and the report says so.
+#[test]
+fn handshake_replies_are_written_on_the_port_they_leave_by() {
+    use flypaper::capture::PcapNgWriter;
+    use flypaper::wire::{self, L3, L4};
+    let policy = config::parse_str("[trap]\nproof = \"handshake\"\n", None).unwrap();
+    let syn = syn_from("203.0.113.99", 40000, 139, 0x02, 5000, 0);
+    let mut input = PcapNgWriter::new(Vec::new(), &["wan", "lan"]).unwrap();
+    input.write(0, 1_000_000_000, &syn, None).unwrap();
+    // First replay: learn the cookie the SYN-ACK carries.
+    let first = input.finish().unwrap();
+    let mut pass = Vec::new();
+    replay::replay(
+        Cursor::new(first.clone()),
+        policy.clone(),
+        &Options::default(),
+        Some(&mut pass),
+        |_| Ok(()),
+    )
+    .unwrap();
+    let out = Reader::new(Cursor::new(pass)).unwrap().read_all().unwrap();
+    assert_eq!(out.len(), 1, "the SYN is dropped; its SYN-ACK leaves");
+    assert_eq!((out[0].interface, out[0].ts_ns), (0, 1_000_000_000));
+    let s = wire::parse(&out[0].data).unwrap();
+    let L3::Ip(ip) = s.l3 else { panic!() };
+    let L4::Tcp(t) = ip.l4 else { panic!() };
+    assert_eq!(
+        (ip.dst.to_string().as_str(), t.dport, t.flags, t.ack),
+        ("203.0.113.99", 40000, 0x12, 5001)
+    );
+    // Second replay: the scanner returns the cookie 50 ms later.
+    let ack = syn_from(
+        "203.0.113.99",
+        40000,
+        139,
+        0x10,
+        5001,
+        t.seq.wrapping_add(1),
+    );
+    let mut input = PcapNgWriter::new(Vec::new(), &["wan", "lan"]).unwrap();
+    input.write(0, 1_000_000_000, &syn, None).unwrap();
+    input.write(0, 1_050_000_000, &ack, None).unwrap();
+    let report = replay::replay(
+        Cursor::new(input.finish().unwrap()),
+        policy,
+        &Options::default(),
+        None::<Vec<u8>>,
+        |_| Ok(()),
+    )
+    .unwrap();
+    assert_eq!(report.flies.len(), 1);
+    assert!(report.flies[0].proven);
+    let text = report.to_string();
+    assert!(
+        text.contains("203.0.113.99") && text.contains("proven"),
+        "{text}"
+    );
+    assert_eq!(report.stats.flies_proven, 1);
+}
+
+/// A TCP segment from the WAN scanner to the LAN server.
+fn syn_from(src: &str, sport: u16, dport: u16, flags: u8, seq: u32, ack: u32) -> Vec<u8> {
+    common::tcp_seq(src, sport, "198.51.100.10", dport, flags, seq, ack)
 }

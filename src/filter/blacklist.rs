@@ -224,7 +224,13 @@ fn unpack_meta(m: u64) -> (Reason, Option<Proto>, u16, bool, u8) {
         4 => Some(Proto::Other((m >> 16) as u8)),
         _ => None,
     };
-    (reason, proto, (m >> 16) as u16, (m >> 32) & 1 == 1, (m >> 40) as u8)
+    (
+        reason,
+        proto,
+        (m >> 16) as u16,
+        (m >> 32) & 1 == 1,
+        (m >> 40) as u8,
+    )
 }
 
 /// The part of a slot every lookup reads: 32 bytes, two to a cache line.
@@ -917,7 +923,10 @@ mod test {
         let now = Nanos::from_secs(1);
         // Fly i expires at 3600 + i: the lower i, the sooner.
         for i in 0..1000 {
-            assert_eq!(b.insert(fly(v4(i), 1, 3600 + u64::from(i)), now), Insert::Added);
+            assert_eq!(
+                b.insert(fly(v4(i), 1, 3600 + u64::from(i)), now),
+                Insert::Added
+            );
         }
         for i in 1000..5000 {
             match b.insert(fly(v4(i), 1, 3600 + u64::from(i)), now) {
@@ -952,9 +961,15 @@ mod test {
             }
         }
         assert_eq!(evicted, 300_000 - 50);
-        assert!((0..50).all(|i| b.is_fly(v4(i), now)), "proven and blocked flies stay");
+        assert!(
+            (0..50).all(|i| b.is_fly(v4(i), now)),
+            "proven and blocked flies stay"
+        );
         // A scanner after the flood is caught.
-        assert!(matches!(b.insert(fly(v4(7_000_000), 1, 86_400), now), Insert::Evicted(_)));
+        assert!(matches!(
+            b.insert(fly(v4(7_000_000), 1, 86_400), now),
+            Insert::Evicted(_)
+        ));
         assert!(b.is_fly(v4(7_000_000), now));
         // Nothing unproven left to evict for another proven fly's room but
         // unproven ones: a proven fly evicts the soonest unproven.
@@ -967,7 +982,10 @@ mod test {
         let b = Blacklist::new(64, 11);
         let now = Nanos::from_secs(1);
         for i in 0..64 {
-            b.insert(with_class(fly(v4(i), 1, 60 + u64::from(i)), Class::Proven), now);
+            b.insert(
+                with_class(fly(v4(i), 1, 60 + u64::from(i)), Class::Proven),
+                now,
+            );
         }
         assert_eq!(b.insert(fly(v4(100), 1, 86_400), now), Insert::Full);
         // A proven fly evicts the proven fly that expires soonest; a block
@@ -991,13 +1009,19 @@ mod test {
         // A shorter unproven hit changes nothing.
         assert_eq!(b.insert(fly(a, 20, 60), now), Insert::Updated);
         let e = b.get(a, now).unwrap();
-        assert_eq!((e.class(), e.expires), (Class::Proven, Nanos::from_secs(1010)));
+        assert_eq!(
+            (e.class(), e.expires),
+            (Class::Proven, Nanos::from_secs(1010))
+        );
         // A block of the same address raises the class and keeps the later end.
         let mut o = with_class(fly(a, 30, 5), Class::Operator);
         o.reason = Reason::Fly;
         b.insert(o, now);
         let e = b.get(a, now).unwrap();
-        assert_eq!((e.class(), e.expires), (Class::Operator, Nanos::from_secs(1010)));
+        assert_eq!(
+            (e.class(), e.expires),
+            (Class::Operator, Nanos::from_secs(1010))
+        );
         assert_eq!(e.first_seen, Nanos::from_secs(10));
     }
 
@@ -1008,20 +1032,42 @@ mod test {
         let a: Addr = "2001:db8:1:2::99".parse().unwrap();
         let key = b.key(a);
         assert_eq!(key, "2001:db8:1:2::".parse().unwrap());
-        b.insert(FlyEntry { addr: key, prefix: 64, ..fly(key, 1, 60) }, now);
+        b.insert(
+            FlyEntry {
+                addr: key,
+                prefix: 64,
+                ..fly(key, 1, 60)
+            },
+            now,
+        );
         assert!(b.is_fly("2001:db8:1:2:ffff:1:2:3".parse().unwrap(), now));
         assert!(!b.is_fly("2001:db8:1:3::99".parse().unwrap(), now));
         let e = b.get(a, now).unwrap();
         assert_eq!(e.target(), "2001:db8:1:2::/64");
-        assert!(e.lockout_line().starts_with("lockout 2001:db8:1:2::/64, who tried TCP-port 139"));
+        assert!(e
+            .lockout_line()
+            .starts_with("lockout 2001:db8:1:2::/64, who tried TCP-port 139"));
         // IPv4 keeps one address per fly by default; /24 when asked.
         let p = FlyPrefix { v4: 24, v6: 48 };
-        assert_eq!(p.key("192.0.2.200".parse().unwrap()), "192.0.2.0".parse().unwrap());
-        assert_eq!(FlyPrefix::default().key("192.0.2.200".parse().unwrap()), "192.0.2.200".parse().unwrap());
-        assert_eq!(p.key("2001:db8:1:ffff::1".parse().unwrap()), "2001:db8:1::".parse().unwrap());
+        assert_eq!(
+            p.key("192.0.2.200".parse().unwrap()),
+            "192.0.2.0".parse().unwrap()
+        );
+        assert_eq!(
+            FlyPrefix::default().key("192.0.2.200".parse().unwrap()),
+            "192.0.2.200".parse().unwrap()
+        );
+        assert_eq!(
+            p.key("2001:db8:1:ffff::1".parse().unwrap()),
+            "2001:db8:1::".parse().unwrap()
+        );
         assert_eq!(FlyPrefix { v4: 32, v6: 128 }.key(a), a);
         let ll: Addr = "fe80::1:2".parse().unwrap();
-        assert_eq!(FlyPrefix::default().key(ll), ll, "link-local: the whole address");
+        assert_eq!(
+            FlyPrefix::default().key(ll),
+            ll,
+            "link-local: the whole address"
+        );
     }
 
     #[test]

@@ -98,7 +98,10 @@ mod test {
         assert!(!k.check(Nanos::from_secs(6400 + 128), &t(), 1001, c.wrapping_add(1)));
         // Another key, another tuple, another ISN, another cookie: refused.
         assert!(!CookieKey::new(1, 3).check(now, &t(), 1001, c.wrapping_add(1)));
-        let other = Tuple { sport: 40001, ..t() };
+        let other = Tuple {
+            sport: 40001,
+            ..t()
+        };
         assert!(!k.check(now, &other, 1001, c.wrapping_add(1)));
         assert!(!k.check(now, &t(), 1002, c.wrapping_add(1)));
         assert!(!k.check(now, &t(), 1001, c.wrapping_add(2)));

@@ -102,12 +102,12 @@ pub use verdict::{Direction, Nanos, Reason, Verdict};
 
 use crate::addr::Addr;
 use crate::wire::{self, icmp, IpProtocol, L3, L4};
-use flows::{tcp_step, FlowKey, FlowTable, State, TcpStep};
-use frags::{FragCheck, FragInfo, FragKey, FragTable, Remembered};
-use hash::SeededHash;
 use bucket::{Bucket, SharedBucket};
 use cookie::{CookieKey, Tuple};
 use delay::{DelayQueue, Refused};
+use flows::{tcp_step, FlowKey, FlowTable, State, TcpStep};
+use frags::{FragCheck, FragInfo, FragKey, FragTable, Remembered};
+use hash::SeededHash;
 use policy::{Pickup, LINK_LOCAL_V4, LINK_LOCAL_V6, MULTICAST_V6};
 use policy::{SynMode, TunnelMode};
 use sources::SourceTable;
@@ -479,9 +479,7 @@ impl Filter {
             // of no flow hit one) and to vouching (a WAN peer that answers
             // the LAN is not made a fly by a forged trap hit): whenever a
             // fly can be made.
-            track_udp: policy.strict
-                || !policy.trap_udp.is_empty()
-                || !policy.trap_tcp.is_empty(),
+            track_udp: policy.strict || !policy.trap_udp.is_empty() || !policy.trap_tcp.is_empty(),
             smurf_v4,
             hash: SeededHash::new(seed),
             addr_hash: shared.blacklist.hasher(),
@@ -1336,7 +1334,10 @@ impl Filter {
             return true;
         };
         let mode = self.policy.syn_mode;
-        let s = &mut self.sources.get(now, self.prefix.key(ip.src), ip.src_hash, ip.v6).syn;
+        let s = &mut self
+            .sources
+            .get(now, self.prefix.key(ip.src), ip.src_hash, ip.v6)
+            .syn;
         match mode {
             SynMode::Window => s.take_window(&l, now),
             SynMode::Bucket => s.take_bucket(&l, now),

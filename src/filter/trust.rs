@@ -192,8 +192,12 @@ mod test {
         assert!(l1.lan && !l1.vouched(now));
         let l2 = t.look(h(2), now);
         assert!(!l2.lan && l2.vouched(now));
-        assert!(t.look(h(2), Nanos::from_secs(1599)).vouched(Nanos::from_secs(1599)));
-        assert!(!t.look(h(2), Nanos::from_secs(1600)).vouched(Nanos::from_secs(1600)));
+        assert!(t
+            .look(h(2), Nanos::from_secs(1599))
+            .vouched(Nanos::from_secs(1599)));
+        assert!(!t
+            .look(h(2), Nanos::from_secs(1600))
+            .vouched(Nanos::from_secs(1600)));
         assert!(!t.look(h(1), Nanos::from_secs(4600)).lan);
         assert_eq!(t.counts(now), (1, 1));
         t.forget_vouch(h(2));
@@ -225,9 +229,12 @@ mod test {
         for i in 1..100_000u128 {
             t.remember(h(i), false, now, 60, 0);
         }
-        assert!(t.look(h(0), now).lan, "a flood of shorter entries never evicts it");
+        assert!(
+            t.look(h(0), now).lan,
+            "a flood of shorter entries never evicts it"
+        );
         let (lan, vouched) = t.counts(now);
         assert_eq!(lan, 1);
-        assert!(vouched <= t.capacity() - 1);
+        assert!(vouched < t.capacity());
     }
 }
