@@ -3,7 +3,7 @@
 
 use flypaper::config::{self, ConfigError, DEFAULT_TOML};
 use flypaper::filter::policy::{
-    Limit, Pickup, PortSet, Prefix, PrefixSet, Proto, SynMode, TunnelMode,
+    Limit, Pickup, PortSet, Prefix, PrefixSet, Proof, Proto, SynMode, TunnelMode,
 };
 use flypaper::{Addr, Nanos, Policy};
 
@@ -143,7 +143,7 @@ fn default_toml_comments_every_key() {
             i + 1
         );
     }
-    assert_eq!(keys, 36, "every key of the schema is in the reference");
+    assert_eq!(keys, 46, "every key of the schema is in the reference");
     assert!(DEFAULT_TOML.contains("# [[flypaper.allow]]"));
 }
 
@@ -250,6 +250,14 @@ const FULL: &[&str] = &[
     r#"tcp_ports = [23, "6000-6002", 65535]"#,
     r#"udp_ports = ["0-1", 161]"#,
     "lockout_s = 3600",
+    r#"proof = "handshake""#,
+    "unproven_lockout_s = 120",
+    "prefix_v4 = 24",
+    "prefix_v6 = 56",
+    "vouch_s = 0",
+    r#"synack_limit = "5/min""#,
+    "synack_burst = 2",
+    r#"synack_global = "50/s""#,
     "",
     "[flypaper]",
     r#"mode = "strict""#,
@@ -281,6 +289,8 @@ const FULL: &[&str] = &[
     "flows = 16777216",
     "flies = 1000",
     "rst_queue = 1",
+    "rst_share = 1",
+    "trust = 64",
     "fragments = 128",
 ];
 
@@ -320,6 +330,12 @@ fn full_custom_config_sets_every_field() {
     );
     assert_eq!(p.trap_udp, PortSet::from_ports(&[0, 1, 161]));
     assert_eq!(p.lockout, Nanos::from_secs(3600));
+    assert_eq!(p.proof, Proof::Handshake);
+    assert_eq!(p.unproven_lockout, Nanos::from_secs(120));
+    assert_eq!((p.fly_prefix.v4, p.fly_prefix.v6), (24, 56));
+    assert_eq!(p.vouch_secs, 0);
+    assert_eq!(p.synack_limit, Limit::new(5, 60, 2));
+    assert_eq!(p.synack_global, Some(Limit::per_sec(50, 50)));
 
     assert!(p.strict);
     assert_eq!(p.allow.len(), 5);
@@ -349,6 +365,69 @@ fn full_custom_config_sets_every_field() {
         (t.sources, t.flows, t.flies, t.rst_queue, t.fragments),
         (64, 16_777_216, 1000, 1, 128)
     );
+    assert_eq!((t.rst_share, t.trust), (1, 64));
+}
+
+#[test]
+fn bad_trap_proof_prefixes_and_shares() {
+    assert_err(
+        &["[trap]", r#"proof = "cookie""#],
+        2,
+        "trap.proof",
+        "unknown value `cookie`; expected \"none\" or \"handshake\"",
+    );
+    assert_err(
+        &["[trap]", "prefix_v4 = 7"],
+        2,
+        "trap.prefix_v4",
+        "7 is out of range 8..=32",
+    );
+    assert_err(
+        &["[trap]", "prefix_v6 = 129"],
+        2,
+        "trap.prefix_v6",
+        "129 is out of range 32..=128",
+    );
+    assert_err(
+        &["[trap]", "prefix_v6 = 31"],
+        2,
+        "trap.prefix_v6",
+        "out of range 32..=128",
+    );
+    assert_err(
+        &["[trap]", "unproven_lockout_s = 0"],
+        2,
+        "trap.unproven_lockout_s",
+        "out of range",
+    );
+    assert_err(
+        &["[trap]", "vouch_s = 604801"],
+        2,
+        "trap.vouch_s",
+        "out of range 0..=604800",
+    );
+    assert_err(
+        &["[trap]", r#"synack_global = "fast""#],
+        2,
+        "trap.synack_global",
+        "",
+    );
+    // A source's share of the RST queue is at most the queue.
+    assert_err(
+        &["[tables]", "rst_queue = 10", "rst_share = 11"],
+        3,
+        "tables.rst_share",
+        "11 is out of range 1..=10",
+    );
+    assert_err(
+        &["[tables]", "trust = 63"],
+        2,
+        "tables.trust",
+        "out of range",
+    );
+    // A smaller queue than the default share takes the queue as the share.
+    let p = parse(&["[tables]", "rst_queue = 10"]);
+    assert_eq!((p.tables.rst_queue, p.tables.rst_share), (10, 10));
 }
 
 #[test]
