@@ -23,6 +23,12 @@
 //!   with the set as `bogon_src`). `-- --prefixes` runs only this part,
 //!   FLYPAPER_BENCH_PREFIXES=0 all but this part.
 //!
+//! - forged trap floods: `-- --traps` runs only this part: SYNs to the
+//!   trap port from random sources into a full blacklist (every one makes
+//!   a fly that evicts the soonest-expiring unproven one), with
+//!   `trap.proof = "none"` and `"handshake"` (SYN cookie, SYN-ACK built
+//!   and drained with `poll_transmit`): hits per second.
+//!
 //! Environment: FLYPAPER_BENCH_FRAMES (trace length, default 1_000_000),
 //! FLYPAPER_BENCH_ROUNDS (default 5), FLYPAPER_BENCH_FLIES (default
 //! 1_048_576), FLYPAPER_BENCH_CONNS (established connections, default
@@ -42,7 +48,7 @@ use common::*;
 use flypaper::filter::policy::{
     default_bogon_src_v4, default_bogon_src_v6, AddrMatcher, Prefix, PrefixSet,
 };
-use flypaper::filter::{FlyEntry, Nanos, Policy, Proto, Reason, Verdict};
+use flypaper::filter::{FlyEntry, Nanos, Policy, Proof, Proto, Reason, Verdict};
 use flypaper::{Addr, Direction, Filter};
 use hdrhistogram::Histogram;
 
@@ -262,6 +268,10 @@ fn main() {
     // `cargo test --benches` runs benches with --bench absent: do a tiny run.
     let quick = !std::env::args().any(|a| a == "--bench");
     let prefixes_only = std::env::args().any(|a| a == "--prefixes");
+    if std::env::args().any(|a| a == "--traps") {
+        trap_bench(quick);
+        return;
+    }
     let n = if quick {
         20_000
     } else {
@@ -626,6 +636,96 @@ fn prefix_bench(
             h.value_at_quantile(0.99),
             h.value_at_quantile(0.999),
             100.0 * drops as f64 / n as f64
+        );
+    }
+}
+
+/// Forged trap hits per second into a full blacklist, both proof modes.
+fn trap_bench(quick: bool) {
+    let hits = if quick {
+        20_000
+    } else {
+        env("FLYPAPER_BENCH_FRAMES", 1_000_000)
+    };
+    let rounds = if quick {
+        1
+    } else {
+        env("FLYPAPER_BENCH_ROUNDS", 5)
+    };
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let frames: Vec<Vec<u8>> = (0..hits)
+        .map(|_| {
+            let a = Ipv4Addr::from(0x0b00_0000 + rng.below(0x6000_0000) as u32).to_string();
+            tcp(
+                &a,
+                1024 + rng.below(60_000) as u16,
+                "198.51.100.10",
+                139,
+                SYN,
+            )
+        })
+        .collect();
+    println!("forged trap hits ({hits} SYNs to port 139 from random sources, blacklist of 262,144 full, best of {rounds} rounds):");
+    println!("| trap.proof | hits/s, one core | flies evicted | SYN-ACKs sent |");
+    println!("|---|---|---|---|");
+    // "handshake, no limits": every hit answered, the cost of building
+    // the SYN-ACKs; the default limits send at most 200 a second.
+    for (proof, limited) in [
+        (Proof::None, true),
+        (Proof::Handshake, true),
+        (Proof::Handshake, false),
+    ] {
+        let mut best = f64::MAX;
+        let mut last = (0, 0);
+        for _ in 0..rounds {
+            let mut p = Policy::default();
+            p.proof = proof;
+            if !limited {
+                (p.synack_limit, p.synack_global) = (None, None);
+            }
+            let mut f = Filter::standalone(p, 9);
+            // Fill the blacklist first (the flood's first 262,144 hits), so
+            // that every timed hit evicts.
+            let mut now = Nanos::from_secs(10);
+            let mut out = vec![Verdict::Forward; 32];
+            let cap = f.blacklist().capacity();
+            let mut i = 0u32;
+            while f.blacklist().len() < cap {
+                let a = Ipv4Addr::from(0xc000_0000 | i).to_string();
+                let _ = f.process(now, Direction::Wan, &tcp(&a, 1, "198.51.100.10", 139, SYN));
+                while f.poll_transmit().is_some() {}
+                let _ = f.drain_events().count();
+                i += 1;
+            }
+            let before = f.stats();
+            let s = Instant::now();
+            for chunk in frames.chunks(32) {
+                let b: Vec<&[u8]> = chunk.iter().map(|f| f.as_slice()).collect();
+                f.process_batch(now, Direction::Wan, &b, &mut out);
+                while let Some(t) = f.poll_transmit() {
+                    black_box(t.frame());
+                }
+                let _ = f.drain_events().count();
+                now = now + Nanos(1_000);
+            }
+            let secs = s.elapsed().as_secs_f64();
+            best = best.min(secs);
+            let st = f.stats();
+            last = (
+                st.flies_evicted - before.flies_evicted,
+                st.synacks - before.synacks,
+            );
+        }
+        println!(
+            "| {} | {:.2} M | {} | {} |",
+            match (proof, limited) {
+                (Proof::None, _) => "none",
+                (_, true) => "handshake",
+                (_, false) => "handshake, no SYN-ACK limits",
+            },
+            hits as f64 / best / 1e6,
+            last.0,
+            last.1
         );
     }
 }
