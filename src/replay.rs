@@ -53,19 +53,29 @@ impl FrameVerdict {
     /// One JSON object: `{"frame":N,"dir":"wan","verdict":"drop","reason":"trap"}`;
     /// `reason` only for drops, `until_ns` only for delays.
     pub fn to_json(&self) -> String {
-        let mut s = format!(
-            "{{\"frame\":{},\"dir\":\"{}\",\"verdict\":\"{}\"",
-            self.frame,
-            self.dir.as_str(),
-            self.verdict.as_str()
-        );
-        match self.verdict {
-            Verdict::Drop(r) => s.push_str(&format!(",\"reason\":\"{}\"", r.as_str())),
-            Verdict::Delay(t) => s.push_str(&format!(",\"until_ns\":{}", t.0)),
-            Verdict::Forward => {}
+        #[derive(serde::Serialize)]
+        struct Line {
+            frame: u64,
+            dir: &'static str,
+            verdict: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reason: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            until_ns: Option<u64>,
         }
-        s.push('}');
-        s
+        let (reason, until_ns) = match self.verdict {
+            Verdict::Drop(r) => (Some(r.as_str()), None),
+            Verdict::Delay(t) => (None, Some(t.0)),
+            Verdict::Forward => (None, None),
+        };
+        serde_json::to_string(&Line {
+            frame: self.frame,
+            dir: self.dir.as_str(),
+            verdict: self.verdict.as_str(),
+            reason,
+            until_ns,
+        })
+        .expect("a verdict line serialises")
     }
 }
 
