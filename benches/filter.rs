@@ -678,8 +678,10 @@ fn trap_bench(quick: bool) {
         let mut best = f64::MAX;
         let mut last = (0, 0);
         for _ in 0..rounds {
-            let mut p = Policy::default();
-            p.proof = proof;
+            let mut p = Policy {
+                proof,
+                ..Policy::default()
+            };
             if !limited {
                 (p.synack_limit, p.synack_global) = (None, None);
             }
