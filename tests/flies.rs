@@ -168,16 +168,27 @@ fn a_forged_syn_with_a_lan_hosts_own_address_is_spoofed_even_without_lan_set() {
         DROP(Reason::Spoofed)
     );
     assert!(!l.is_fly(LAN_SERVER));
-    // IPv6: the LAN host's /64 is learned.
+    // IPv6: the LAN host's address is learned exactly (on a bridge, the
+    // ISP's router on the WAN side may hold an address of the same /64),
+    // and no hit may make a fly of the /64 that holds it.
     assert_eq!(
         l.lan(&icmp6("2001:db8:1::10", "2001:db8::1", 128, 64)),
         Verdict::Forward
     );
     assert_eq!(
-        l.wan(&tcp("2001:db8:1::beef", 1, "2001:db8:1::10", 139, SYN)),
+        l.wan(&tcp("2001:db8:1::10", 1, "2001:db8:1::20", 139, SYN)),
         DROP(Reason::Spoofed)
     );
+    assert_eq!(
+        l.wan(&tcp("2001:db8:1::beef", 1, "2001:db8:1::10", 139, SYN)),
+        DROP(Reason::Vouched)
+    );
     assert!(!l.is_fly("2001:db8:1::10"));
+    // The router in the LAN's /64, on the WAN side, is not spoofed.
+    assert_eq!(
+        l.wan(&icmp6("2001:db8:1::1", "2001:db8:1::10", 128, 64)),
+        Verdict::Forward
+    );
     // An address never seen on the LAN is still trapped.
     assert_eq!(
         l.wan(&tcp(SCANNER, 1, LAN_SERVER, 139, SYN)),

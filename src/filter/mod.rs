@@ -111,6 +111,7 @@ use hash::SeededHash;
 use policy::{Pickup, LINK_LOCAL_V4, LINK_LOCAL_V6, MULTICAST_V6};
 use policy::{SynMode, TunnelMode};
 use sources::SourceTable;
+use trust::{Key as TrustKey, Kind as TrustKind};
 use trust::{Look, Trust};
 use wire::reply::REPLY_MAX;
 
@@ -998,17 +999,20 @@ impl Filter {
         if let Some(r) = pre.stateless_drop {
             return Verdict::Drop(r);
         }
-        let look = self.shared.trust.look(pre.src_hash, now);
+        let tk = TrustKey::new(pre.src_hash, pre.src);
+        let look = self.shared.trust.look(&tk);
         if wan {
             // A LAN host's own address arriving from the WAN is forged,
             // whether or not the config names the LAN's prefixes.
-            if look.lan {
+            if look.lan_address(now) {
                 return Verdict::Drop(Reason::Spoofed);
             }
-        } else if !is_unspecified(pre.src) {
-            self.shared
-                .trust
-                .remember(pre.src_hash, true, now, LAN_LEARN_SECS, look.lan_until);
+        } else if !is_unspecified(pre.src) && outer.is_none() {
+            // Learn the LAN's addresses (not the inner addresses of the
+            // tunnels it sends: those are the tunnel's business).
+            let t = &self.shared.trust;
+            t.remember(&tk, TrustKind::LanAddress, now, LAN_LEARN_SECS, &look);
+            t.remember(&tk, TrustKind::LanPrefix, now, LAN_LEARN_SECS, &look);
         }
         if let Some(outer) = *outer {
             if let Some(v) = self.tunnel_gate(now, wan, outer) {
@@ -1152,8 +1156,9 @@ impl Filter {
             return Verdict::Drop(reason);
         }
         let h = self.addr_hash.hash128(self.prefix.key(src).0);
-        let look = self.shared.trust.look(h, now);
-        if look.lan || look.vouched(now) {
+        let look = self.shared.trust.look(&TrustKey::new(h, src));
+        // Nor may a hit lock out a prefix that holds a LAN host.
+        if look.lan_address(now) || look.lan_prefix(now) || look.vouched(now) {
             if self
                 .events
                 .try_push(Event::Suspect {
@@ -1306,8 +1311,15 @@ impl Filter {
         if self.never_block.contains(ip.src) || never_a_fly(ip.src) {
             return Some(Verdict::Drop(reason));
         }
+        let tk = TrustKey::new(ip.src_hash, ip.src);
+        if self.shared.trust.look(&tk).lan_prefix(now) {
+            // The prover's prefix holds a LAN host (the WAN side may hold
+            // addresses of the LAN's own /64 on a bridge): locking it out
+            // would cut the LAN host off.
+            return Some(Verdict::Drop(reason));
+        }
         self.stats.flies_proven += 1;
-        self.shared.trust.forget_vouch(ip.src_hash);
+        self.shared.trust.forget_vouch(&tk);
         let lockout = self.policy.lockout;
         self.list_fly(now, ip.src, reason, Proto::Tcp, ip.dport, true, lockout);
         Some(Verdict::Drop(reason))
@@ -1317,13 +1329,12 @@ impl Filter {
     /// one write a minute per peer).
     #[inline]
     fn vouch(&self, now: Nanos, ip: &Pre, look: Look) {
-        self.shared.trust.remember(
-            ip.src_hash,
-            false,
-            now,
-            self.policy.vouch_secs,
-            look.vouched_until,
-        );
+        if self.policy.vouch_secs == 0 {
+            return;
+        }
+        let tk = TrustKey::new(ip.src_hash, ip.src);
+        let t = &self.shared.trust;
+        t.remember(&tk, TrustKind::Vouched, now, self.policy.vouch_secs, &look);
     }
 
     /// Charge a new connection attempt from the WAN to its source's SYN
