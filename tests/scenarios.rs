@@ -692,8 +692,8 @@ fn new_attempts_to_a_trap_port_trap_and_udp_traps_work() {
     assert_eq!(
         lines,
         [
-            "lockout 203.0.113.50, who tried TCP-port 445",
-            "lockout 203.0.113.51, who tried UDP-port 1900"
+            "lockout 203.0.113.50, who tried TCP-port 445 (unproven)",
+            "lockout 203.0.113.51, who tried UDP-port 1900 (unproven)"
         ]
     );
     // A LAN host talking to a WAN service on port 139 is not a fly.
@@ -793,7 +793,7 @@ fn strict_mode_makes_a_fly_of_anything_not_allowed() {
     };
     assert_eq!(
         e.lockout_line(),
-        "lockout 203.0.113.70, who tried TCP-port 20000".replace("20000", "23")
+        "lockout 203.0.113.70, who tried TCP-port 23 (unproven)"
     );
     // UDP 53 is allowed only toward the server.
     assert_eq!(
@@ -963,19 +963,28 @@ fn a_flood_of_spoofed_sources_keeps_tables_bounded_and_flies_in_place() {
 }
 
 #[test]
-fn a_full_blacklist_refuses_new_flies_and_keeps_the_old() {
+fn a_full_blacklist_evicts_the_fly_that_expires_first() {
     let mut p = Policy::default();
     p.tables.flies = 64;
     let mut l = Lab::new(p);
+    let mut evicted = 0;
     for i in 0..200u32 {
         let s = std::net::Ipv4Addr::from(0xcb00_7100 + i).to_string();
         assert_eq!(l.wan(&tcp(&s, 1, LAN_SERVER, 139, SYN)), DROP(Reason::Trap));
+        l.advance_ms(1);
+        evicted +=
+            l.f.drain_events()
+                .filter(|e| matches!(e, Event::Evicted(_)))
+                .count();
     }
     let st = l.f.stats();
-    assert_eq!(st.flies_added, 64);
-    assert_eq!(st.flies_refused, 136);
+    assert_eq!(st.flies_added, 200);
+    assert_eq!((st.flies_evicted, st.flies_refused), (136, 0));
     assert_eq!(l.f.blacklist().len(), 64);
-    assert!(l.is_fly("203.0.113.0"));
+    // The last 64 are flies; the first, which expired soonest, made room.
+    assert!(l.is_fly("203.0.113.199") && l.is_fly("203.0.113.136"));
+    assert!(!l.is_fly("203.0.113.0") && !l.is_fly("203.0.113.135"));
+    assert_eq!(evicted, 136);
 }
 
 #[test]

@@ -101,10 +101,37 @@ impl FlyPrefix {
     /// sent it.
     #[inline(always)]
     pub fn key(self, a: Addr) -> Addr {
-        if a.0 >> 118 == 0xfe80 >> 6 {
-            return a;
+        KeyMask::new(self).key(a)
+    }
+}
+
+/// A [`FlyPrefix`] as the two masks the hot path applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyMask {
+    v4: u128,
+    v6: u128,
+}
+
+impl KeyMask {
+    pub const fn new(p: FlyPrefix) -> KeyMask {
+        KeyMask {
+            v4: Addr::v4_mask(p.v4),
+            v6: Addr::v6_mask(p.v6),
         }
-        a.masked(self.v4, self.v6)
+    }
+
+    /// The fly key of `a` (see [`FlyPrefix::key`]).
+    #[inline(always)]
+    pub fn key(&self, a: Addr) -> Addr {
+        let link_local = a.0 >> 118 == 0xfe80 >> 6;
+        let m = if a.is_v4() {
+            self.v4
+        } else if link_local {
+            u128::MAX
+        } else {
+            self.v6
+        };
+        Addr(a.0 & m)
     }
 }
 
@@ -320,6 +347,7 @@ pub struct Blacklist {
     capacity: usize,
     hash: SeededHash,
     prefix: FlyPrefix,
+    key_mask: KeyMask,
     /// Occupied slots (live or expired, not tombstones).
     occupied: AtomicUsize,
     writer: Mutex<Index>,
@@ -345,6 +373,7 @@ impl Blacklist {
             capacity,
             hash: SeededHash::new(seed ^ 0x626c_6163_6b6c_6973),
             prefix,
+            key_mask: KeyMask::new(prefix),
             occupied: AtomicUsize::new(0),
             writer: Mutex::new(Index::default()),
         }
@@ -362,7 +391,12 @@ impl Blacklist {
     /// The key `addr` is listed under (its fly prefix).
     #[inline(always)]
     pub fn key(&self, addr: Addr) -> Addr {
-        self.prefix.key(addr)
+        self.key_mask.key(addr)
+    }
+
+    /// The masks `key` applies.
+    pub fn key_mask(&self) -> KeyMask {
+        self.key_mask
     }
 
     /// Entries held, including expired ones not yet swept.

@@ -164,6 +164,10 @@ enum Kind {
 #[derive(Clone, Copy, Debug, Default)]
 struct Pre {
     src: Addr,
+    /// The source's fly key: its address masked to the fly prefix.
+    src_key: Addr,
+    /// The packet is a tunnel's inner packet.
+    inner: bool,
     dst: Addr,
     /// The hash of the source's fly key (its address masked to the fly
     /// prefix): its blacklist bucket, its rate-limit entry, its trust
@@ -411,8 +415,9 @@ impl Stats {
 pub struct Filter {
     policy: Arc<Policy>,
     shared: Arc<Shared>,
-    /// The fly prefix lengths (a copy of the blacklist's).
+    /// The fly prefix lengths (a copy of the blacklist's), and as masks.
     prefix: FlyPrefix,
+    mask: blacklist::KeyMask,
     /// Mixes flow keys (seeded per worker).
     hash: SeededHash,
     /// Hashes addresses: the blacklist's hasher, so that one hash of a
@@ -485,6 +490,7 @@ impl Filter {
             hash: SeededHash::new(seed),
             addr_hash: shared.blacklist.hasher(),
             prefix: shared.blacklist.prefix(),
+            mask: shared.blacklist.key_mask(),
             stats: Stats::default(),
             events: ArrayVec::new(),
             delay: DelayQueue::new(policy.tables.rst_queue, policy.tables.rst_share),
@@ -756,7 +762,8 @@ impl Filter {
         };
         // One hash of the source's fly key serves the blacklist, the
         // per-source limits and the trust table.
-        let src_hash = self.addr_hash.hash128(self.prefix.key(ip.src).0);
+        let src_key = self.mask.key(ip.src);
+        let src_hash = self.addr_hash.hash128(src_key.0);
         self.shared.blacklist.prefetch(src_hash);
         self.shared.trust.prefetch(src_hash);
         let need_src = match kind {
@@ -772,6 +779,8 @@ impl Filter {
         };
         *pre = Pre {
             src: ip.src,
+            src_key,
+            inner: outer_of.is_some(),
             dst: ip.dst,
             src_hash,
             flow_hash: 0,
@@ -816,7 +825,7 @@ impl Filter {
         }
         if pre.flow {
             // Keyed like the source, so that both directions hash alike.
-            let h_dst = self.addr_hash.hash128(self.prefix.key(ip.dst).0);
+            let h_dst = self.addr_hash.hash128(self.mask.key(ip.dst).0);
             pre.flow_hash = pre.flow_key().hash_hashed(src_hash, h_dst, &self.hash);
             self.flows.prefetch(pre.flow_hash, pre.v6);
         }
@@ -984,7 +993,7 @@ impl Filter {
         let fly = if recheck_fly {
             bl.is_fly(pre.src, now)
         } else {
-            pre.maybe_fly && bl.is_listed_fly(self.prefix.key(pre.src), pre.src_hash, now)
+            pre.maybe_fly && bl.is_listed_fly(pre.src_key, pre.src_hash, now)
         };
         if fly {
             if let Some(v) = self.fly_frame(now, dir, pre) {
@@ -999,21 +1008,20 @@ impl Filter {
         if let Some(r) = pre.stateless_drop {
             return Verdict::Drop(r);
         }
-        let tk = TrustKey::new(pre.src_hash, pre.src);
-        let look = self.shared.trust.look(&tk);
-        if wan {
+        let look = if wan {
+            let look = self
+                .shared
+                .trust
+                .look_wan(&TrustKey::new(pre.src_hash, pre.src));
             // A LAN host's own address arriving from the WAN is forged,
             // whether or not the config names the LAN's prefixes.
             if look.lan_address(now) {
                 return Verdict::Drop(Reason::Spoofed);
             }
-        } else if !is_unspecified(pre.src) && outer.is_none() {
-            // Learn the LAN's addresses (not the inner addresses of the
-            // tunnels it sends: those are the tunnel's business).
-            let t = &self.shared.trust;
-            t.remember(&tk, TrustKind::LanAddress, now, LAN_LEARN_SECS, &look);
-            t.remember(&tk, TrustKind::LanPrefix, now, LAN_LEARN_SECS, &look);
-        }
+            look
+        } else {
+            Look::default()
+        };
         if let Some(outer) = *outer {
             if let Some(v) = self.tunnel_gate(now, wan, outer) {
                 return v;
@@ -1043,7 +1051,7 @@ impl Filter {
         let (src, dst, proto) = outer;
         let v6 = !src.is_v4();
         let key = other_flow_key(proto, src, dst, v6);
-        let h = |a: Addr| self.addr_hash.hash128(self.prefix.key(a).0);
+        let h = |a: Addr| self.addr_hash.hash128(self.mask.key(a).0);
         let (h_src, h_dst) = (h(src), h(dst));
         let h = key.hash_hashed(h_src, h_dst, &self.hash);
         match self.portless_flow(now, wan, (src, dst, proto, v6), h) {
@@ -1114,12 +1122,15 @@ impl Filter {
     #[cold]
     #[inline(never)]
     fn fly_frame(&mut self, now: Nanos, dir: Direction, pre: &Pre) -> Option<Verdict> {
-        let unproven = self
-            .shared
-            .blacklist
-            .get(pre.src, now)
-            .is_some_and(|e| e.class() == Class::Unproven);
-        if !unproven || dir != Direction::Wan || pre.stateless_drop.is_some() {
+        let class = self.shared.blacklist.get(pre.src, now).map(|e| e.class());
+        if dir == Direction::Lan {
+            // A trap locks out WAN sources: a frame from the LAN port
+            // carrying a fly's address is the LAN host's own (no WAN frame
+            // can make a LAN address a fly, even one the filter has not
+            // learned). Only an operator's block stops LAN frames.
+            return (class == Some(Class::Operator)).then_some(Verdict::Drop(Reason::Fly));
+        }
+        if class != Some(Class::Unproven) || pre.stateless_drop.is_some() {
             return Some(Verdict::Drop(Reason::Fly));
         }
         if pre.kind == Kind::Tcp {
@@ -1155,7 +1166,7 @@ impl Filter {
         if self.never_block.contains(src) || never_a_fly(src) {
             return Verdict::Drop(reason);
         }
-        let h = self.addr_hash.hash128(self.prefix.key(src).0);
+        let h = self.addr_hash.hash128(self.mask.key(src).0);
         let look = self.shared.trust.look(&TrustKey::new(h, src));
         // Nor may a hit lock out a prefix that holds a LAN host.
         if look.lan_address(now) || look.lan_prefix(now) || look.vouched(now) {
@@ -1193,7 +1204,7 @@ impl Filter {
         lockout: Nanos,
     ) {
         let e = FlyEntry {
-            addr: self.prefix.key(src),
+            addr: self.mask.key(src),
             prefix: if src.is_v4() {
                 self.prefix.v4
             } else {
@@ -1325,6 +1336,23 @@ impl Filter {
         Some(Verdict::Drop(reason))
     }
 
+    /// A frame from the LAN opens a flow: its source is a LAN address, and
+    /// its prefix holds one. Learned when flows open (every host opens
+    /// some: DNS, connections), not per frame. Not the inner sources of
+    /// tunnels the LAN sends (those are the tunnel's business).
+    #[cold]
+    #[inline(never)]
+    fn learn_lan(&self, now: Nanos, ip: &Pre) {
+        if is_unspecified(ip.src) || ip.inner {
+            return;
+        }
+        let tk = TrustKey::new(ip.src_hash, ip.src);
+        let t = &self.shared.trust;
+        let look = t.look(&tk);
+        t.remember(&tk, TrustKind::LanAddress, now, LAN_LEARN_SECS, &look);
+        t.remember(&tk, TrustKind::LanPrefix, now, LAN_LEARN_SECS, &look);
+    }
+
     /// Two-way traffic from the WAN peer `ip.src`: vouch for it (at most
     /// one write a minute per peer).
     #[inline]
@@ -1345,10 +1373,7 @@ impl Filter {
             return true;
         };
         let mode = self.policy.syn_mode;
-        let s = &mut self
-            .sources
-            .get(now, self.prefix.key(ip.src), ip.src_hash, ip.v6)
-            .syn;
+        let s = &mut self.sources.get(now, ip.src_key, ip.src_hash, ip.v6).syn;
         match mode {
             SynMode::Window => s.take_window(&l, now),
             SynMode::Bucket => s.take_bucket(&l, now),
@@ -1360,7 +1385,6 @@ impl Filter {
         let flags = ip.flags;
         let dport = ip.dport;
         let src_hash = ip.src_hash;
-        let src_key = self.prefix.key(ip.src);
         let wan = dir == Direction::Wan;
         // A new connection attempt: SYN without ACK. Only attempts hit a
         // trap (a reply to a LAN client that used a trap port as its
@@ -1383,6 +1407,9 @@ impl Filter {
         let from_orig = found.is_none_or(|(_, _, o)| o);
         match tcp_step(found.map(|(_, s, _)| s), from_orig, flags) {
             TcpStep::New => {
+                if !wan {
+                    self.learn_lan(now, ip);
+                }
                 let ct = &self.policy.conntrack;
                 self.flows.insert(h, key, now, ct, State::SynSent);
                 Verdict::Forward
@@ -1401,6 +1428,9 @@ impl Filter {
                 };
                 let ack_only = flags & (tcpflags::ACK | tcpflags::RST) == tcpflags::ACK;
                 if found.is_none() && pickup && ack_only {
+                    if !wan {
+                        self.learn_lan(now, ip);
+                    }
                     // A connection that was open before flypaper started:
                     // its originator is unknown; call it the receiver.
                     self.flows
@@ -1415,7 +1445,7 @@ impl Filter {
                     if let Some(l) = self.policy.rst_limit {
                         if !self
                             .sources
-                            .get(now, src_key, src_hash, ip.v6)
+                            .get(now, ip.src_key, src_hash, ip.v6)
                             .rst
                             .take(&l, now)
                         {
@@ -1490,6 +1520,9 @@ impl Filter {
                 if wan && !self.policy.strict {
                     // Tracked only for the traps: a WAN datagram needs no entry.
                     return Verdict::Forward;
+                }
+                if !wan {
+                    self.learn_lan(now, ip);
                 }
                 let ct = &self.policy.conntrack;
                 self.flows
@@ -1583,6 +1616,9 @@ impl Filter {
             return self.neighbour_discovery(now, wan, ip);
         }
         if !wan {
+            if ty == icmp::v4::ECHO_REQUEST && !v6 || ty == icmp::v6::ECHO_REQUEST && v6 {
+                self.learn_lan(now, ip);
+            }
             return Verdict::Forward;
         }
         let p = &*self.policy;
@@ -1609,7 +1645,7 @@ impl Filter {
         if let Some(l) = p.icmp_limit {
             if !self
                 .sources
-                .get(now, self.prefix.key(ip.src), src_hash, ip.v6)
+                .get(now, ip.src_key, src_hash, ip.v6)
                 .icmp
                 .take(&l, now)
             {
@@ -1649,7 +1685,7 @@ impl Filter {
             if let Some(l) = self.policy.nd_limit {
                 if !self
                     .sources
-                    .get(now, self.prefix.key(ip.src), ip.src_hash, true)
+                    .get(now, ip.src_key, ip.src_hash, true)
                     .icmp
                     .take(&l, now)
                 {

@@ -176,6 +176,28 @@ impl Trust {
         l
     }
 
+    /// What the table holds for a frame from the WAN: its vouch and
+    /// whether its address is a LAN address (not the LAN-prefix entry:
+    /// only a trap hit needs that). One pass over one line.
+    #[inline(always)]
+    pub fn look_wan(&self, k: &Key) -> Look {
+        let line = self.line(k.h);
+        let (vouched, lan) = (k.fp(Kind::Vouched), k.fp(Kind::LanAddress));
+        let mut l = Look::default();
+        for w in &line.0 {
+            let v = w.load(Ordering::Relaxed);
+            let tag = v & !SECS_MASK;
+            let until = (v & SECS_MASK) as u32;
+            if tag == vouched {
+                l.vouched_until = until;
+            }
+            if tag == lan {
+                l.lan_address_until = until;
+            }
+        }
+        l
+    }
+
     /// Remember `kind` for a source until `now + ttl_secs`; `known` is what
     /// `look` said (the write is skipped when it would move the expiry by
     /// less than a minute).
