@@ -67,7 +67,16 @@ fn tcp_fields(frame: &[u8]) -> (Addr, Addr, u16, u16, u8, u32, u32) {
     let s = wire::parse(frame).expect("parses");
     let L3::Ip(ip) = s.l3 else { panic!("not IP") };
     let L4::Tcp(t) = ip.l4 else { panic!("not TCP") };
-    (ip.src, ip.dst, t.sport, t.dport, t.flags, t.seq, t.ack)
+    let seg = wire::tcp::Packet::new_checked(&frame[usize::from(ip.l4_offset)..]).unwrap();
+    (
+        ip.src,
+        ip.dst,
+        t.sport,
+        t.dport,
+        t.flags,
+        seg.seq_number(),
+        seg.ack_number(),
+    )
 }
 
 /// A deterministic stream of public-looking IPv4 sources (203.0.0.0/8 and

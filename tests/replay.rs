@@ -623,19 +623,14 @@ fn handshake_replies_are_written_on_the_port_they_leave_by() {
     let s = wire::parse(&out[0].data).unwrap();
     let L3::Ip(ip) = s.l3 else { panic!() };
     let L4::Tcp(t) = ip.l4 else { panic!() };
+    let seg = wire::tcp::Packet::new_checked(&out[0].data[usize::from(ip.l4_offset)..]).unwrap();
+    let (seq, ack) = (seg.seq_number(), seg.ack_number());
     assert_eq!(
-        (ip.dst.to_string().as_str(), t.dport, t.flags, t.ack),
+        (ip.dst.to_string().as_str(), t.dport, t.flags, ack),
         ("203.0.113.99", 40000, 0x12, 5001)
     );
     // Second replay: the scanner returns the cookie 50 ms later.
-    let ack = syn_from(
-        "203.0.113.99",
-        40000,
-        139,
-        0x10,
-        5001,
-        t.seq.wrapping_add(1),
-    );
+    let ack = syn_from("203.0.113.99", 40000, 139, 0x10, 5001, seq.wrapping_add(1));
     let mut input = PcapNgWriter::new(Vec::new(), &["wan", "lan"]).unwrap();
     input.write(0, 1_000_000_000, &syn, None).unwrap();
     input.write(0, 1_050_000_000, &ack, None).unwrap();

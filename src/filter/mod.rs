@@ -111,8 +111,8 @@ use hash::SeededHash;
 use policy::{Pickup, LINK_LOCAL_V4, LINK_LOCAL_V6, MULTICAST_V6};
 use policy::{SynMode, TunnelMode};
 use sources::SourceTable;
+use trust::Trust;
 use trust::{Key as TrustKey, Kind as TrustKind};
-use trust::{Look, Trust};
 use wire::reply::REPLY_MAX;
 
 /// Events queued per worker between two drains.
@@ -133,6 +133,9 @@ pub const LAN_LEARN_SECS: u32 = 3600;
 /// key's hash: two sources that share one are limited together, never
 /// less).
 const REPLY_LIMITERS: usize = 4096;
+
+/// Entries of the per-worker memo of sources vouched for this minute.
+const VOUCH_MEMO: usize = 4096;
 
 /// What kind of frame it is, as far as the rules care.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -438,6 +441,9 @@ pub struct Filter {
     delay: DelayQueue,
     /// Per-source SYN-ACK limits.
     reply_limits: Box<[Bucket]>,
+    /// Sources this worker vouched for this minute (direct-mapped by
+    /// hash): spares the shared table a look per frame.
+    vouch_memo: Box<[u64]>,
     /// The SYN cookie the frame being decided is to be answered with.
     pending_reply: Option<u32>,
     tx: ArrayVec<Transmit, TX_QUEUE>,
@@ -496,6 +502,7 @@ impl Filter {
             delay: DelayQueue::new(policy.tables.rst_queue, policy.tables.rst_share),
             reply_limits: vec![Bucket::default(); REPLY_LIMITERS].into_boxed_slice(),
             pending_reply: None,
+            vouch_memo: vec![0; VOUCH_MEMO].into_boxed_slice(),
             tx: ArrayVec::new(),
             bogon_src: policy::AddrMatcher::new(&policy.bogon_src),
             bogus_dst: policy::AddrMatcher::new(&policy.bogus_dst),
@@ -756,16 +763,21 @@ impl Filter {
             L4::Other | L4::Tunnel => (Kind::OtherIp, 0, 0, 0),
             L4::Fragment => (Kind::Fragment, 0, 0, 0),
         };
-        let (seq, ack) = match ip.l4 {
-            L4::Tcp(t) => (t.seq, t.ack),
-            _ => (0, 0),
+        // Sequence numbers matter only to SYN cookies.
+        let (seq, ack) = if kind == Kind::Tcp && self.policy.proof == policy::Proof::Handshake {
+            let at = usize::from(ip.l4_offset);
+            (wire::read_u32(frame, at + 4), wire::read_u32(frame, at + 8))
+        } else {
+            (0, 0)
         };
         // One hash of the source's fly key serves the blacklist, the
         // per-source limits and the trust table.
         let src_key = self.mask.key(ip.src);
         let src_hash = self.addr_hash.hash128(src_key.0);
         self.shared.blacklist.prefetch(src_hash);
-        self.shared.trust.prefetch(src_hash);
+        if dir == Direction::Wan {
+            self.shared.trust.prefetch_lan_bit(src_hash, ip.src);
+        }
         let need_src = match kind {
             Kind::Tcp => wan && flags & (tcpflags::SYN | tcpflags::RST) != 0,
             Kind::Icmp | Kind::Icmpv6 => wan,
@@ -1008,28 +1020,24 @@ impl Filter {
         if let Some(r) = pre.stateless_drop {
             return Verdict::Drop(r);
         }
-        let look = if wan {
-            let look = self
+        // A LAN host's own address arriving from the WAN is forged, whether
+        // or not the config names the LAN's prefixes.
+        if wan
+            && self
                 .shared
                 .trust
-                .look_wan(&TrustKey::new(pre.src_hash, pre.src));
-            // A LAN host's own address arriving from the WAN is forged,
-            // whether or not the config names the LAN's prefixes.
-            if look.lan_address(now) {
-                return Verdict::Drop(Reason::Spoofed);
-            }
-            look
-        } else {
-            Look::default()
-        };
+                .is_lan_address(&TrustKey::new(pre.src_hash, pre.src), now)
+        {
+            return Verdict::Drop(Reason::Spoofed);
+        }
         if let Some(outer) = *outer {
             if let Some(v) = self.tunnel_gate(now, wan, outer) {
                 return v;
             }
         }
         match pre.kind {
-            Kind::Tcp => self.tcp(now, dir, pre, look),
-            Kind::Udp => self.udp(now, dir, pre, look),
+            Kind::Tcp => self.tcp(now, dir, pre),
+            Kind::Udp => self.udp(now, dir, pre),
             Kind::Icmp => self.icmp(now, dir, pre, false),
             Kind::Icmpv6 => self.icmp(now, dir, pre, true),
             Kind::OtherIp => self.other_ip(now, dir, pre),
@@ -1356,12 +1364,27 @@ impl Filter {
     /// Two-way traffic from the WAN peer `ip.src`: vouch for it (at most
     /// one write a minute per peer).
     #[inline]
-    fn vouch(&self, now: Nanos, ip: &Pre, look: Look) {
+    fn vouch(&mut self, now: Nanos, ip: &Pre) {
         if self.policy.vouch_secs == 0 {
             return;
         }
+        // This worker vouched for the source this minute already: nothing
+        // to refresh (the shared entry moves by at most a minute anyway).
+        let memo = (ip.src_hash & !0xffff_ffff) | (now.as_secs() / 60 & 0xffff_ffff);
+        let slot = &mut self.vouch_memo[(ip.src_hash >> 20) as usize % VOUCH_MEMO];
+        if *slot == memo {
+            return;
+        }
+        *slot = memo;
+        self.refresh_vouch(now, ip);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refresh_vouch(&self, now: Nanos, ip: &Pre) {
         let tk = TrustKey::new(ip.src_hash, ip.src);
         let t = &self.shared.trust;
+        let look = t.look(&tk);
         t.remember(&tk, TrustKind::Vouched, now, self.policy.vouch_secs, &look);
     }
 
@@ -1381,7 +1404,7 @@ impl Filter {
     }
 
     #[inline(always)]
-    fn tcp(&mut self, now: Nanos, dir: Direction, ip: &Pre, look: Look) -> Verdict {
+    fn tcp(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
         let flags = ip.flags;
         let dport = ip.dport;
         let src_hash = ip.src_hash;
@@ -1467,7 +1490,7 @@ impl Filter {
                     return Verdict::Forward;
                 }
                 if wan && state == State::Established && found.is_some() {
-                    self.vouch(now, ip, look);
+                    self.vouch(now, ip);
                 }
                 self.advance(found, now, state);
                 Verdict::Forward
@@ -1483,7 +1506,7 @@ impl Filter {
         }
     }
 
-    fn udp(&mut self, now: Nanos, dir: Direction, ip: &Pre, look: Look) -> Verdict {
+    fn udp(&mut self, now: Nanos, dir: Direction, ip: &Pre) -> Verdict {
         let (sport, dport) = (ip.sport, ip.dport);
         let wan = dir == Direction::Wan;
         // UDP flows matter to strict mode and to UDP traps (replies to the
@@ -1531,7 +1554,7 @@ impl Filter {
             }
         };
         if wan && next == State::UdpStream {
-            self.vouch(now, ip, look);
+            self.vouch(now, ip);
         }
         self.advance(found, now, next);
         Verdict::Forward

@@ -124,7 +124,14 @@ impl Key {
 pub struct Trust {
     lines: Box<[Line]>,
     mask: usize,
+    /// One bit per bucket of exact addresses, set when a LAN address is
+    /// learned (never cleared: a stale bit only costs a look at the line).
+    /// A WAN frame whose bit is clear is no LAN address, which is the
+    /// answer for nearly every WAN frame, read from 8 KiB that stay in L1.
+    lan_bits: Box<[AtomicU64]>,
 }
+
+const LAN_BITS: usize = 1 << 16;
 
 impl Trust {
     /// A table of at least `capacity` entries.
@@ -133,6 +140,7 @@ impl Trust {
         Trust {
             lines: huge_slice_with(n, || Line(Default::default())),
             mask: n - 1,
+            lan_bits: (0..LAN_BITS / 64).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -149,6 +157,13 @@ impl Trust {
     #[inline(always)]
     pub fn prefetch(&self, h: u64) {
         crate::sys::prefetch::prefetch(self.line(h));
+    }
+
+    /// Start loading the LAN bitmap word of a source.
+    #[inline(always)]
+    pub fn prefetch_lan_bit(&self, h: u64, addr: crate::addr::Addr) {
+        let (w, _) = Trust::lan_bit(&Key::new(h, addr));
+        crate::sys::prefetch::prefetch(&self.lan_bits[w]);
     }
 
     /// What the table holds for a source.
@@ -176,26 +191,18 @@ impl Trust {
         l
     }
 
-    /// What the table holds for a frame from the WAN: its vouch and
-    /// whether its address is a LAN address (not the LAN-prefix entry:
-    /// only a trap hit needs that). One pass over one line.
     #[inline(always)]
-    pub fn look_wan(&self, k: &Key) -> Look {
-        let line = self.line(k.h);
-        let (vouched, lan) = (k.fp(Kind::Vouched), k.fp(Kind::LanAddress));
-        let mut l = Look::default();
-        for w in &line.0 {
-            let v = w.load(Ordering::Relaxed);
-            let tag = v & !SECS_MASK;
-            let until = (v & SECS_MASK) as u32;
-            if tag == vouched {
-                l.vouched_until = until;
-            }
-            if tag == lan {
-                l.lan_address_until = until;
-            }
-        }
-        l
+    fn lan_bit(k: &Key) -> (usize, u64) {
+        let b = (k.exact >> 40) as usize & (LAN_BITS - 1);
+        (b / 64, 1 << (b % 64))
+    }
+
+    /// Is the source's address (exactly) a LAN address at `now`? A bitmap
+    /// test, and for the few sources whose bit is set, a look at the line.
+    #[inline(always)]
+    pub fn is_lan_address(&self, k: &Key, now: Nanos) -> bool {
+        let (w, m) = Trust::lan_bit(k);
+        self.lan_bits[w].load(Ordering::Relaxed) & m != 0 && self.look(k).lan_address(now)
     }
 
     /// Remember `kind` for a source until `now + ttl_secs`; `known` is what
@@ -213,6 +220,10 @@ impl Trust {
     #[cold]
     #[inline(never)]
     fn write(&self, k: &Key, kind: Kind, until: u64) {
+        if kind == Kind::LanAddress {
+            let (w, m) = Trust::lan_bit(k);
+            self.lan_bits[w].fetch_or(m, Ordering::Relaxed);
+        }
         let line = self.line(k.h);
         let tag = k.fp(kind);
         let entry = tag | until;
@@ -305,6 +316,8 @@ mod test {
         );
         assert!(r.lan_prefix(now), "but its /64 holds a LAN host");
         assert!(t.look(&host).lan_address(now));
+        assert!(t.is_lan_address(&host, now) && !t.is_lan_address(&router, now));
+        assert!(!t.is_lan_address(&host, Nanos::from_secs(3610)));
     }
 
     #[test]
