@@ -1370,7 +1370,7 @@ impl Filter {
         }
         // This worker vouched for the source this minute already: nothing
         // to refresh (the shared entry moves by at most a minute anyway).
-        let memo = (ip.src_hash & !0xffff_ffff) | (now.as_secs() / 60 & 0xffff_ffff);
+        let memo = (ip.src_hash & !0xffff_ffff) | ((now.as_secs() / 60) & 0xffff_ffff);
         let slot = &mut self.vouch_memo[(ip.src_hash >> 20) as usize % VOUCH_MEMO];
         if *slot == memo {
             return;
