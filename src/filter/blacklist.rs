@@ -61,6 +61,10 @@ use crate::sys::mem::huge_slice_with;
 
 const EMPTY: u32 = 0;
 const TOMB: u32 = 1;
+/// Where a used tag keeps its fly's class, so that a lookup learns it
+/// from the line it probes (the listing fields live in colder memory).
+const CLASS_SHIFT: u32 = 29;
+const CLASS_BITS: u32 = 3 << CLASS_SHIFT;
 /// Bits the membership bitmap sets per fly, all in one 64-bit word.
 const BLOOM_BITS: usize = 3;
 /// How far from its home slot an entry may live.
@@ -150,6 +154,14 @@ pub enum Class {
 
 impl Class {
     const ALL: [Class; 3] = [Class::Unproven, Class::Proven, Class::Operator];
+
+    fn of_tag(t: u32) -> Class {
+        match (t & CLASS_BITS) >> CLASS_SHIFT {
+            0 => Class::Unproven,
+            1 => Class::Proven,
+            _ => Class::Operator,
+        }
+    }
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -415,7 +427,10 @@ impl Blacklist {
 
     #[inline(always)]
     fn home_and_tag_of(&self, h: u64) -> (usize, u32) {
-        (h as usize & self.mask, (h >> 32) as u32 | 0x8000_0000)
+        (
+            h as usize & self.mask,
+            ((h >> 32) as u32 & !CLASS_BITS) | 0x8000_0000,
+        )
     }
 
     /// The bitmap word and bit for a key.
@@ -507,7 +522,7 @@ impl Blacklist {
 
     /// Find the slot holding `key` (live or expired). Lock-free.
     #[inline]
-    fn find(&self, key: Addr) -> Option<(usize, SlotData)> {
+    fn find(&self, key: Addr) -> Option<(usize, SlotData, Class)> {
         self.find_in(key, self.hash.hash128(key.0), true)
     }
 
@@ -559,17 +574,17 @@ impl Blacklist {
     /// Where `key` (with its hash from `hash_of`) is listed, if it is;
     /// without `full`, the listing fields read as 0.
     #[inline]
-    fn find_in(&self, key: Addr, h: u64, full: bool) -> Option<(usize, SlotData)> {
+    fn find_in(&self, key: Addr, h: u64, full: bool) -> Option<(usize, SlotData, Class)> {
         let (mut i, tag) = self.home_and_tag_of(h);
         for _ in 0..WINDOW {
             let t = self.slots[i].tag.load(Ordering::Acquire);
             if t == EMPTY {
                 return None;
             }
-            if t == tag {
+            if t & !CLASS_BITS == tag {
                 let d = self.read_slot(i, full);
                 if d.addr == key.0 {
-                    return Some((i, d));
+                    return Some((i, d, Class::of_tag(t)));
                 }
             }
             i = (i + 1) & self.mask;
@@ -590,9 +605,27 @@ impl Blacklist {
     /// hash from `hash_of`.
     #[inline]
     pub fn is_listed_fly(&self, key: Addr, h: u64, now: Nanos) -> bool {
+        self.listed_class(key, h, now).is_some()
+    }
+
+    /// As `is_listed_fly`, with the fly's class.
+    #[inline]
+    pub fn listed_class(&self, key: Addr, h: u64, now: Nanos) -> Option<Class> {
         match self.find_in(key, h, false) {
-            Some((_, d)) => d.expires > now.0,
-            None => false,
+            Some((_, d, c)) if d.expires > now.0 => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The class of the fly `addr` (any address) belongs to, if it is one.
+    #[inline]
+    pub fn fly_class(&self, addr: Addr, now: Nanos) -> Option<Class> {
+        let key = self.key(addr);
+        let h = self.hash_of(key);
+        if self.maybe_fly_hashed(h) {
+            self.listed_class(key, h, now)
+        } else {
+            None
         }
     }
 
@@ -600,7 +633,7 @@ impl Blacklist {
     /// is a fly at `now`.
     pub fn get(&self, addr: Addr, now: Nanos) -> Option<FlyEntry> {
         self.find(self.key(addr))
-            .map(|(_, d)| to_entry(d))
+            .map(|(_, d, _)| to_entry(d))
             .filter(|e| e.expires > now)
     }
 
@@ -678,10 +711,13 @@ impl Blacklist {
                 free.get_or_insert(i);
             } else {
                 let d = self.read_slot(i, true);
-                if t == tag && d.addr == e.addr.0 {
+                if t & !CLASS_BITS == tag && d.addr == e.addr.0 {
                     let merged = merge(to_entry(d), e, now);
                     self.set_bit(e.addr);
                     self.write_slot(i, SlotData::of(&merged));
+                    self.slots[i]
+                        .tag
+                        .store(with_class(tag, merged.class()), Ordering::Release);
                     self.index(&mut ix, i, &merged);
                     return Insert::Updated;
                 }
@@ -726,7 +762,9 @@ impl Blacklist {
         self.set_bit(e.addr);
         self.write_slot(i, SlotData::of(&e));
         // Publish the tag after the slot: a reader that sees the tag sees the slot.
-        self.slots[i].tag.store(tag, Ordering::Release);
+        self.slots[i]
+            .tag
+            .store(with_class(tag, e.class()), Ordering::Release);
         if !reclaim {
             self.occupied.fetch_add(1, Ordering::Relaxed);
         }
@@ -741,7 +779,7 @@ impl Blacklist {
     /// if it was listed.
     pub fn remove(&self, addr: Addr) -> Option<FlyEntry> {
         let _w = self.lock();
-        let (i, d) = self.find(self.key(addr))?;
+        let (i, d, _) = self.find(self.key(addr))?;
         self.free_slot(i);
         Some(to_entry(d))
     }
@@ -827,6 +865,10 @@ impl Blacklist {
             .filter(|e| e.expires > now && e.addr.0 != 0)
             .collect()
     }
+}
+
+fn with_class(tag: u32, c: Class) -> u32 {
+    tag | (c as u32) << CLASS_SHIFT
 }
 
 /// `new` arriving for a key already listed as `old`. An expired `old` is
@@ -1057,6 +1099,14 @@ mod test {
             (Class::Operator, Nanos::from_secs(1010))
         );
         assert_eq!(e.first_seen, Nanos::from_secs(10));
+        // The lookup learns the class from the tag it probes.
+        assert_eq!(b.fly_class(a, now), Some(Class::Operator));
+        assert_eq!(b.fly_class(v4(2), now), None);
+        b.insert(fly(v4(2), 10, 100), now);
+        assert_eq!(b.fly_class(v4(2), now), Some(Class::Unproven));
+        b.insert(with_class(fly(v4(2), 10, 100), Class::Proven), now);
+        assert_eq!(b.fly_class(v4(2), now), Some(Class::Proven));
+        assert_eq!(b.fly_class(v4(2), Nanos::from_secs(111)), None, "expired");
     }
 
     #[test]

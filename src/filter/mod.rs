@@ -1003,12 +1003,17 @@ impl Filter {
         }
         let bl = &self.shared.blacklist;
         let fly = if recheck_fly {
-            bl.is_fly(pre.src, now)
+            bl.fly_class(pre.src, now)
+        } else if pre.maybe_fly {
+            bl.listed_class(pre.src_key, pre.src_hash, now)
         } else {
-            pre.maybe_fly && bl.is_listed_fly(pre.src_key, pre.src_hash, now)
+            None
         };
-        if fly {
-            if let Some(v) = self.fly_frame(now, dir, pre) {
+        if let Some(class) = fly {
+            if wan && class != Class::Unproven {
+                return Verdict::Drop(Reason::Fly);
+            }
+            if let Some(v) = self.fly_frame(now, dir, pre, class) {
                 return v;
             }
         }
@@ -1129,16 +1134,21 @@ impl Filter {
     /// server it uses). `None`: judge the frame like any other.
     #[cold]
     #[inline(never)]
-    fn fly_frame(&mut self, now: Nanos, dir: Direction, pre: &Pre) -> Option<Verdict> {
-        let class = self.shared.blacklist.get(pre.src, now).map(|e| e.class());
+    fn fly_frame(
+        &mut self,
+        now: Nanos,
+        dir: Direction,
+        pre: &Pre,
+        class: Class,
+    ) -> Option<Verdict> {
         if dir == Direction::Lan {
             // A trap locks out WAN sources: a frame from the LAN port
             // carrying a fly's address is the LAN host's own (no WAN frame
             // can make a LAN address a fly, even one the filter has not
             // learned). Only an operator's block stops LAN frames.
-            return (class == Some(Class::Operator)).then_some(Verdict::Drop(Reason::Fly));
+            return (class == Class::Operator).then_some(Verdict::Drop(Reason::Fly));
         }
-        if class != Some(Class::Unproven) || pre.stateless_drop.is_some() {
+        if class != Class::Unproven || pre.stateless_drop.is_some() {
             return Some(Verdict::Drop(Reason::Fly));
         }
         if pre.kind == Kind::Tcp {
