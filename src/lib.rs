@@ -13,6 +13,7 @@
 pub mod addr;
 pub mod capture;
 pub mod config;
+pub mod daemon;
 pub mod dataplane;
 pub mod demo;
 pub mod eventlog;
