@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use flypaper::config;
+use flypaper::daemon::control::{self, Request};
 use flypaper::replay::{self, FrameVerdict};
 use flypaper::Direction;
 
@@ -33,6 +34,17 @@ enum BackendArg {
     Auto,
     Afxdp,
     Afpacket,
+}
+
+/// What every verb takes.
+#[derive(clap::Args, Clone)]
+struct Verb {
+    /// The daemon's control socket.
+    #[arg(long, value_name = "PATH", default_value = control::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Print the daemon's answer as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -70,7 +82,44 @@ enum Cmd {
         /// that is not on one. Removed on exit. AF_XDP backend only.
         #[arg(long, value_name = "DIR")]
         pin_maps: Option<PathBuf>,
+        /// The control socket the verbs (status, list, free, block, flush,
+        /// stats, stop) talk to; root only.
+        #[arg(long, value_name = "PATH", default_value = control::DEFAULT_SOCKET)]
+        socket: PathBuf,
     },
+    /// Health checks of the running daemon, one line each (exit 1 if any fails).
+    Status(Verb),
+    /// The flies: address or prefix, reason, trigger, class, first seen, expiry.
+    List(Verb),
+    /// Free the fly an address belongs to, or every fly in a prefix.
+    #[command(alias = "unblock")]
+    Free {
+        /// An address ("203.0.113.9", "2001:db8::5") or a prefix ("2001:db8:0:5::/64").
+        target: String,
+        #[command(flatten)]
+        verb: Verb,
+    },
+    /// Lock out an address (an IPv6 one by its /64) as the operator.
+    Block {
+        target: String,
+        /// How long ("90s", "10m", "2h", "1day"); default: trap.lockout_s.
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
+        #[command(flatten)]
+        verb: Verb,
+    },
+    /// Free every fly.
+    Flush(Verb),
+    /// The daemon's counters: frames and drops per reason, tables, flies.
+    Stats {
+        /// Print frames per second and drops every second until interrupted.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        verb: Verb,
+    },
+    /// Stop the daemon.
+    Stop(Verb),
     /// Replay a pcap or pcapng capture through the filter offline.
     ///
     /// pcapng interface 0 is the WAN side and 1 the LAN side; classic pcap
@@ -119,11 +168,22 @@ fn main() -> ExitCode {
             stats_file,
             busy_poll,
             pin_maps,
+            socket,
         } => {
             let policy = match load_policy(config.as_deref()) {
                 Ok(p) => p,
                 Err(code) => return code,
             };
+            let config_sha256 = config
+                .as_deref()
+                .and_then(|p| std::fs::read(p).ok())
+                .map(|b| {
+                    use sha2::Digest;
+                    sha2::Sha256::digest(&b)
+                        .iter()
+                        .map(|x| format!("{x:02x}"))
+                        .collect::<String>()
+                });
             let cfg = flypaper::dataplane::RunConfig {
                 wan,
                 lan,
@@ -137,6 +197,9 @@ fn main() -> ExitCode {
                 stats_file,
                 busy_poll,
                 pin_maps,
+                config_file: config,
+                config_sha256,
+                socket: Some(socket),
             };
             match flypaper::dataplane::run(cfg) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -197,6 +260,177 @@ fn main() -> ExitCode {
             print!("{}", config::DEFAULT_TOML);
             ExitCode::SUCCESS
         }
+        Cmd::Status(v) => verb(&v, &Request::Status),
+        Cmd::List(v) => verb(&v, &Request::List),
+        Cmd::Free { target, verb: v } => verb(&v, &Request::Free { target }),
+        Cmd::Block {
+            target,
+            duration,
+            verb: v,
+        } => verb(
+            &v,
+            &Request::Block {
+                target,
+                for_s: duration.map(|d| d.as_secs().max(1)),
+            },
+        ),
+        Cmd::Flush(v) => verb(&v, &Request::Flush),
+        Cmd::Stats {
+            watch: false,
+            verb: v,
+        } => verb(&v, &Request::Stats),
+        Cmd::Stats {
+            watch: true,
+            verb: v,
+        } => watch_stats(&v),
+        Cmd::Stop(v) => verb(&v, &Request::Stop),
+    }
+}
+
+/// Send a verb to the daemon and print its answer: JSON with `--json`,
+/// else text. Exit 1 when the daemon says no (or a status check fails), 2
+/// when no daemon answers.
+fn verb(v: &Verb, req: &Request) -> ExitCode {
+    let r = match control::request(&v.socket, req) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("flypaper: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !r.ok {
+        eprintln!(
+            "flypaper: {}",
+            r.error.as_deref().unwrap_or("the daemon refused")
+        );
+        return ExitCode::FAILURE;
+    }
+    let d = &r.data;
+    if v.json {
+        println!("{d}");
+    } else {
+        print_text(req, d);
+    }
+    let failed = matches!(req, Request::Status)
+        && d["checks"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["ok"] == false));
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_text(req: &Request, d: &serde_json::Value) {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let fly_line = |f: &serde_json::Value| {
+        format!(
+            "{:<28} {:<11} {:<16} {:<9} {:<21} {}",
+            s(&f["addr"]),
+            s(&f["reason"]),
+            s(&f["trigger"]),
+            s(&f["class"]),
+            s(&f["first_seen"]),
+            s(&f["expires"])
+        )
+    };
+    match req {
+        Request::Status => {
+            for c in d["checks"].as_array().into_iter().flatten() {
+                let ok = if c["ok"] == true { "ok  " } else { "FAIL" };
+                println!("{ok} {:<24} {}", s(&c["check"]), s(&c["detail"]));
+            }
+        }
+        Request::List => {
+            let flies = d["flies"].as_array().cloned().unwrap_or_default();
+            if flies.is_empty() {
+                println!("no flies");
+                return;
+            }
+            println!(
+                "{:<28} {:<11} {:<16} {:<9} {:<21} expires",
+                "address", "reason", "tried", "class", "first seen"
+            );
+            for f in &flies {
+                println!("{}", fly_line(f));
+            }
+        }
+        Request::Free { .. } => {
+            for f in d["freed"].as_array().into_iter().flatten() {
+                println!("freed {}", s(&f["addr"]));
+            }
+        }
+        Request::Block { .. } => {
+            let b = &d["blocked"];
+            println!("blocked {} until {}", s(&b["addr"]), s(&b["expires"]));
+        }
+        Request::Flush => println!("{} flies freed", d["freed"]),
+        Request::Stats => {
+            let n = |k: &str| d[k].as_u64().unwrap_or(0);
+            println!(
+                "frames wan {} lan {}, forwarded {}, delayed {}, flies {} (added {}, evicted {}, proven {}), rst queue {}",
+                n("frames_wan"),
+                n("frames_lan"),
+                n("forwarded"),
+                n("delayed"),
+                n("flies"),
+                n("flies_added"),
+                n("flies_evicted"),
+                n("flies_proven"),
+                n("rst_queue")
+            );
+            if let Some(drops) = d["drops"].as_object() {
+                for (k, v) in drops.iter().filter(|(_, v)| v.as_u64() != Some(0)) {
+                    println!("  drop {k:<20} {v}");
+                }
+            }
+        }
+        Request::Stop => println!("stopping"),
+    }
+}
+
+/// `stats --watch`: frames per second and the drops that moved, every
+/// second, until interrupted.
+fn watch_stats(v: &Verb) -> ExitCode {
+    let mut last: Option<serde_json::Value> = None;
+    loop {
+        let r = match control::request(&v.socket, &Request::Stats) {
+            Ok(r) if r.ok => r.data,
+            Ok(r) => {
+                eprintln!("flypaper: {}", r.error.unwrap_or_default());
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("flypaper: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if let Some(prev) = &last {
+            let d = |k: &str| {
+                r[k].as_u64().unwrap_or(0)
+                    - prev[k]
+                        .as_u64()
+                        .unwrap_or(0)
+                        .min(r[k].as_u64().unwrap_or(0))
+            };
+            if v.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"wan_fps": d("frames_wan"), "lan_fps": d("frames_lan"), "forwarded_fps": d("forwarded"), "stats": r})
+                );
+            } else {
+                println!(
+                    "wan {} fps, lan {} fps, forwarded {} fps, flies {}",
+                    d("frames_wan"),
+                    d("frames_lan"),
+                    d("forwarded"),
+                    r["flies"]
+                );
+            }
+        }
+        last = Some(r);
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }
 

@@ -6,6 +6,7 @@ use std::io;
 use arrayvec::ArrayVec;
 
 use super::{Backend, FrameRef, RunConfig};
+use crate::daemon::PortInfo;
 use crate::filter::{Policy, BATCH};
 use crate::sys::{xdp, xsk};
 
@@ -171,7 +172,7 @@ impl Backend for AfXdp {
 pub(super) fn open_afxdp(
     cfg: &RunConfig,
     policy: &Policy,
-) -> Result<(xdp::XdpProgram, AfXdp), String> {
+) -> Result<(xdp::XdpProgram, AfXdp, Vec<PortInfo>), String> {
     let wan = xdp::ifindex(&cfg.wan).map_err(|e| e.to_string())?;
     let lan = xdp::ifindex(&cfg.lan).map_err(|e| e.to_string())?;
     let flies = u32::try_from(policy.tables.flies).unwrap_or(u32::MAX);
@@ -199,5 +200,15 @@ pub(super) fn open_afxdp(
         "backend afxdp: wan {} (ifindex {wan}): XDP {}, socket {}; lan {} (ifindex {lan}): XDP {}, socket {}; one UMEM shared by both",
         cfg.wan, modes[0], bind[0], cfg.lan, modes[1], bind[1]
     );
-    Ok((prog, backend))
+    let ports = [("wan", &cfg.wan), ("lan", &cfg.lan)]
+        .into_iter()
+        .zip(modes.iter().zip(bind))
+        .map(|((role, name), (m, b))| PortInfo {
+            role,
+            name: name.clone(),
+            xdp: Some(m.to_string()),
+            socket: format!("AF_XDP {b}"),
+        })
+        .collect();
+    Ok((prog, backend, ports))
 }

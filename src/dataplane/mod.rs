@@ -13,15 +13,13 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use arrayvec::ArrayVec;
 use crossbeam::channel;
 
-use crate::eventlog::{EventLog, Kind as LogKind};
-use crate::filter::{hash, Class, Event, Filter, FlyEntry, Nanos, Policy, Shared, Stats, BATCH};
+use crate::filter::{hash, Event, Filter, Policy, Shared, BATCH};
 use crate::sys::afpacket::set_gro;
 use crate::sys::{signal, xdp};
 use crate::Direction;
@@ -30,7 +28,7 @@ mod afpacket;
 mod afxdp;
 mod worker;
 
-use crate::daemon::stats::{stats_json, write_atomically};
+use crate::daemon::{Daemon, PortInfo, RunInfo};
 pub use afpacket::{AfPacket, SLOT};
 use afxdp::open_afxdp;
 pub use afxdp::AfXdp;
@@ -94,6 +92,11 @@ pub struct RunConfig {
     pub busy_poll: bool,
     /// Pin the XDP program's maps in this directory (AF_XDP only).
     pub pin_maps: Option<PathBuf>,
+    /// The policy file and the SHA-256 of its bytes (`status`).
+    pub config_file: Option<PathBuf>,
+    pub config_sha256: Option<String>,
+    /// The control socket to listen on (`None`: no verbs).
+    pub socket: Option<PathBuf>,
 }
 
 /// Bridge two interfaces until SIGINT or SIGTERM.
@@ -109,10 +112,10 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     let policy = Arc::new(cfg.policy.clone());
     let seed = hash::random_seed();
     let shared = Arc::new(Shared::new(&policy, seed));
-    let blacklist = &shared.blacklist;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
 
     let mut prog: Option<xdp::XdpProgram> = None;
+    let mut ports = Vec::new();
     let mut backends: Vec<Box<dyn Backend + Send>> = Vec::new();
     let want_xdp = match cfg.backend {
         BackendKind::AfXdp | BackendKind::Auto => true,
@@ -125,7 +128,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     }
     if want_xdp {
         match open_afxdp(&cfg, &policy) {
-            Ok((mut p, b)) => {
+            Ok((mut p, b, port_info)) => {
+                ports = port_info;
                 if let Some(dir) = &cfg.pin_maps {
                     p.pin_maps(dir)
                         .map_err(|e| io::Error::other(format!("--pin-maps: {e}")))?;
@@ -158,6 +162,15 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     // frame read is a wire frame that can be sent out again.
     let mut restore_gro = Vec::new();
     if backends.is_empty() {
+        ports = [("wan", &cfg.wan), ("lan", &cfg.lan)]
+            .into_iter()
+            .map(|(role, name)| PortInfo {
+                role,
+                name: name.clone(),
+                xdp: None,
+                socket: "AF_PACKET".into(),
+            })
+            .collect();
         for name in [&cfg.wan, &cfg.lan] {
             match set_gro(name, false) {
                 Ok(true) => restore_gro.push(name.clone()),
@@ -219,110 +232,27 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         );
     }
     drop(tx);
-    println!("ready");
 
-    let mut log = EventLog::new(|line: &str| println!("{line}"));
-    // Proven flies and operators' blocks are dropped in the XDP program
-    // too; unproven ones only in userspace, where a reply on a flow the
-    // LAN opened can still be let through.
-    let in_kernel = |e: &FlyEntry| e.class() != Class::Unproven;
-    let on_event = |e: Event, log: &mut EventLog<_>| {
-        let now = Nanos(crate::sys::monotonic_ns());
-        match e {
-            Event::Lockout(e) => {
-                log.log(now, LogKind::Lockout, || e.lockout_line());
-                if let (Some(p), true) = (&prog, in_kernel(&e)) {
-                    if let Err(err) = p.set_fly(e.addr.0, e.expires.0) {
-                        println!(
-                            "{}: not copied to the XDP program ({err}); userspace still drops it",
-                            e.target()
-                        );
-                    }
-                }
-            }
-            Event::Evicted(e) => {
-                if let (Some(p), true) = (&prog, in_kernel(&e)) {
-                    let _ = p.remove_fly(e.addr.0);
-                }
-            }
-            Event::Suspect { addr, proto, port } => {
-                log.log(now, LogKind::Suspect, || {
-                    format!(
-                        "suspect {addr}, who tried {}-port {port}: vouched for by a live conversation or a LAN address, not locked out (a forged packet?)",
-                        proto.as_str()
-                    )
-                });
-            }
-        }
+    let info = RunInfo {
+        backend: if prog.is_some() { "afxdp" } else { "afpacket" },
+        ports,
+        config: cfg.config_file.clone(),
+        config_sha256: cfg.config_sha256.clone(),
     };
-    let write_stats = |final_line: bool| -> io::Result<()> {
-        let mut st = Stats::default();
-        let (mut tx_errors, mut kernel_drops, mut rst_queue) = (0, 0, 0);
-        for r in &reports {
-            let r = r.lock().unwrap_or_else(|e| e.into_inner());
-            st.merge(&r.stats);
-            tx_errors += r.tx_errors;
-            kernel_drops += r.kernel_drops;
-            rst_queue += r.rst_queue;
-        }
-        let now = Nanos(crate::sys::monotonic_ns());
-        let counters = prog.as_ref().and_then(|p| p.counters().ok());
-        let json = stats_json(
-            &st,
-            (tx_errors, kernel_drops, rst_queue),
-            &blacklist.list(now),
-            now,
-            counters.as_ref(),
-        );
-        if let Some(p) = &cfg.stats_file {
-            write_atomically(p, &json)?;
-        }
-        if final_line {
-            println!("stats {json}");
-        }
-        Ok(())
+    let daemon = Daemon {
+        policy: Arc::clone(&policy),
+        shared,
+        prog,
+        workers,
+        reports,
+        events: rx,
+        stats_file: cfg.stats_file.clone(),
+        socket: cfg.socket.clone(),
+        info,
     };
-    let mut last_sweep = 0u64;
-    while !signal::stop_requested() && !workers.iter().any(|w| w.is_finished()) {
-        // Wait up to 200 ms for a lock-out, then take what else is queued
-        // (bounded, so a storm of lock-outs cannot starve stats or stop).
-        if let Ok(e) = rx.recv_timeout(Duration::from_millis(200)) {
-            on_event(e, &mut log);
-            for e in rx.try_iter().take(4096) {
-                on_event(e, &mut log);
-            }
-        }
-        let now = crate::sys::monotonic_ns();
-        log.tick(Nanos(now));
-        if now >= last_sweep + 1_000_000_000 {
-            last_sweep = now;
-            blacklist.sweep(Nanos(now), |e| {
-                log.log(Nanos(now), LogKind::Release, || {
-                    format!("release {}, lock-out expired", e.target())
-                });
-                if let (Some(p), true) = (&prog, in_kernel(&e)) {
-                    let _ = p.remove_fly(e.addr.0);
-                }
-            });
-        }
-        write_stats(false)?;
-    }
-    stop.store(true, Ordering::SeqCst);
-    let mut result = Ok(());
-    for w in workers {
-        let r = w.join().map_err(|_| io::Error::other("worker panicked"))?;
-        if result.is_ok() {
-            result = r;
-        }
-    }
-    for e in rx.try_iter() {
-        on_event(e, &mut log);
-    }
-    log.finish();
+    let result = daemon.run(&stop);
     for name in &restore_gro {
         let _ = set_gro(name, true);
     }
-    write_stats(true)?;
-    drop(prog);
     result
 }

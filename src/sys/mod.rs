@@ -4,6 +4,7 @@
 
 pub mod afpacket;
 pub mod mem;
+pub mod peercred;
 pub mod prefetch;
 pub mod signal;
 pub mod xdp;

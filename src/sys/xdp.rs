@@ -873,6 +873,16 @@ impl XdpProgram {
         Ok(removed)
     }
 
+    /// The keys of every entry in the `flies` map (expired ones included);
+    /// walks the map, so it is for the control plane.
+    pub fn fly_keys(&self) -> Vec<u128> {
+        self.flies
+            .keys()
+            .filter_map(|k| <[u8; 16]>::try_from(k.as_slice()).ok())
+            .map(u128::from_be_bytes)
+            .collect()
+    }
+
     /// How many entries the `flies` map holds (expired ones included); walks
     /// the map, so it is for the control plane, not the data path.
     pub fn fly_count(&self) -> usize {

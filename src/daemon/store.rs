@@ -1,0 +1,275 @@
+//! One fly store: the blacklist every worker reads, and the XDP program's
+//! map, changed together through this one path.
+//!
+//! Proven flies and operators' blocks are dropped in the kernel too, so
+//! they are copied into the `flies` map; unproven flies stay in userspace,
+//! where a reply on a flow the LAN opened can still pass. The workers'
+//! events (a new fly, an eviction) copy changes into the map at once; since
+//! their channel is bounded and may lose an event under a storm, the store
+//! also reconciles the map with the blacklist's state every few seconds,
+//! so a fly never stays missing from the kernel (or freed but still
+//! dropped there). Expiries live in the blacklist in the monotonic clock
+//! the workers use; the store turns them into wall-clock times for people
+//! (`list`) and for the state file.
+
+use std::time::{Duration, SystemTime};
+
+use crate::addr::Addr;
+use crate::filter::policy::Prefix;
+use crate::filter::{Class, FlyEntry, Insert, Nanos, Reason, Shared};
+use crate::sys::xdp::XdpProgram;
+
+/// A fly in the kernel map?
+pub fn in_kernel(e: &FlyEntry) -> bool {
+    e.class() != Class::Unproven
+}
+
+/// The blacklist and the XDP map, as one.
+pub struct FlyStore<'a> {
+    pub shared: &'a Shared,
+    pub prog: Option<&'a XdpProgram>,
+}
+
+/// The wall-clock time of a monotonic instant `t`, given both clocks now.
+pub fn wall(t: Nanos, now: Nanos, wall_now: SystemTime) -> SystemTime {
+    if t >= now {
+        wall_now + Duration::from_nanos(t.0 - now.0)
+    } else {
+        wall_now - Duration::from_nanos(now.0 - t.0)
+    }
+}
+
+impl FlyStore<'_> {
+    /// Copy a new or changed fly into the map (if it belongs there).
+    pub fn added(&self, e: &FlyEntry) -> Result<(), String> {
+        match self.prog {
+            Some(p) if in_kernel(e) => p
+                .set_fly(e.addr.0, e.expires.0)
+                .map_err(|err| format!("{}: not copied to the XDP program ({err})", e.target())),
+            _ => Ok(()),
+        }
+    }
+
+    /// A fly left the blacklist (evicted, expired, freed).
+    pub fn removed(&self, e: &FlyEntry) {
+        if let Some(p) = self.prog {
+            let _ = p.remove_fly(e.addr.0);
+        }
+    }
+
+    /// Make the map hold exactly the in-kernel flies of the blacklist.
+    /// Returns (added, removed).
+    pub fn reconcile(&self, now: Nanos) -> (usize, usize) {
+        let Some(p) = self.prog else { return (0, 0) };
+        let want: std::collections::HashMap<u128, u64> = self
+            .shared
+            .blacklist
+            .list(now)
+            .into_iter()
+            .filter(in_kernel)
+            .map(|e| (e.addr.0, e.expires.0))
+            .collect();
+        let have = p.fly_keys();
+        let mut removed = 0;
+        for k in &have {
+            if !want.contains_key(k) && p.remove_fly(*k).is_ok() {
+                removed += 1;
+            }
+        }
+        let have: std::collections::HashSet<u128> = have.into_iter().collect();
+        let missing: Vec<(u128, u64)> = want
+            .iter()
+            .filter(|(k, _)| !have.contains(k))
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        let added = if p.set_flies(&missing).is_ok() {
+            missing.len()
+        } else {
+            0
+        };
+        (added, removed)
+    }
+
+    /// Free the fly `target` (an address, or a prefix: every fly inside
+    /// it) belongs to. Returns the flies freed.
+    pub fn free(&self, target: &str, now: Nanos) -> Result<Vec<FlyEntry>, String> {
+        let bl = &self.shared.blacklist;
+        let freed: Vec<FlyEntry> = match parse_target(target)? {
+            Target::Addr(a) => bl.remove(a).into_iter().collect(),
+            Target::Prefix(p) => bl
+                .list(now)
+                .into_iter()
+                .filter(|e| p.contains(e.addr) && p.len128() <= fly_len128(e))
+                .filter_map(|e| bl.remove(e.addr))
+                .collect(),
+        };
+        for e in &freed {
+            self.removed(e);
+        }
+        if freed.is_empty() {
+            return Err(format!("{target} is not a fly"));
+        }
+        Ok(freed)
+    }
+
+    /// An operator's block of `target` (an address, or a prefix no shorter
+    /// than the fly prefix) for `lockout`.
+    pub fn block(&self, target: &str, lockout: Nanos, now: Nanos) -> Result<FlyEntry, String> {
+        let bl = &self.shared.blacklist;
+        let p = bl.prefix();
+        let addr = match parse_target(target)? {
+            Target::Addr(a) => a,
+            Target::Prefix(pr) => {
+                let (len, fly) = if pr.addr().is_v4() {
+                    (pr.len128() - 96, p.v4)
+                } else {
+                    (pr.len128(), p.v6)
+                };
+                if len < fly {
+                    return Err(format!(
+                        "{target}: a block covers one fly prefix (/{fly} in this family, trap.prefix_v4/v6); for wider ranges use filter.bogon_src_extra"
+                    ));
+                }
+                pr.addr()
+            }
+        };
+        let key = bl.key(addr);
+        let e = FlyEntry {
+            addr: key,
+            prefix: if key.is_v4() { p.v4 } else { p.v6 },
+            reason: Reason::Fly,
+            proto: None,
+            port: 0,
+            proven: false,
+            first_seen: now,
+            expires: now + lockout,
+        };
+        let stored = match bl.insert(e, now) {
+            Insert::Full => return Err("the blacklist is full of blocks".into()),
+            Insert::Evicted(old) => {
+                self.removed(&old);
+                e
+            }
+            Insert::Added => e,
+            Insert::Updated => bl.get(key, now).unwrap_or(e),
+        };
+        self.added(&stored)?;
+        Ok(stored)
+    }
+
+    /// Free every fly. Returns how many there were.
+    pub fn flush(&self) -> usize {
+        let n = self.shared.blacklist.clear();
+        if let Some(p) = self.prog {
+            let _ = p.clear_flies();
+        }
+        n
+    }
+}
+
+/// A fly's prefix length out of 128 bits.
+fn fly_len128(e: &FlyEntry) -> u8 {
+    if e.addr.is_v4() {
+        96 + e.prefix
+    } else {
+        e.prefix
+    }
+}
+
+enum Target {
+    Addr(Addr),
+    Prefix(Prefix),
+}
+
+fn parse_target(s: &str) -> Result<Target, String> {
+    if s.contains('/') {
+        s.parse::<Prefix>()
+            .map(Target::Prefix)
+            .map_err(|e| format!("{s}: {e}"))
+    } else {
+        s.parse::<Addr>()
+            .map(Target::Addr)
+            .map_err(|_| format!("{s}: not an IPv4 or IPv6 address or prefix"))
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::filter::{Policy, Proto};
+
+    fn shared() -> Shared {
+        let mut p = Policy::default();
+        p.tables.flies = 64;
+        Shared::new(&p, 1)
+    }
+
+    fn fly(a: &str, now: Nanos) -> FlyEntry {
+        FlyEntry {
+            addr: a.parse().unwrap(),
+            prefix: 32,
+            reason: Reason::Trap,
+            proto: Some(Proto::Tcp),
+            port: 139,
+            proven: false,
+            first_seen: now,
+            expires: now + Nanos::from_secs(100),
+        }
+    }
+
+    #[test]
+    fn free_block_and_flush_in_the_blacklist() {
+        let s = shared();
+        let st = FlyStore {
+            shared: &s,
+            prog: None,
+        };
+        let now = Nanos::from_secs(10);
+        s.blacklist.insert(fly("203.0.113.1", now), now);
+        s.blacklist.insert(fly("203.0.113.2", now), now);
+        s.blacklist.insert(fly("198.51.100.7", now), now);
+        let freed = st.free("203.0.113.1", now).unwrap();
+        assert_eq!(freed.len(), 1);
+        assert!(st
+            .free("203.0.113.1", now)
+            .unwrap_err()
+            .contains("is not a fly"));
+        let freed = st.free("203.0.113.0/24", now).unwrap();
+        assert_eq!(freed[0].addr, "203.0.113.2".parse().unwrap());
+        assert!(st.free("bogus", now).is_err());
+        // Blocks: an address, an IPv6 address (its /64), not a wide prefix.
+        let b = st.block("203.0.113.9", Nanos::from_secs(60), now).unwrap();
+        assert_eq!(
+            (b.class(), b.expires),
+            (Class::Operator, Nanos::from_secs(70))
+        );
+        let b6 = st
+            .block("2001:db8:0:7::5", Nanos::from_secs(60), now)
+            .unwrap();
+        assert_eq!(b6.target(), "2001:db8:0:7::/64");
+        assert!(s.blacklist.is_fly("2001:db8:0:7::99".parse().unwrap(), now));
+        assert!(st
+            .block("203.0.113.0/24", Nanos::from_secs(60), now)
+            .unwrap_err()
+            .contains("one fly prefix"));
+        assert!(st
+            .block("2001:db8:0:8::/64", Nanos::from_secs(60), now)
+            .is_ok());
+        assert_eq!(st.flush(), 4);
+        assert!(s.blacklist.list(now).is_empty());
+    }
+
+    #[test]
+    fn wall_clock_of_monotonic_instants() {
+        let w = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = Nanos::from_secs(500);
+        assert_eq!(
+            wall(Nanos::from_secs(560), now, w),
+            w + Duration::from_secs(60)
+        );
+        assert_eq!(
+            wall(Nanos::from_secs(440), now, w),
+            w - Duration::from_secs(60)
+        );
+    }
+}
