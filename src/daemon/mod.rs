@@ -342,7 +342,7 @@ pub fn trigger(proto: Option<Proto>, port: u16) -> String {
         Some(Proto::Icmp) => format!("ICMP-type {port}"),
         Some(Proto::Other(n)) => format!("IP-protocol {n}"),
         Some(p) => format!("{}-port {port}", p.as_str()),
-        None => "operator".into(),
+        None => "-".into(),
     }
 }
 
