@@ -118,6 +118,10 @@ enum Cmd {
         #[command(flatten)]
         verb: Verb,
     },
+    /// Read the policy file again and apply it (as SIGHUP does): checked
+    /// whole first; on any error the running policy stays and the error
+    /// is printed. Flows, limits and flies carry over.
+    Reload(Verb),
     /// Stop the daemon.
     Stop(Verb),
     /// Replay a pcap or pcapng capture through the filter offline.
@@ -283,6 +287,7 @@ fn main() -> ExitCode {
             watch: true,
             verb: v,
         } => watch_stats(&v),
+        Cmd::Reload(v) => verb(&v, &Request::Reload),
         Cmd::Stop(v) => verb(&v, &Request::Stop),
     }
 }
@@ -386,6 +391,7 @@ fn print_text(req: &Request, d: &serde_json::Value) {
                 }
             }
         }
+        Request::Reload => println!("{}", s(&d["reloaded"])),
         Request::Stop => println!("stopping"),
     }
 }

@@ -1082,3 +1082,56 @@ fn a_batch_decides_exactly_like_frame_by_frame() {
     assert_eq!(&out[..frames.len()], &expected[..]);
     assert_eq!(batched.f.stats(), again.f.stats());
 }
+
+#[test]
+fn a_reloaded_policy_keeps_connections_flies_and_limits() {
+    let mut l = Lab::default();
+    l.connect_out(40000, WAN_HOST, 443);
+    assert_eq!(
+        l.wan(&tcp(SCANNER, 1, LAN_SERVER, 139, SYN)),
+        DROP(Reason::Trap)
+    );
+    // The new policy traps 445 instead of 139 and turns strict mode on.
+    let mut p = Policy::default();
+    p.trap_tcp = PortSet::from_ports(&[445]);
+    p.strict = true;
+    p.allow = vec![AllowRule {
+        proto: Proto::Tcp,
+        ports: (22, 22),
+        dst: PrefixSet::default(),
+    }];
+    l.f.reload(std::sync::Arc::new(p)).unwrap();
+    // The connection opened before the swap goes on, both ways.
+    assert_eq!(
+        l.wan(&tcp(WAN_HOST, 443, LAN_CLIENT, 40000, ACK | PSH)),
+        Verdict::Forward
+    );
+    assert_eq!(
+        l.lan(&tcp(LAN_CLIENT, 40000, WAN_HOST, 443, ACK)),
+        Verdict::Forward
+    );
+    // The fly stays a fly; the new rules apply.
+    assert!(l.is_fly(SCANNER));
+    assert_eq!(
+        l.wan(&tcp("203.0.113.5", 1, LAN_SERVER, 139, SYN)),
+        DROP(Reason::NotAllowed)
+    );
+    assert_eq!(
+        l.wan(&tcp("203.0.113.6", 1, LAN_SERVER, 445, SYN)),
+        DROP(Reason::Trap)
+    );
+    assert_eq!(
+        l.wan(&tcp("203.0.113.7", 1, LAN_SERVER, 22, SYN)),
+        Verdict::Forward
+    );
+    // Table sizes and fly prefixes are fixed at start: refused, nothing
+    // changed.
+    let mut bigger = l.f.policy().clone();
+    bigger.tables.flows *= 2;
+    let e = l.f.reload(std::sync::Arc::new(bigger)).unwrap_err();
+    assert!(e.contains("restart"), "{e}");
+    let mut wider = l.f.policy().clone();
+    wider.fly_prefix.v6 = 48;
+    assert!(l.f.reload(std::sync::Arc::new(wider)).is_err());
+    assert!(l.f.policy().strict && l.f.policy().tables.flows == Policy::default().tables.flows);
+}

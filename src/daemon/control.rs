@@ -40,6 +40,8 @@ pub enum Request {
     },
     Flush,
     Stats,
+    /// Read the policy file again and apply it (as SIGHUP does).
+    Reload,
     Stop,
 }
 
@@ -234,6 +236,7 @@ mod test {
             },
             Request::Flush,
             Request::Stats,
+            Request::Reload,
             Request::Stop,
         ] {
             let j = serde_json::to_string(&r).unwrap();

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam::channel;
 use serde::Serialize;
 
-use crate::dataplane::WorkerReport;
+use crate::dataplane::{WorkerCmd, WorkerReport};
 use crate::eventlog::{EventLog, Kind as LogKind};
 use crate::filter::{Event, FlyEntry, Nanos, Policy, Proto, Shared, Stats};
 use crate::sys::{monotonic_ns, signal, xdp};
@@ -61,6 +61,8 @@ pub struct Daemon {
     pub prog: Option<xdp::XdpProgram>,
     pub workers: Vec<JoinHandle<io::Result<()>>>,
     pub reports: Vec<Arc<Mutex<WorkerReport>>>,
+    /// Each worker's command queue.
+    pub commands: Vec<channel::Sender<WorkerCmd>>,
     pub events: channel::Receiver<Event>,
     pub stats_file: Option<PathBuf>,
     pub socket: Option<PathBuf>,
@@ -104,6 +106,12 @@ impl Daemon {
                 },
                 default(Duration::from_millis(200)) => {}
             }
+            if signal::take_reload() {
+                match self.reload() {
+                    Ok(m) => println!("SIGHUP: {m}"),
+                    Err(m) => println!("SIGHUP: reload refused, the running policy stays: {m}"),
+                }
+            }
             let now = monotonic_ns();
             log.tick(Nanos(now));
             if now >= last_sweep + 1_000_000_000 {
@@ -141,6 +149,47 @@ impl Daemon {
         log.finish();
         self.write_stats(true)?;
         result
+    }
+
+    /// Read the policy file again, check it whole, and hand it to every
+    /// worker, which takes it between two batches. On any error nothing
+    /// changes: the running policy stays.
+    fn reload(&mut self) -> Result<String, String> {
+        let path = self
+            .info
+            .config
+            .clone()
+            .ok_or("started with the built-in policy (no --config): nothing to reload")?;
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = String::from_utf8(bytes.clone())
+            .map_err(|_| format!("{}: not UTF-8", path.display()))?;
+        let policy = crate::config::parse_str(&text, Some(&path.display().to_string()))
+            .map_err(|e| e.to_string())?;
+        crate::filter::reload_compatible(&self.policy, &policy)?;
+        let policy = Arc::new(policy);
+        let (tx, rx) = channel::bounded(self.commands.len().max(1));
+        let mut asked = 0;
+        for c in &self.commands {
+            if c.send(WorkerCmd::Reload(Arc::clone(&policy), tx.clone()))
+                .is_ok()
+            {
+                asked += 1;
+            }
+        }
+        for _ in 0..asked {
+            match rx.recv_timeout(Duration::from_secs(5)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err("a worker did not take the policy in 5 s".into()),
+            }
+        }
+        self.policy = policy;
+        let sha = sha256_hex(&bytes);
+        self.info.config_sha256 = Some(sha.clone());
+        Ok(format!(
+            "{} applied by {asked} worker(s), sha256 {sha}",
+            path.display()
+        ))
     }
 
     fn store(&self) -> FlyStore<'_> {
@@ -213,7 +262,7 @@ impl Daemon {
     }
 
     /// Carry out one CLI verb.
-    fn answer(&self, req: Request, started: Instant) -> Response {
+    fn answer(&mut self, req: Request, started: Instant) -> Response {
         let now = Nanos(monotonic_ns());
         let wall_now = SystemTime::now();
         match req {
@@ -260,6 +309,17 @@ impl Daemon {
             Request::Stats => match serde_json::from_str(&self.stats_text()) {
                 Ok(v) => Response::ok(v),
                 Err(e) => Response::err(format!("stats: {e}")),
+            },
+            Request::Reload => match self.reload() {
+                Ok(m) => {
+                    println!("reload: {m}");
+                    Response::ok(serde_json::json!({ "reloaded": m }))
+                }
+                Err(m) => {
+                    let m = format!("reload refused, the running policy stays: {m}");
+                    println!("{m}");
+                    Response::err(m)
+                }
             },
             Request::Stop => {
                 println!("stop, by the operator");
@@ -376,4 +436,13 @@ impl FlyJson {
             expires: t(e.expires),
         }
     }
+}
+
+/// The SHA-256 of `bytes`, in hex (`status` shows the config file's).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }

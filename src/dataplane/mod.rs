@@ -32,7 +32,7 @@ use crate::daemon::{Daemon, PortInfo, RunInfo};
 pub use afpacket::{AfPacket, SLOT};
 use afxdp::open_afxdp;
 pub use afxdp::AfXdp;
-pub use worker::{worker_loop, WorkerReport};
+pub use worker::{worker_loop, WorkerCmd, WorkerReport};
 
 /// A frame held by a backend: an opaque id (a buffer slot, a UMEM address)
 /// and its length. Owned: it goes back to the backend exactly once, by
@@ -207,7 +207,10 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     let busy_poll = cfg.busy_poll;
     let mut workers = Vec::new();
     let mut reports = Vec::new();
+    let mut commands = Vec::new();
     for (i, mut backend) in backends.into_iter().enumerate() {
+        let (cmd_tx, cmd_rx) = channel::bounded::<WorkerCmd>(4);
+        commands.push(cmd_tx);
         let report = Arc::new(Mutex::new(WorkerReport::default()));
         reports.push(Arc::clone(&report));
         let stop = Arc::clone(&stop);
@@ -222,7 +225,15 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                         Some(c) if core_affinity::set_for_current(c) => {}
                         _ => println!("worker {i}: not pinned to a core"),
                     }
-                    worker_loop(&mut *backend, &mut filter, &stop, &tx, &report, busy_poll)
+                    worker_loop(
+                        &mut *backend,
+                        &mut filter,
+                        &stop,
+                        &tx,
+                        &cmd_rx,
+                        &report,
+                        busy_poll,
+                    )
                 })?,
         );
         println!(
@@ -245,6 +256,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         prog,
         workers,
         reports,
+        commands,
         events: rx,
         stats_file: cfg.stats_file.clone(),
         socket: cfg.socket.clone(),

@@ -3,15 +3,21 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use arrayvec::ArrayVec;
 use crossbeam::channel;
 
 use super::{Backend, FrameRef, DIRS};
-use crate::filter::{Event, Filter, Nanos, Reason, Stats, Verdict, BATCH};
+use crate::filter::{Event, Filter, Nanos, Policy, Reason, Stats, Verdict, BATCH};
 use crate::timer_wheel::TimerWheel;
 use crate::Direction;
+
+/// What the control thread asks of a worker.
+pub enum WorkerCmd {
+    /// Take this policy (between two batches), and say whether it did.
+    Reload(Arc<Policy>, channel::Sender<Result<(), String>>),
+}
 
 /// What a worker reports to the control thread.
 #[derive(Clone, Debug, Default)]
@@ -31,6 +37,7 @@ pub fn worker_loop<B: Backend + ?Sized>(
     filter: &mut Filter,
     stop: &AtomicBool,
     events: &channel::Sender<Event>,
+    commands: &channel::Receiver<WorkerCmd>,
     report: &Mutex<WorkerReport>,
     busy_poll: bool,
 ) -> io::Result<()> {
@@ -40,6 +47,14 @@ pub fn worker_loop<B: Backend + ?Sized>(
     let mut tx_errors = 0u64;
     let mut last_report = 0u64;
     while !stop.load(Ordering::Relaxed) {
+        // Between batches: a policy swap never splits one.
+        while let Ok(cmd) = commands.try_recv() {
+            match cmd {
+                WorkerCmd::Reload(policy, reply) => {
+                    let _ = reply.send(filter.reload(policy));
+                }
+            }
+        }
         let now = Nanos(crate::sys::monotonic_ns());
         wheel.poll(now, |_, (port, f)| backend.transmit(port, f));
         let mut got = 0;

@@ -201,6 +201,11 @@ impl FragTable {
         }
     }
 
+    /// Entries remembered from now on live `timeout` (a reloaded policy).
+    pub fn set_timeout(&mut self, timeout: Nanos) {
+        self.timeout = timeout;
+    }
+
     /// Entries the table can hold.
     pub fn capacity(&self) -> usize {
         self.keys.len()

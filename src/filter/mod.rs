@@ -467,18 +467,17 @@ impl Filter {
     /// one in the data path ([`hash::random_seed`]) and a fixed one for
     /// reproducible replays and tests.
     pub fn new(policy: Arc<Policy>, shared: Arc<Shared>, seed: u64) -> Filter {
-        let lan_v4 = policy.lan.0.iter().any(|p| p.is_v4());
-        let lan_v6 = policy.lan.0.iter().any(|p| !p.is_v4());
-        let smurf_v4 = policy
-            .lan
-            .0
-            .iter()
-            .filter(|p| p.is_v4() && p.len128() <= 96 + 30)
-            .flat_map(|p| {
-                let host_bits = !(u128::MAX << (128 - u32::from(p.len128())));
-                [p.addr(), Addr(p.addr().0 | host_bits)]
-            })
-            .collect();
+        let Compiled {
+            lan_v4,
+            lan_v6,
+            smurf_v4,
+            track_udp,
+            bogon_src,
+            bogus_dst,
+            lan,
+            never_block,
+            allow,
+        } = Compiled::of(&policy);
         Filter {
             sources: SourceTable::new(policy.tables.sources),
             flows: FlowTable::new(policy.tables.flows),
@@ -487,11 +486,7 @@ impl Filter {
                 seed ^ 0x6672_6167,
                 policy.conntrack.fragment_timeout,
             ),
-            // UDP flows matter to strict mode, to UDP traps (only datagrams
-            // of no flow hit one) and to vouching (a WAN peer that answers
-            // the LAN is not made a fly by a forged trap hit): whenever a
-            // fly can be made.
-            track_udp: policy.strict || !policy.trap_udp.is_empty() || !policy.trap_tcp.is_empty(),
+            track_udp,
             smurf_v4,
             hash: SeededHash::new(seed),
             addr_hash: shared.blacklist.hasher(),
@@ -504,16 +499,38 @@ impl Filter {
             pending_reply: None,
             vouch_memo: vec![0; VOUCH_MEMO].into_boxed_slice(),
             tx: ArrayVec::new(),
-            bogon_src: policy::AddrMatcher::new(&policy.bogon_src),
-            bogus_dst: policy::AddrMatcher::new(&policy.bogus_dst),
-            lan: policy::AddrMatcher::new(&policy.lan),
-            never_block: policy::AddrMatcher::new(&policy.never_block),
-            allow: policy::AllowMatcher::new(&policy.allow),
+            bogon_src,
+            bogus_dst,
+            lan,
+            never_block,
+            allow,
             policy,
             shared,
             lan_v4,
             lan_v6,
         }
+    }
+
+    /// Apply a new policy without losing state: flows, per-source limits,
+    /// fragments, the RST queue and the flies all carry over, so no
+    /// connection notices. Refused (and nothing changed) when the new
+    /// policy sizes the tables differently or keys flies by other prefixes:
+    /// those need a restart.
+    pub fn reload(&mut self, policy: Arc<Policy>) -> Result<(), String> {
+        reload_compatible(&self.policy, &policy)?;
+        let c = Compiled::of(&policy);
+        self.lan_v4 = c.lan_v4;
+        self.lan_v6 = c.lan_v6;
+        self.smurf_v4 = c.smurf_v4;
+        self.track_udp = c.track_udp;
+        self.bogon_src = c.bogon_src;
+        self.bogus_dst = c.bogus_dst;
+        self.lan = c.lan;
+        self.never_block = c.never_block;
+        self.allow = c.allow;
+        self.frags.set_timeout(policy.conntrack.fragment_timeout);
+        self.policy = policy;
+        Ok(())
     }
 
     /// A filter with its own shared state (replay, tests, benches).
@@ -1784,4 +1801,66 @@ fn never_a_fly(a: Addr) -> bool {
 
 fn is_unspecified(a: Addr) -> bool {
     a.0 == 0 || a == Addr::from_v4(0)
+}
+
+/// What a filter compiles from its policy for the hot path.
+struct Compiled {
+    lan_v4: bool,
+    lan_v6: bool,
+    smurf_v4: Vec<Addr>,
+    track_udp: bool,
+    bogon_src: policy::AddrMatcher,
+    bogus_dst: policy::AddrMatcher,
+    lan: policy::AddrMatcher,
+    never_block: policy::AddrMatcher,
+    allow: policy::AllowMatcher,
+}
+
+impl Compiled {
+    fn of(policy: &Policy) -> Compiled {
+        Compiled {
+            lan_v4: policy.lan.0.iter().any(|p| p.is_v4()),
+            lan_v6: policy.lan.0.iter().any(|p| !p.is_v4()),
+            // Directed-broadcast and network addresses of the IPv4 LAN
+            // prefixes.
+            smurf_v4: policy
+                .lan
+                .0
+                .iter()
+                .filter(|p| p.is_v4() && p.len128() <= 96 + 30)
+                .flat_map(|p| {
+                    let host_bits = !(u128::MAX << (128 - u32::from(p.len128())));
+                    [p.addr(), Addr(p.addr().0 | host_bits)]
+                })
+                .collect(),
+            // UDP flows matter to strict mode, to UDP traps (only datagrams
+            // of no flow hit one) and to vouching (a WAN peer that answers
+            // the LAN is not made a fly by a forged trap hit): whenever a
+            // fly can be made.
+            track_udp: policy.strict || !policy.trap_udp.is_empty() || !policy.trap_tcp.is_empty(),
+            bogon_src: policy::AddrMatcher::new(&policy.bogon_src),
+            bogus_dst: policy::AddrMatcher::new(&policy.bogus_dst),
+            lan: policy::AddrMatcher::new(&policy.lan),
+            never_block: policy::AddrMatcher::new(&policy.never_block),
+            allow: policy::AllowMatcher::new(&policy.allow),
+        }
+    }
+}
+
+/// Can a running filter (and the blacklist it shares) take `new` in place
+/// of `old`? The tables are sized and the flies keyed at start.
+pub fn reload_compatible(old: &Policy, new: &Policy) -> Result<(), String> {
+    if old.tables != new.tables {
+        return Err(format!(
+            "[tables] changed ({:?} -> {:?}): table sizes are fixed at start; restart to apply them",
+            old.tables, new.tables
+        ));
+    }
+    if old.fly_prefix != new.fly_prefix {
+        return Err(format!(
+            "trap.prefix_v4/prefix_v6 changed (/{}, /{} -> /{}, /{}): flies are keyed by them; restart to apply them",
+            old.fly_prefix.v4, old.fly_prefix.v6, new.fly_prefix.v4, new.fly_prefix.v6
+        ));
+    }
+    Ok(())
 }
