@@ -48,6 +48,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("tcpdump", "tcpdump"),
     ("hping3", "hping3"),
     ("nmap", "nmap"),
+    ("iperf3", "iperf3"),
+    ("setpriv", "util-linux"),
 ];
 
 // ---------------------------------------------------------------------------
@@ -881,6 +883,9 @@ impl Captured {
 pub struct Appliance {
     pub backend: Backend,
     pub stats_path: PathBuf,
+    /// The daemon's control socket (in the lab's scratch directory, so that
+    /// labs never share one).
+    pub socket: PathBuf,
     bg: Bg,
 }
 
@@ -931,6 +936,11 @@ impl Appliance {
             "--stats-file".into(),
             stats_path.to_string_lossy().into_owned(),
         ];
+        let socket = lab.path("control.sock");
+        if !extra.contains(&"--socket") {
+            argv.push("--socket".into());
+            argv.push(socket.to_string_lossy().into_owned());
+        }
         argv.extend(extra.iter().map(|s| s.to_string()));
         let mut bg = Bg::spawn("flypaper", &argv);
         // The word, not the letters: "already bound" is not ready.
@@ -949,6 +959,7 @@ impl Appliance {
         let a = Appliance {
             backend,
             stats_path,
+            socket,
             bg,
         };
         // The first stats file follows `ready` within a period.
@@ -958,6 +969,16 @@ impl Appliance {
 
     pub fn pid(&self) -> u32 {
         self.bg.pid()
+    }
+
+    /// Run a CLI verb (`flypaper list --json`, ...) against this daemon's
+    /// control socket, from the root namespace (the socket is a path).
+    pub fn verb(&self, args: &[&str]) -> Out {
+        let sock = self.socket.to_string_lossy().into_owned();
+        let mut argv = vec![env!("CARGO_BIN_EXE_flypaper")];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["--socket", &sock]);
+        run_root(20, &argv)
     }
 
     pub fn stdout(&self) -> Vec<String> {
