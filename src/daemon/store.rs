@@ -40,20 +40,39 @@ pub fn wall(t: Nanos, now: Nanos, wall_now: SystemTime) -> SystemTime {
 }
 
 impl FlyStore<'_> {
-    /// Copy a new or changed fly into the map (if it belongs there).
+    /// A fly was made or changed: copy what the blacklist holds for it now
+    /// into the map (if it belongs there). The blacklist's state, not the
+    /// event, decides: an event that arrives after the operator freed the
+    /// fly re-adds nothing, and a shorter lock-out never overwrites a
+    /// longer one.
     pub fn added(&self, e: &FlyEntry) -> Result<(), String> {
-        match self.prog {
-            Some(p) if in_kernel(e) => p
-                .set_fly(e.addr.0, e.expires.0)
-                .map_err(|err| format!("{}: not copied to the XDP program ({err})", e.target())),
+        let Some(p) = self.prog else { return Ok(()) };
+        let now = Nanos(crate::sys::monotonic_ns());
+        match self.shared.blacklist.get(e.addr, now) {
+            Some(cur) if in_kernel(&cur) => p
+                .set_fly(cur.addr.0, cur.expires.0)
+                .map_err(|err| format!("{}: not copied to the XDP program ({err})", cur.target())),
             _ => Ok(()),
         }
     }
 
-    /// A fly left the blacklist (evicted, expired, freed).
+    /// A fly left the blacklist (evicted, expired, freed): take it out of
+    /// the map, unless the blacklist holds that key again by now (then the
+    /// map gets what it holds).
     pub fn removed(&self, e: &FlyEntry) {
-        if let Some(p) = self.prog {
-            let _ = p.remove_fly(e.addr.0);
+        if self.prog.is_none() {
+            return;
+        }
+        let now = Nanos(crate::sys::monotonic_ns());
+        match self.shared.blacklist.get(e.addr, now) {
+            Some(cur) if in_kernel(&cur) => {
+                let _ = self.added(&cur);
+            }
+            _ => {
+                if let Some(p) = self.prog {
+                    let _ = p.remove_fly(e.addr.0);
+                }
+            }
         }
     }
 

@@ -827,33 +827,38 @@ impl Blacklist {
         n
     }
 
-    /// Free every fly whose lock-out has expired at `now`, reporting each.
-    /// Walks the expiry order, not the table: the cost is the expired
-    /// flies', not the capacity's.
+    /// Free every fly whose lock-out has expired at `now`, reporting each
+    /// after the writer lock is released (the report may log or make a
+    /// syscall; a worker that makes a fly must not wait for it). Walks the
+    /// expiry order, not the table: the cost is the expired flies', not
+    /// the capacity's.
     pub fn sweep(&self, now: Nanos, mut expired: impl FnMut(FlyEntry)) -> usize {
-        let mut ix = self.lock();
-        let now_secs = now.0 / 1_000_000_000;
-        let mut n = 0;
-        for class in Class::ALL {
-            while let Some(&Reverse(v)) = ix.heaps[class as usize].peek() {
-                if v >> 32 > now_secs {
-                    break;
-                }
-                ix.heaps[class as usize].pop();
-                if let Some((i, e)) = self.current(v, class) {
-                    if e.expires <= now {
-                        self.free_slot(i);
-                        expired(e);
-                        n += 1;
+        let mut gone = Vec::new();
+        {
+            let mut ix = self.lock();
+            let now_secs = now.0 / 1_000_000_000;
+            for class in Class::ALL {
+                while let Some(&Reverse(v)) = ix.heaps[class as usize].peek() {
+                    if v >> 32 > now_secs {
+                        break;
+                    }
+                    ix.heaps[class as usize].pop();
+                    if let Some((i, e)) = self.current(v, class) {
+                        if e.expires <= now {
+                            self.free_slot(i);
+                            gone.push(e);
+                        }
                     }
                 }
             }
+            if self.bits_set.load(Ordering::Relaxed)
+                > 2 * BLOOM_BITS * self.occupied.load(Ordering::Relaxed) + 64
+            {
+                self.rebuild_bits();
+            }
         }
-        if self.bits_set.load(Ordering::Relaxed)
-            > 2 * BLOOM_BITS * self.occupied.load(Ordering::Relaxed) + 64
-        {
-            self.rebuild_bits();
-        }
+        let n = gone.len();
+        gone.into_iter().for_each(&mut expired);
         n
     }
 
