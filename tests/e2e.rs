@@ -193,6 +193,19 @@ fn nmap(lab: &Lab, src: &str, ports: &str) -> Out {
     )
 }
 
+/// A TCP connection from the wan host's address `src` to the lan host's
+/// trap port 139, made by the wan host's own stack. With
+/// `trap.proof = "handshake"` the appliance answers with a SYN cookie and
+/// the stack returns it: `src` becomes a proven fly.
+fn connect_trap(lab: &Lab, src: &str) {
+    lab.run_t(
+        Host::Wan,
+        15,
+        &["nc", "-z", "-n", "-w", "3", "-s", src, LAN_IP, "139"],
+    )
+    .check();
+}
+
 /// The open ports in nmap's grepable output.
 fn open_ports(out: &Out) -> Vec<String> {
     out.stdout
@@ -822,9 +835,10 @@ fn drop_deltas(a: &Appliance, before: &Stats, after: &Stats) -> BTreeMap<String,
 /// GRE; the seed's attacks (a bogon source, SYN+FIN, a SYN to the trap
 /// port and then a SYN from the new fly) inside each encapsulation are
 /// dropped with exactly the reasons the bare frames get, and none of them
-/// arrives. A source trapped behind PPPoE is then dropped in the XDP
-/// program on AF_XDP (the XDP fly counter rises, the userspace one does
-/// not) and in userspace on AF_PACKET.
+/// arrives. A source trapped behind PPPoE (an unproven fly: nobody proved
+/// the forged hit) then loses every frame in userspace on both backends;
+/// on AF_XDP the XDP program passes them up, since unproven flies stay out
+/// of its map (`xdp_drops_flies` has a proven one).
 fn encapsulated_attacks(b: Backend) {
     let lab = Lab::up(&lab_name("en", b));
     let config = format!("[filter]\nlan = [\"{LAN_PREFIX}\", \"2001:db8:1::/48\"]\n");
@@ -952,26 +966,20 @@ fn encapsulated_attacks(b: Backend) {
         ),
     ));
     assert_eq!(burst.len(), 200);
-    let after = a.wait_stats(t, |s| a.fly_drops(s) >= a.fly_drops(&before) + 200);
-    let after2 = a.settled_drops();
-    match b {
-        Backend::AfXdp => {
-            let xdp = after.xdp("fly_drops") - before.xdp("fly_drops");
-            assert!(
-                xdp >= 200,
-                "xdp.fly_drops rose by {xdp} for 200 PPPoE frames of a fly: {after}"
-            );
-            assert_eq!(
-                after2.drop("fly"),
-                before.drop("fly"),
-                "the PPPoE fly's frames reached userspace: {after2}"
-            );
-        }
-        Backend::AfPacket => assert_eq!(
-            after2.drop("fly") - before.drop("fly"),
-            200,
-            "drops.fly for 200 PPPoE frames of a fly: {after2}"
-        ),
+    a.wait_stats(t, |s| a.fly_drops(s) >= a.fly_drops(&before) + 200);
+    let after = a.settled_drops();
+    assert_eq!(
+        after.drop("fly") - before.drop("fly"),
+        200,
+        "drops.fly for 200 PPPoE frames of an unproven fly: {after}"
+    );
+    assert_eq!(after.fly_class(fly).as_deref(), Some("unproven"), "{after}");
+    if b == Backend::AfXdp {
+        assert_eq!(
+            after.xdp("fly_drops"),
+            before.xdp("fly_drops"),
+            "the XDP program dropped frames of an unproven fly: {after}"
+        );
     }
     attacks.extend(burst);
 
@@ -1007,6 +1015,10 @@ fn encapsulated_attacks(b: Backend) {
 // ---------------------------------------------------------------------------
 // 4. Flies are dropped in XDP
 
+/// A proven fly (it returned the SYN cookie of a handshake on the trap
+/// port) is dropped in the XDP program: its frames never reach userspace,
+/// and the pinned `flies` map holds it. An unproven one (a forged trap
+/// hit) stays out of the map.
 #[test]
 fn xdp_drops_flies() {
     if !backend_enabled(Backend::AfXdp) {
@@ -1020,15 +1032,19 @@ fn xdp_drops_flies() {
     let a = Appliance::start_with(
         &lab,
         Backend::AfXdp,
-        &base_config(),
+        &handshake_config(),
         &["--pin-maps", pins.0.to_str().unwrap()],
     );
-    let fly = "198.51.100.66";
-    hping(&lab, &format!("-a {fly} -S -p 139 -c 1"));
+    let (fly, unproven) = ("198.51.100.66", "198.51.100.67");
+    lab.add_wan_addr(fly);
+    // The wan host's own TCP stack returns the cookie.
+    connect_trap(&lab, fly);
+    hping(&lab, &format!("-a {unproven} -S -p 139 -c 1"));
     let s = a.wait_stats(Duration::from_secs(5), |s| {
-        s.fly_list().iter().any(|f| f == fly)
+        s.fly_class(fly).as_deref() == Some("proven") && s.fly_class(unproven).is_some()
     });
-    assert!(s.fly_list().iter().any(|f| f == fly), "fly_list: {s}");
+    assert_eq!(s.fly_class(fly).as_deref(), Some("proven"), "{s}");
+    assert_eq!(s.fly_class(unproven).as_deref(), Some("unproven"), "{s}");
     // The fly map is updated by userspace; give it a moment.
     std::thread::sleep(Duration::from_millis(500));
     let before = a.settled_drops();
@@ -1057,14 +1073,20 @@ fn xdp_drops_flies() {
         after2.drop("fly") - before.drop("fly")
     );
 
-    // An operator's view: the fly is in the pinned map, with an expiry.
-    let key = flypaper::sys::xdp::FlyKey::new(fly.parse::<flypaper::Addr>().unwrap().0);
+    // An operator's view: the proven fly is in the pinned map, with an
+    // expiry; the unproven one is not.
+    let key =
+        |ip: &str| flypaper::sys::xdp::FlyKey::new(ip.parse::<flypaper::Addr>().unwrap().0).addr;
     let flies = libbpf_rs::MapHandle::from_pinned_path(pins.0.join("flies"))
         .unwrap_or_else(|e| panic!("opening the pinned flies map: {e}"));
-    let v = libbpf_rs::MapCore::lookup(&flies, &key.addr, libbpf_rs::MapFlags::ANY)
-        .unwrap()
-        .expect("the fly is in the pinned map");
+    let lookup =
+        |ip: &str| libbpf_rs::MapCore::lookup(&flies, &key(ip), libbpf_rs::MapFlags::ANY).unwrap();
+    let v = lookup(fly).expect("the proven fly is in the pinned map");
     assert!(u64::from_ne_bytes(v[..8].try_into().unwrap()) > 0);
+    assert!(
+        lookup(unproven).is_none(),
+        "the unproven fly {unproven} is in the XDP program's map"
+    );
     drop(flies);
     // A clean stop removes the pins.
     let exit = a.terminate();

@@ -1172,6 +1172,29 @@ impl Stats {
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect()
     }
+
+    /// `fly_detail`: one object per fly.
+    pub fn fly_detail(&self) -> Vec<Value> {
+        self.0
+            .get("fly_detail")
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("stats have no `fly_detail`: {}", self.0))
+            .clone()
+    }
+
+    /// The class ("unproven", "proven", "operator") of the fly `addr` (an
+    /// address or a prefix, as `fly_list` writes it), if it is one.
+    pub fn fly_class(&self, addr: &str) -> Option<String> {
+        self.fly_detail()
+            .iter()
+            .find(|f| f.get("addr").and_then(Value::as_str) == Some(addr))
+            .map(|f| {
+                f.get("class")
+                    .and_then(Value::as_str)
+                    .unwrap_or_else(|| panic!("a fly without a class: {f}"))
+                    .to_string()
+            })
+    }
 }
 
 impl fmt::Display for Stats {
@@ -1184,6 +1207,13 @@ impl fmt::Display for Stats {
 /// lab's LAN prefix (anti-spoofing on).
 pub fn base_config() -> String {
     format!("[filter]\nlan = [\"{LAN_PREFIX}\"]\n")
+}
+
+/// [`base_config`] with `trap.proof = "handshake"`: a SYN to a trap port
+/// is answered with a SYN cookie, and a source that returns it is a
+/// proven fly.
+pub fn handshake_config() -> String {
+    format!("{}[trap]\nproof = \"handshake\"\n", base_config())
 }
 
 /// Read a file fully (for comparing transfers).
