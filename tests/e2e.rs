@@ -380,8 +380,7 @@ fn ping_and_transfer(b: Backend) {
         "legitimate traffic was dropped: {:?}",
         s.nonzero_drops()
     );
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 /// With two workers, both directions of every connection meet the same
@@ -408,8 +407,7 @@ fn workers_keep_flows(b: Backend) {
         "connections were dropped with two workers: {:?}",
         s.nonzero_drops()
     );
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -544,8 +542,7 @@ fn seed_attacks(b: Backend) {
         "no `{line}` on stdout\n{}",
         a.transcript()
     );
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -625,8 +622,7 @@ fn trap_locks_out_scanner(b: Backend) {
     );
     assert_eq!(s.fly_list(), [WAN_IP], "{s}");
     assert_eq!(s.drop("not-allowed"), 0, "{s}");
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -760,8 +756,7 @@ fn tags_non_ip_and_rst_delay(b: Backend) {
         "drops: {:?}",
         s.nonzero_drops()
     );
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -1013,8 +1008,7 @@ fn encapsulated_attacks(b: Backend) {
             hex(f)
         );
     }
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -1383,8 +1377,7 @@ fn connect_scan_makes_a_proven_fly(b: Backend) {
             "the proven fly's frames reached userspace: {after}"
         );
     }
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 /// A flood of SYNs to the trap port from random (forged) sources, in
@@ -1488,8 +1481,7 @@ fn forged_trap_flood_makes_no_proven_fly(b: Backend) {
     }
 
     // The lock-out log: at most 20 lines per 10 s, the rest summarised.
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    let exit = a.terminate_ok();
     let lockouts = exit
         .stdout
         .iter()
@@ -1618,8 +1610,7 @@ fn forged_hit_on_a_talking_host_does_not_lock_it_out(b: Backend) {
     );
     let s = a.settled_drops();
     assert!(!s.fly_list().iter().any(|f| f == talker), "{s}");
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 /// A SYN scan, in port order, that touches the trap port (139) before the
@@ -1664,8 +1655,7 @@ fn syn_scan_finds_no_open_port(b: Backend) {
         );
     }
     assert!(got.count_from(WAN_IP2) > 0, "{:?}", got.by_source());
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 /// Without `filter.lan`, the lan host's address is learned from its own
@@ -1717,6 +1707,5 @@ fn lan_address_from_the_wan_is_spoofed(b: Backend) {
         "lan -> wan after the forgery: {p:?}; stats {}",
         a.stats()
     );
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }

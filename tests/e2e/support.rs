@@ -1059,6 +1059,14 @@ impl Appliance {
         self.exit(status, killed)
     }
 
+    /// Stop with SIGTERM and assert that it exited cleanly.
+    #[track_caller]
+    pub fn terminate_ok(self) -> Exit {
+        let exit = self.terminate();
+        assert!(exit.status.success(), "exit {}", exit.status);
+        exit
+    }
+
     /// Stop with SIGINT (bounded; SIGKILL if it does not exit).
     pub fn interrupt(mut self) -> Exit {
         let (status, killed) = self.bg.stop("INT", Duration::from_secs(10));
@@ -1164,11 +1172,16 @@ impl Stats {
             .unwrap_or_else(|| panic!("stats have no `xdp.{key}`: {}", self.0))
     }
 
-    pub fn fly_list(&self) -> Vec<String> {
+    /// A top-level array; panics if it is missing.
+    fn array(&self, key: &str) -> &[Value] {
         self.0
-            .get("fly_list")
+            .get(key)
             .and_then(Value::as_array)
-            .unwrap_or_else(|| panic!("stats have no `fly_list`: {}", self.0))
+            .unwrap_or_else(|| panic!("stats have no `{key}`: {}", self.0))
+    }
+
+    pub fn fly_list(&self) -> Vec<String> {
+        self.array("fly_list")
             .iter()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect()
@@ -1176,11 +1189,7 @@ impl Stats {
 
     /// `fly_detail`: one object per fly.
     pub fn fly_detail(&self) -> Vec<Value> {
-        self.0
-            .get("fly_detail")
-            .and_then(Value::as_array)
-            .unwrap_or_else(|| panic!("stats have no `fly_detail`: {}", self.0))
-            .clone()
+        self.array("fly_detail").to_vec()
     }
 
     /// The class ("unproven", "proven", "operator") of the fly `addr` (an
