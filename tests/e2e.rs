@@ -8,7 +8,7 @@
 //! `FLYPAPER_E2E_AFXDP=0` leaves out the AF_XDP variants (see
 //! `support::AFXDP_BY_DEFAULT`); `FLYPAPER_E2E_KEEP=1` keeps each lab's
 //! scratch directory. Tools: iproute2 ethtool iputils-ping netcat-openbsd
-//! tcpdump hping3 nmap python3-scapy.
+//! tcpdump hping3 nmap iperf3 python3-scapy.
 //!
 //! All traffic stays inside the lab: the hosts' addresses are
 //! 198.51.100.0/24, and spoofed sources are only ever sent toward the lab's
@@ -52,7 +52,12 @@ per_backend!(
     trap_locks_out_scanner,
     tags_non_ip_and_rst_delay,
     encapsulated_attacks,
-    signals_and_restart
+    signals_and_restart,
+    connect_scan_makes_a_proven_fly,
+    forged_trap_flood_makes_no_proven_fly,
+    forged_hit_on_a_talking_host_does_not_lock_it_out,
+    syn_scan_finds_no_open_port,
+    lan_address_from_the_wan_is_spoofed
 );
 
 fn lab_name(base: &str, b: Backend) -> String {
@@ -165,32 +170,39 @@ fn hping(lab: &Lab, args: &str) -> Out {
 /// a minimum rate keep a scan of 1024 filtered ports to a few seconds
 /// (nmap alone slows down to ~50 probes/s when nothing answers).
 fn nmap(lab: &Lab, src: &str, ports: &str) -> Out {
+    nmap_scan(lab, &["-sS", "--max-retries", "1", "-S", src], ports)
+}
+
+/// nmap from the wan host toward the lan host with `opts` (the scan type
+/// and whatever else), bounded like [`nmap`]; grepable output.
+fn nmap_scan(lab: &Lab, opts: &[&str], ports: &str) -> Out {
+    let mut v = vec!["nmap", "-Pn", "-n", "-T4", "--min-rate", "1000"];
+    v.extend_from_slice(opts);
+    v.extend_from_slice(&[
+        "-e",
+        "eth0",
+        "-p",
+        ports,
+        "--host-timeout",
+        "100s",
+        "-oG",
+        "-",
+        LAN_IP,
+    ]);
+    lab.run_t(Host::Wan, 120, &v)
+}
+
+/// A TCP connection from the wan host's address `src` to the lan host's
+/// trap port 139, made by the wan host's own stack. With
+/// `trap.proof = "handshake"` the appliance answers with a SYN cookie and
+/// the stack returns it: `src` becomes a proven fly.
+fn connect_trap(lab: &Lab, src: &str) {
     lab.run_t(
         Host::Wan,
-        120,
-        &[
-            "nmap",
-            "-sS",
-            "-Pn",
-            "-n",
-            "-T4",
-            "--max-retries",
-            "1",
-            "--min-rate",
-            "1000",
-            "-e",
-            "eth0",
-            "-S",
-            src,
-            "-p",
-            ports,
-            "--host-timeout",
-            "100s",
-            "-oG",
-            "-",
-            LAN_IP,
-        ],
+        15,
+        &["nc", "-z", "-n", "-w", "3", "-s", src, LAN_IP, "139"],
     )
+    .check();
 }
 
 /// The open ports in nmap's grepable output.
@@ -231,12 +243,18 @@ fn send_icmp_types(lab: &Lab, src: &str, each: u32) {
 
 /// A minimal web server on the lan host (port 22: inside nmap's 1-1024).
 fn start_service(lab: &Lab) -> Bg {
+    start_service_on(lab, 22)
+}
+
+/// A minimal web server on the lan host's TCP `port`.
+fn start_service_on(lab: &Lab, port: u16) -> Bg {
+    let p = port.to_string();
     let srv = lab.spawn(
         Host::Lan,
         150,
-        &[PYTHON, "-m", "http.server", "22", "--bind", LAN_IP],
+        &[PYTHON, "-m", "http.server", &p, "--bind", LAN_IP],
     );
-    wait_listen(lab, Host::Lan, 22);
+    wait_listen(lab, Host::Lan, port);
     srv
 }
 
@@ -362,8 +380,7 @@ fn ping_and_transfer(b: Backend) {
         "legitimate traffic was dropped: {:?}",
         s.nonzero_drops()
     );
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 /// With two workers, both directions of every connection meet the same
@@ -390,8 +407,7 @@ fn workers_keep_flows(b: Backend) {
         "connections were dropped with two workers: {:?}",
         s.nonzero_drops()
     );
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -526,8 +542,7 @@ fn seed_attacks(b: Backend) {
         "no `{line}` on stdout\n{}",
         a.transcript()
     );
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -607,8 +622,7 @@ fn trap_locks_out_scanner(b: Backend) {
     );
     assert_eq!(s.fly_list(), [WAN_IP], "{s}");
     assert_eq!(s.drop("not-allowed"), 0, "{s}");
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -742,8 +756,7 @@ fn tags_non_ip_and_rst_delay(b: Backend) {
         "drops: {:?}",
         s.nonzero_drops()
     );
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -822,9 +835,10 @@ fn drop_deltas(a: &Appliance, before: &Stats, after: &Stats) -> BTreeMap<String,
 /// GRE; the seed's attacks (a bogon source, SYN+FIN, a SYN to the trap
 /// port and then a SYN from the new fly) inside each encapsulation are
 /// dropped with exactly the reasons the bare frames get, and none of them
-/// arrives. A source trapped behind PPPoE is then dropped in the XDP
-/// program on AF_XDP (the XDP fly counter rises, the userspace one does
-/// not) and in userspace on AF_PACKET.
+/// arrives. A source trapped behind PPPoE (an unproven fly: nobody proved
+/// the forged hit) then loses every frame in userspace on both backends;
+/// on AF_XDP the XDP program passes them up, since unproven flies stay out
+/// of its map (`xdp_drops_flies` has a proven one).
 fn encapsulated_attacks(b: Backend) {
     let lab = Lab::up(&lab_name("en", b));
     let config = format!("[filter]\nlan = [\"{LAN_PREFIX}\", \"2001:db8:1::/48\"]\n");
@@ -952,26 +966,20 @@ fn encapsulated_attacks(b: Backend) {
         ),
     ));
     assert_eq!(burst.len(), 200);
-    let after = a.wait_stats(t, |s| a.fly_drops(s) >= a.fly_drops(&before) + 200);
-    let after2 = a.settled_drops();
-    match b {
-        Backend::AfXdp => {
-            let xdp = after.xdp("fly_drops") - before.xdp("fly_drops");
-            assert!(
-                xdp >= 200,
-                "xdp.fly_drops rose by {xdp} for 200 PPPoE frames of a fly: {after}"
-            );
-            assert_eq!(
-                after2.drop("fly"),
-                before.drop("fly"),
-                "the PPPoE fly's frames reached userspace: {after2}"
-            );
-        }
-        Backend::AfPacket => assert_eq!(
-            after2.drop("fly") - before.drop("fly"),
-            200,
-            "drops.fly for 200 PPPoE frames of a fly: {after2}"
-        ),
+    a.wait_stats(t, |s| a.fly_drops(s) >= a.fly_drops(&before) + 200);
+    let after = a.settled_drops();
+    assert_eq!(
+        after.drop("fly") - before.drop("fly"),
+        200,
+        "drops.fly for 200 PPPoE frames of an unproven fly: {after}"
+    );
+    assert_eq!(after.fly_class(fly).as_deref(), Some("unproven"), "{after}");
+    if b == Backend::AfXdp {
+        assert_eq!(
+            after.xdp("fly_drops"),
+            before.xdp("fly_drops"),
+            "the XDP program dropped frames of an unproven fly: {after}"
+        );
     }
     attacks.extend(burst);
 
@@ -1000,13 +1008,16 @@ fn encapsulated_attacks(b: Backend) {
             hex(f)
         );
     }
-    let exit = a.terminate();
-    assert!(exit.status.success(), "exit {}", exit.status);
+    a.terminate_ok();
 }
 
 // ---------------------------------------------------------------------------
 // 4. Flies are dropped in XDP
 
+/// A proven fly (it returned the SYN cookie of a handshake on the trap
+/// port) is dropped in the XDP program: its frames never reach userspace,
+/// and the pinned `flies` map holds it. An unproven one (a forged trap
+/// hit) stays out of the map.
 #[test]
 fn xdp_drops_flies() {
     if !backend_enabled(Backend::AfXdp) {
@@ -1020,15 +1031,19 @@ fn xdp_drops_flies() {
     let a = Appliance::start_with(
         &lab,
         Backend::AfXdp,
-        &base_config(),
+        &handshake_config(),
         &["--pin-maps", pins.0.to_str().unwrap()],
     );
-    let fly = "198.51.100.66";
-    hping(&lab, &format!("-a {fly} -S -p 139 -c 1"));
+    let (fly, unproven) = ("198.51.100.66", "198.51.100.67");
+    lab.add_wan_addr(fly);
+    // The wan host's own TCP stack returns the cookie.
+    connect_trap(&lab, fly);
+    hping(&lab, &format!("-a {unproven} -S -p 139 -c 1"));
     let s = a.wait_stats(Duration::from_secs(5), |s| {
-        s.fly_list().iter().any(|f| f == fly)
+        s.fly_class(fly).as_deref() == Some("proven") && s.fly_class(unproven).is_some()
     });
-    assert!(s.fly_list().iter().any(|f| f == fly), "fly_list: {s}");
+    assert_eq!(s.fly_class(fly).as_deref(), Some("proven"), "{s}");
+    assert_eq!(s.fly_class(unproven).as_deref(), Some("unproven"), "{s}");
     // The fly map is updated by userspace; give it a moment.
     std::thread::sleep(Duration::from_millis(500));
     let before = a.settled_drops();
@@ -1057,14 +1072,20 @@ fn xdp_drops_flies() {
         after2.drop("fly") - before.drop("fly")
     );
 
-    // An operator's view: the fly is in the pinned map, with an expiry.
-    let key = flypaper::sys::xdp::FlyKey::new(fly.parse::<flypaper::Addr>().unwrap().0);
+    // An operator's view: the proven fly is in the pinned map, with an
+    // expiry; the unproven one is not.
+    let key =
+        |ip: &str| flypaper::sys::xdp::FlyKey::new(ip.parse::<flypaper::Addr>().unwrap().0).addr;
     let flies = libbpf_rs::MapHandle::from_pinned_path(pins.0.join("flies"))
         .unwrap_or_else(|e| panic!("opening the pinned flies map: {e}"));
-    let v = libbpf_rs::MapCore::lookup(&flies, &key.addr, libbpf_rs::MapFlags::ANY)
-        .unwrap()
-        .expect("the fly is in the pinned map");
+    let lookup =
+        |ip: &str| libbpf_rs::MapCore::lookup(&flies, &key(ip), libbpf_rs::MapFlags::ANY).unwrap();
+    let v = lookup(fly).expect("the proven fly is in the pinned map");
     assert!(u64::from_ne_bytes(v[..8].try_into().unwrap()) > 0);
+    assert!(
+        lookup(unproven).is_none(),
+        "the unproven fly {unproven} is in the XDP program's map"
+    );
     drop(flies);
     // A clean stop removes the pins.
     let exit = a.terminate();
@@ -1206,4 +1227,485 @@ fn signals_and_restart(b: Backend) {
     );
     no_xdp_left(&lab);
     cut(&lab, "after SIGINT");
+}
+
+// ---------------------------------------------------------------------------
+// 6. Flies that cannot be turned against the network
+
+/// An iperf3 run from the wan host to the lan host, started in the
+/// background: its one-off server on the lan host and its client.
+struct Iperf {
+    srv: Bg,
+    client: Bg,
+}
+
+/// What an iperf3 run reported.
+#[derive(Debug)]
+struct IperfResult {
+    /// Bytes the receiver got.
+    bytes: u64,
+    /// The receiver's throughput, bits per second.
+    bps: f64,
+    /// TCP retransmissions the sender made.
+    retransmits: u64,
+}
+
+/// Start `secs` of iperf3 (TCP) from the wan host to the lan host.
+fn start_iperf(lab: &Lab, secs: u64) -> Iperf {
+    let srv = lab.spawn(
+        Host::Lan,
+        secs + 30,
+        &["iperf3", "-s", "-1", "-B", LAN_IP, "-p", "5201"],
+    );
+    wait_listen(lab, Host::Lan, 5201);
+    let t = secs.to_string();
+    let client = lab.spawn(
+        Host::Wan,
+        secs + 20,
+        &["iperf3", "-c", LAN_IP, "-p", "5201", "-t", &t, "-J"],
+    );
+    Iperf { srv, client }
+}
+
+impl Iperf {
+    /// Wait for the run to end; panics unless it completed.
+    fn finish(mut self, timeout: Duration) -> IperfResult {
+        let st = self.client.wait_exit(timeout);
+        // Its output read to the end (it has exited: no signal is sent).
+        self.client.stop("TERM", Duration::from_secs(1));
+        let out = self.client.stdout().join("\n");
+        assert!(
+            st.is_some_and(|s| s.success()),
+            "iperf3 did not complete ({st:?})\n{}\n{}",
+            self.client.transcript(),
+            self.srv.transcript()
+        );
+        self.srv.wait_exit(Duration::from_secs(5));
+        let j: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("iperf3 -J output is not JSON ({e}): {out}"));
+        let end = &j["end"];
+        let num = |v: &serde_json::Value| {
+            v.as_f64()
+                .unwrap_or_else(|| panic!("iperf3 -J: no number where expected: {end}"))
+        };
+        IperfResult {
+            bytes: num(&end["sum_received"]["bytes"]) as u64,
+            bps: num(&end["sum_received"]["bits_per_second"]),
+            retransmits: num(&end["sum_sent"]["retransmits"]) as u64,
+        }
+    }
+}
+
+/// An nmap connect scan (the wan host's own TCP stack, so it completes
+/// the handshakes it is offered) over the trap port, with
+/// `trap.proof = "handshake"`: the appliance answers the SYN to 139 with
+/// a SYN cookie, the scanner's stack returns it, and the scanner is a
+/// proven fly. Its frames are then all dropped, in the XDP program on
+/// AF_XDP (proven flies are in its map).
+fn connect_scan_makes_a_proven_fly(b: Backend) {
+    let lab = Lab::up(&lab_name("cs", b));
+    let mut a = Appliance::start(&lab, b, &handshake_config());
+    let t = Duration::from_secs(5);
+    // The control: before the scan the wan host gets through.
+    let p = lab.ping(Host::Wan, LAN_IP, 2, "0.5");
+    assert!(p.all(), "before the scan: {p:?}; stats {}", a.stats());
+
+    let out = nmap_scan(&lab, &["-sT", "--max-retries", "0"], "22,139,445");
+    assert!(out.ok(), "{out}");
+    eprintln!(
+        "connect scan: {}",
+        out.stdout
+            .lines()
+            .find(|l| l.contains("Ports: "))
+            .unwrap_or("")
+    );
+    // The fly list is the shared blacklist's; the counters follow within
+    // a report period.
+    a.wait_stats(t, |s| {
+        s.fly_class(WAN_IP).as_deref() == Some("proven")
+            && s.get("flies_proven") >= 1
+            && s.get("synacks") >= 1
+    });
+    let s = a.settled_stats();
+    assert_eq!(
+        s.fly_class(WAN_IP).as_deref(),
+        Some("proven"),
+        "the connect scanner is no proven fly: {s}"
+    );
+    assert!(s.get("flies_proven") >= 1, "{s}");
+    assert!(s.get("synacks") >= 1, "{s}");
+    assert!(s.drop("trap") >= 1, "{s}");
+    let line = format!("lockout {WAN_IP}, who tried TCP-port 139");
+    assert!(
+        a.wait_stdout(t, |l| l.starts_with(&line) && !l.contains("unproven")),
+        "no proven `{line}` on stdout\n{}",
+        a.transcript()
+    );
+
+    // Afterwards nothing of it passes: not a ping, not a TCP connection.
+    // (The fly map is written by userspace: give it a moment.)
+    std::thread::sleep(Duration::from_millis(500));
+    let before = a.settled_drops();
+    let cap = lab.capture(Host::Lan, "");
+    let p = lab.ping(Host::Wan, LAN_IP, 3, "0.3");
+    assert_eq!(p.received, 0, "the proven fly's pings passed: {p:?}");
+    let out = lab.run_t(Host::Wan, 10, &["nc", "-z", "-n", "-w", "2", LAN_IP, "22"]);
+    assert!(!out.ok(), "the proven fly connected: {out}");
+    let after = a.wait_stats(t, |s| a.fly_drops(s) >= a.fly_drops(&before) + 4);
+    let got = cap.stop();
+    assert_eq!(
+        got.count_from(WAN_IP),
+        0,
+        "frames of the proven fly reached the lan host: {:?}",
+        got.by_source()
+    );
+    let fly = a.fly_drops(&after) - a.fly_drops(&before);
+    assert!(
+        fly >= 4,
+        "3 pings and a SYN of the proven fly, {fly} fly drops: {after}"
+    );
+    if b == Backend::AfXdp {
+        let after = a.settled_drops();
+        let xdp = after.xdp("fly_drops") - before.xdp("fly_drops");
+        assert!(
+            xdp >= 4,
+            "xdp.fly_drops rose by {xdp} for 3 pings and a SYN of a proven fly: {after}"
+        );
+        assert_eq!(
+            after.drop("fly"),
+            before.drop("fly"),
+            "the proven fly's frames reached userspace: {after}"
+        );
+    }
+    a.terminate_ok();
+}
+
+/// A flood of SYNs to the trap port from random (forged) sources, in
+/// handshake mode, alongside an iperf3 transfer: nobody can return the
+/// cookies, so no fly is proven; the blacklist stays within
+/// `tables.flies` by evicting unproven flies; the SYN-ACKs stay within the
+/// global limit; the lock-out log is rate limited; the transfer completes
+/// and none of it is dropped. Throughput with and without the flood is
+/// printed, never asserted.
+fn forged_trap_flood_makes_no_proven_fly(b: Backend) {
+    let lab = Lab::up(&lab_name("ff", b));
+    let config = format!("{}[tables]\nflies = 1024\n", handshake_config());
+    let a = Appliance::start(&lab, b, &config);
+
+    let quiet = start_iperf(&lab, 5).finish(Duration::from_secs(30));
+    assert!(quiet.bytes > 0, "{quiet:?}");
+
+    let run = start_iperf(&lab, 12);
+    // Into the run, so the flood meets an established transfer.
+    std::thread::sleep(Duration::from_secs(1));
+    let t0 = Instant::now();
+    // At most 50 000 SYNs (one per 200 µs), for at most 10 s.
+    let flood = lab.run_t(
+        Host::Wan,
+        10,
+        &[
+            "hping3",
+            "-I",
+            "eth0",
+            "-q",
+            "--rand-source",
+            "-S",
+            "-p",
+            "139",
+            "-i",
+            "u200",
+            "-c",
+            "50000",
+            LAN_IP,
+        ],
+    );
+    let flood_secs = t0.elapsed().as_secs_f64();
+    let busy = run.finish(Duration::from_secs(40));
+    let s = a.settled_stats();
+    let flood_for = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "iperf3 wan -> lan: {:.0} Mbit/s alone ({} retransmits), {:.0} Mbit/s during the flood ({} retransmits)",
+        quiet.bps / 1e6,
+        quiet.retransmits,
+        busy.bps / 1e6,
+        busy.retransmits
+    );
+    eprintln!(
+        "flood: {:.1} s ({}), trap {}, flies_added {}, flies_evicted {}, synacks {}, synacks_limited {}, events_lost {}",
+        flood_secs,
+        flood.status,
+        s.drop("trap"),
+        s.get("flies_added"),
+        s.get("flies_evicted"),
+        s.get("synacks"),
+        s.get("synacks_limited"),
+        s.get("events_lost")
+    );
+    assert!(busy.bytes > 0 && busy.bps > 0.0, "{busy:?}");
+
+    // Nobody returned a cookie.
+    assert_eq!(s.get("flies_proven"), 0, "{s}");
+    let proven: Vec<_> = s
+        .fly_detail()
+        .into_iter()
+        .filter(|f| f["class"] != "unproven")
+        .collect();
+    assert!(proven.is_empty(), "flies other than unproven: {proven:?}");
+    // The table held, by evicting.
+    let hits = s.drop("trap");
+    assert!(
+        hits > 1024,
+        "only {hits} trap hits: the flood fell short; {s}"
+    );
+    assert!(s.get("flies") <= 1024, "{s}");
+    assert!(
+        s.get("flies_evicted") > 0,
+        "{hits} hits and nothing evicted: {s}"
+    );
+    assert_eq!(s.get("flies_refused"), 0, "{s}");
+    // The SYN-ACKs stayed within the global limit: 200/s after a burst of
+    // 200, while the flood lasted (the appliance is not a reflector).
+    let synacks = s.get("synacks");
+    let bound = (200.0 * flood_for) as u64 + 200;
+    assert!(
+        synacks >= 1 && synacks <= bound,
+        "{synacks} SYN-ACKs for a {flood_for:.1} s flood (at most {bound}): {s}"
+    );
+    assert!(s.get("synacks_limited") > 0, "{s}");
+    // The two hosts are no flies, and none of the transfer was dropped.
+    for h in [WAN_IP, LAN_IP] {
+        assert!(s.fly_class(h).is_none(), "{h} is a fly: {s}");
+    }
+    for r in ["vouched", "invalid", "syn-rate"] {
+        assert_eq!(s.drop(r), 0, "drops.{r}: {s}");
+    }
+
+    // The lock-out log: at most 20 lines per 10 s, the rest summarised.
+    let exit = a.terminate_ok();
+    let lockouts = exit
+        .stdout
+        .iter()
+        .filter(|l| l.starts_with("lockout "))
+        .count();
+    let windows = (flood_for / 10.0).ceil() as usize + 1;
+    assert!(
+        lockouts <= 20 * windows,
+        "{lockouts} lockout lines in {flood_for:.1} s"
+    );
+    assert!(
+        exit.stdout
+            .iter()
+            .any(|l| l.starts_with("... and ") && l.ends_with(" more lockouts in the last 10 s")),
+        "no summary of the lockouts left out of the log: {:?}",
+        exit.stdout
+    );
+}
+
+/// A forged trap hit that carries the address of a wan peer in a live
+/// conversation with the lan host is dropped as `vouched`, the peer is no
+/// fly, the appliance logs a `suspect` line, and the conversation goes
+/// on. The same forgery from a silent address makes a fly (the control).
+fn forged_hit_on_a_talking_host_does_not_lock_it_out(b: Backend) {
+    let lab = Lab::up(&lab_name("fh", b));
+    let mut a = Appliance::start(&lab, b, &base_config());
+    let t = Duration::from_secs(5);
+    let (talker, silent) = ("198.51.100.3", "198.51.100.4");
+    lab.add_wan_addr(talker);
+    let lmac = lab.mac(Host::Lan);
+
+    // One echo server on the lan host, one long conversation from the
+    // talker: an exchange every 100 ms until `go` appears, then five more.
+    let port = 7007;
+    let server = format!(
+        "import socket\n\
+         s = socket.create_server(('{LAN_IP}', {port}))\n\
+         c, _ = s.accept()\n\
+         while True:\n\
+         \x20   d = c.recv(100)\n\
+         \x20   if not d: break\n\
+         \x20   c.sendall(d)\n"
+    );
+    let srv = lab.spawn(Host::Lan, 60, &[PYTHON, "-c", &server]);
+    wait_listen(&lab, Host::Lan, port);
+    let go = lab.path("go");
+    let client = format!(
+        "import os, socket, time\n\
+         c = socket.create_connection(('{LAN_IP}', {port}), timeout=3, source_address=('{talker}', 0))\n\
+         def ex(i):\n\
+         \x20   c.sendall(b'%05d' % i)\n\
+         \x20   assert c.recv(100) == b'%05d' % i\n\
+         \x20   print('exchange', i, flush=True)\n\
+         i = 0\n\
+         while not os.path.exists('{}'):\n\
+         \x20   ex(i); i += 1; time.sleep(0.1)\n\
+         for _ in range(5):\n\
+         \x20   ex(i); i += 1; time.sleep(0.1)\n\
+         print('after the forgery', flush=True)\n",
+        go.display()
+    );
+    let mut cli = lab.spawn(Host::Wan, 60, &[PYTHON, "-c", &client]);
+    assert!(
+        cli.wait_line(false, Duration::from_secs(10), |l| l == "exchange 5"),
+        "the conversation did not start\n{}\n{}",
+        cli.transcript(),
+        srv.transcript()
+    );
+
+    let before = a.settled_drops();
+    let cap = lab.capture(Host::Lan, "tcp port 139");
+    lab.scapy(
+        Host::Wan,
+        &format!(
+            "for s in ('{talker}', '{silent}'):\n\
+             \x20   sendp(Ether(dst='{lmac}')/IP(src=s, dst='{LAN_IP}')/TCP(sport=40139, dport=139, flags='S'), iface='eth0')"
+        ),
+    );
+    a.wait_stats(t, |s| {
+        s.drop("vouched") > before.drop("vouched") && s.fly_class(silent).is_some()
+    });
+    let s = a.settled_drops();
+    std::fs::write(&go, b"").unwrap();
+
+    assert_eq!(
+        s.drop("vouched") - before.drop("vouched"),
+        1,
+        "the forged hit on the talker: {s}"
+    );
+    assert!(
+        !s.fly_list().iter().any(|f| f == talker),
+        "the talker {talker} became a fly: {s}"
+    );
+    assert_eq!(
+        s.fly_class(silent).as_deref(),
+        Some("unproven"),
+        "the same forgery from a silent address: {s}"
+    );
+    assert_eq!(s.drop("trap") - before.drop("trap"), 1, "{s}");
+    let line = format!("suspect {talker}, who tried TCP-port 139");
+    assert!(
+        a.wait_stdout(t, |l| l.starts_with(&line)),
+        "no `{line}` on stdout\n{}",
+        a.transcript()
+    );
+
+    // The conversation goes on.
+    assert!(
+        cli.wait_line(false, Duration::from_secs(10), |l| l == "after the forgery"),
+        "the conversation broke after the forgery\n{}\n{}\nstats {}",
+        cli.transcript(),
+        srv.transcript(),
+        a.stats()
+    );
+    assert!(
+        cli.wait_exit(Duration::from_secs(5))
+            .is_some_and(|s| s.success()),
+        "{}",
+        cli.transcript()
+    );
+    let got = cap.stop();
+    assert_eq!(
+        got.by_source(),
+        BTreeMap::new(),
+        "forged SYNs reached the lan host"
+    );
+    let s = a.settled_drops();
+    assert!(!s.fly_list().iter().any(|f| f == talker), "{s}");
+    a.terminate_ok();
+}
+
+/// A SYN scan, in port order, that touches the trap port (139) before the
+/// lan host's listening port (8080) finds no open port: the scanner is an
+/// unproven fly from 139 on. A clean source still finds the port open.
+fn syn_scan_finds_no_open_port(b: Backend) {
+    let lab = Lab::up(&lab_name("ss", b));
+    let mut a = Appliance::start(&lab, b, &base_config());
+    let _srv = start_service_on(&lab, 8080);
+    lab.add_wan_addr(WAN_IP2);
+    let cap = lab.capture(Host::Lan, "tcp");
+
+    let t0 = Instant::now();
+    let scan = ["-sS", "--max-retries", "1", "-S", WAN_IP, "-r"];
+    let out = nmap_scan(&lab, &scan, "1-1024,8080");
+    eprintln!("nmap -r 1-1024,8080: {:?}", t0.elapsed());
+    assert!(out.ok(), "{out}");
+    assert!(
+        open_ports(&out).is_empty(),
+        "the scan found open ports: {out}"
+    );
+    let line = format!("lockout {WAN_IP}, who tried TCP-port 139 (unproven)");
+    assert!(
+        a.wait_stdout(Duration::from_secs(5), |l| l == line),
+        "no `{line}` on stdout\n{}",
+        a.transcript()
+    );
+    let s = a.settled_drops();
+    assert_eq!(s.fly_class(WAN_IP).as_deref(), Some("unproven"), "{s}");
+    assert_eq!(s.drop("trap"), 1, "{s}");
+
+    // The control: a clean source finds the port open.
+    let out = nmap(&lab, WAN_IP2, "8080");
+    assert_eq!(open_ports(&out), ["8080"], "clean source: {out}");
+    let got = cap.stop();
+    for port in [".139:", ".8080:"] {
+        assert_eq!(
+            got.count_from_with(WAN_IP, port),
+            0,
+            "the scan reached {port}: {:?}",
+            got.by_source()
+        );
+    }
+    assert!(got.count_from(WAN_IP2) > 0, "{:?}", got.by_source());
+    a.terminate_ok();
+}
+
+/// Without `filter.lan`, the lan host's address is learned from its own
+/// frames: a SYN from the wan port to the trap port forged with that
+/// address is dropped as `spoofed`, makes no fly, and the lan host keeps
+/// its link.
+fn lan_address_from_the_wan_is_spoofed(b: Backend) {
+    let lab = Lab::up(&lab_name("ls", b));
+    let a = Appliance::start(&lab, b, "");
+    let p = lab.ping(Host::Lan, WAN_IP, 2, "0.5");
+    assert!(p.all(), "lan -> wan: {p:?}; stats {}", a.stats());
+
+    let before = a.settled_drops();
+    let cap = lab.capture(Host::Lan, &format!("src host {LAN_IP}"));
+    let lmac = lab.mac(Host::Lan);
+    lab.scapy(
+        Host::Wan,
+        &format!(
+            "sendp(Ether(dst='{lmac}')/IP(src='{LAN_IP}', dst='{LAN_IP}')/TCP(sport=40139, dport=139, flags='S'), iface='eth0')"
+        ),
+    );
+    let s = a.wait_stats(Duration::from_secs(5), |s| {
+        s.drops_total() > before.drops_total()
+    });
+    let s = if s.drops_total() > before.drops_total() {
+        a.settled_drops()
+    } else {
+        s
+    };
+    let got = cap.stop();
+    assert_eq!(
+        s.drop("spoofed") - before.drop("spoofed"),
+        1,
+        "the forged SYN: {:?}",
+        s.nonzero_drops()
+    );
+    assert_eq!(
+        s.drops_total() - before.drops_total(),
+        1,
+        "{:?}",
+        s.nonzero_drops()
+    );
+    assert!(s.fly_list().is_empty(), "{s}");
+    assert_eq!(got.by_source(), BTreeMap::new(), "the forged SYN arrived");
+
+    let p = lab.ping(Host::Lan, WAN_IP, 3, "0.5");
+    assert!(
+        p.all(),
+        "lan -> wan after the forgery: {p:?}; stats {}",
+        a.stats()
+    );
+    a.terminate_ok();
 }

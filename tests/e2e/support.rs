@@ -1079,6 +1079,14 @@ impl Appliance {
         self.exit(status, killed)
     }
 
+    /// Stop with SIGTERM and assert that it exited cleanly.
+    #[track_caller]
+    pub fn terminate_ok(self) -> Exit {
+        let exit = self.terminate();
+        assert!(exit.status.success(), "exit {}", exit.status);
+        exit
+    }
+
     /// Stop with SIGINT (bounded; SIGKILL if it does not exit).
     pub fn interrupt(mut self) -> Exit {
         let (status, killed) = self.bg.stop("INT", Duration::from_secs(10));
@@ -1184,14 +1192,38 @@ impl Stats {
             .unwrap_or_else(|| panic!("stats have no `xdp.{key}`: {}", self.0))
     }
 
-    pub fn fly_list(&self) -> Vec<String> {
+    /// A top-level array; panics if it is missing.
+    fn array(&self, key: &str) -> &[Value] {
         self.0
-            .get("fly_list")
+            .get(key)
             .and_then(Value::as_array)
-            .unwrap_or_else(|| panic!("stats have no `fly_list`: {}", self.0))
+            .unwrap_or_else(|| panic!("stats have no `{key}`: {}", self.0))
+    }
+
+    pub fn fly_list(&self) -> Vec<String> {
+        self.array("fly_list")
             .iter()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect()
+    }
+
+    /// `fly_detail`: one object per fly.
+    pub fn fly_detail(&self) -> Vec<Value> {
+        self.array("fly_detail").to_vec()
+    }
+
+    /// The class ("unproven", "proven", "operator") of the fly `addr` (an
+    /// address or a prefix, as `fly_list` writes it), if it is one.
+    pub fn fly_class(&self, addr: &str) -> Option<String> {
+        self.fly_detail()
+            .iter()
+            .find(|f| f.get("addr").and_then(Value::as_str) == Some(addr))
+            .map(|f| {
+                f.get("class")
+                    .and_then(Value::as_str)
+                    .unwrap_or_else(|| panic!("a fly without a class: {f}"))
+                    .to_string()
+            })
     }
 }
 
@@ -1205,6 +1237,13 @@ impl fmt::Display for Stats {
 /// lab's LAN prefix (anti-spoofing on).
 pub fn base_config() -> String {
     format!("[filter]\nlan = [\"{LAN_PREFIX}\"]\n")
+}
+
+/// [`base_config`] with `trap.proof = "handshake"`: a SYN to a trap port
+/// is answered with a SYN cookie, and a source that returns it is a
+/// proven fly.
+pub fn handshake_config() -> String {
+    format!("{}[trap]\nproof = \"handshake\"\n", base_config())
 }
 
 /// Read a file fully (for comparing transfers).
