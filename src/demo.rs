@@ -6,8 +6,11 @@
 //! strict flypaper mode for the LAN host's services, sends ping, a TCP
 //! transfer and a DNS-like UDP exchange, then bogon-spoofed sources, SYN+FIN,
 //! an ICMP timestamp request, a SYN flood, an ICMP flood and a port scan
-//! that touches the trap port, and prints what passed, the drops per reason
-//! and the flies. The lab is torn down however the demo ends. Every command
+//! that touches the trap port. Then it runs the operator's verbs against the
+//! appliance's control socket (in the demo's scratch directory): `status`,
+//! `list`, and `free` of the scanner, whose pings are dropped before the free
+//! and answered after it. It prints what passed, the drops per reason and
+//! the flies. The lab is torn down however the demo ends. Every command
 //! runs under `timeout`, and all traffic stays inside the lab's namespaces.
 
 use std::io::{BufRead, BufReader};
@@ -19,6 +22,8 @@ use std::time::{Duration, Instant};
 const LAB_SH: &str = include_str!("../appliance/lab.sh");
 const WAN_HOST: &str = "198.51.100.1";
 const LAN_HOST: &str = "198.51.100.130";
+/// The source of the port scan: the fly the demo frees again.
+const SCANNER: &str = "198.51.100.5";
 
 /// The policy the demo runs: the seed defaults, anti-spoof for the lab's
 /// LAN half, and strict flypaper mode with the LAN host's services allowed.
@@ -128,7 +133,13 @@ struct Appliance {
 }
 
 impl Appliance {
-    fn start(lab: &Lab, exe: &Path, config: &Path, stats: &Path) -> Result<Appliance, String> {
+    fn start(
+        lab: &Lab,
+        exe: &Path,
+        config: &Path,
+        stats: &Path,
+        socket: &Path,
+    ) -> Result<Appliance, String> {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &lab.ns("fw")])
             .arg(exe)
@@ -136,6 +147,8 @@ impl Appliance {
             .arg(config)
             .arg("--stats-file")
             .arg(stats)
+            .arg("--socket")
+            .arg(socket)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -246,6 +259,48 @@ fn need_tools() -> Result<(), String> {
     }
 }
 
+/// Run `flypaper VERB ARGS --socket SOCKET` as an operator would, and print
+/// the command and its answer.
+fn operator(exe: &Path, socket: &Path, args: &[&str]) {
+    println!("  $ flypaper {}", args.join(" "));
+    let out = Command::new("timeout")
+        .arg("20")
+        .arg(exe)
+        .args(args)
+        .arg("--socket")
+        .arg(socket)
+        .output();
+    match out {
+        Ok(o) => {
+            for l in String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .chain(String::from_utf8_lossy(&o.stderr).lines())
+            {
+                println!("    {l}");
+            }
+            if !o.status.success() {
+                println!("    (exit status {})", o.status.code().unwrap_or(-1));
+            }
+        }
+        Err(e) => println!("    {e}"),
+    }
+}
+
+/// Two pings from the scanner's address to the lan host: ping's summary.
+fn scanner_ping(lab: &Lab) -> String {
+    let (_, out) = lab.exec(
+        "wan",
+        10,
+        &[
+            "ping", "-c", "2", "-i", "0.3", "-W", "1", "-I", SCANNER, LAN_HOST,
+        ],
+    );
+    out.lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or("no summary from ping")
+        .to_string()
+}
+
 fn scapy(lab: &Lab, code: &str) -> (bool, String) {
     let script = format!("from scapy.all import *\nconf.verb = 0\n{code}\n");
     lab.exec("wan", 30, &["/usr/bin/python3", "-c", &script])
@@ -268,10 +323,11 @@ pub fn run(exe: &Path) -> Result<(), String> {
     let lab = Lab::up(&dir)?;
     let config = dir.join("demo.toml");
     let stats = dir.join("stats.json");
+    let socket = dir.join("control.sock");
     std::fs::write(&config, DEMO_POLICY).map_err(|e| e.to_string())?;
     println!("== policy: the seed rules, anti-spoof for 198.51.100.128/25, strict flypaper mode");
     println!("   allowing tcp/8080, udp/5353 and ping toward the lan host");
-    let app = Appliance::start(&lab, exe, &config, &stats)?;
+    let app = Appliance::start(&lab, exe, &config, &stats, &socket)?;
 
     println!("\n== legitimate traffic");
     let (_, out) = lab.exec(
@@ -395,23 +451,13 @@ pub fn run(exe: &Path) -> Result<(), String> {
     let _ = lab.exec(
         "wan",
         5,
-        &["ip", "addr", "add", "198.51.100.5/24", "dev", "eth0"],
+        &["ip", "addr", "add", &format!("{SCANNER}/24"), "dev", "eth0"],
     );
     let _ = lab.exec(
         "wan",
         10,
         &[
-            "hping3",
-            "-I",
-            "eth0",
-            "-S",
-            "-p",
-            "139",
-            "-c",
-            "1",
-            "-a",
-            "198.51.100.5",
-            LAN_HOST,
+            "hping3", "-I", "eth0", "-S", "-p", "139", "-c", "1", "-a", SCANNER, LAN_HOST,
         ],
     );
     let (_, nmap) = lab.exec(
@@ -425,7 +471,7 @@ pub fn run(exe: &Path) -> Result<(), String> {
             "-e",
             "eth0",
             "-S",
-            "198.51.100.5",
+            SCANNER,
             "--max-retries",
             "0",
             "-p",
@@ -437,7 +483,9 @@ pub fn run(exe: &Path) -> Result<(), String> {
         .lines()
         .filter(|l| l.contains("/tcp") && l.contains(" open"))
         .collect();
-    println!("  port scan from 198.51.100.5: SYN to the trap port 139, then nmap -sS -p 21,22,80,443,8080");
+    println!(
+        "  port scan from {SCANNER}: SYN to the trap port 139, then nmap -sS -p 21,22,80,443,8080"
+    );
     println!(
         "    nmap found {} open port(s){}",
         open.len(),
@@ -447,6 +495,22 @@ pub fn run(exe: &Path) -> Result<(), String> {
         println!("      {l}");
     }
     std::thread::sleep(Duration::from_millis(400));
+
+    println!(
+        "\n== the operator's verbs, on the control socket {}",
+        socket.display()
+    );
+    operator(exe, &socket, &["status"]);
+    operator(exe, &socket, &["list"]);
+    println!(
+        "  ping from the scanner {SCANNER}, a fly:   {}",
+        scanner_ping(&lab)
+    );
+    operator(exe, &socket, &["free", SCANNER]);
+    println!(
+        "  ping from the scanner {SCANNER}, freed:   {}",
+        scanner_ping(&lab)
+    );
 
     println!("\n== stopping the appliance (SIGTERM)");
     let lines = app.stop();

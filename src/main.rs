@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use flypaper::config;
@@ -56,10 +57,10 @@ enum Cmd {
     /// counters are printed as one `stats {json}` line.
     Run {
         /// The internet-side (modem) interface.
-        #[arg(long)]
+        #[arg(long, value_parser = NonEmptyStringValueParser::new())]
         wan: String,
         /// The protected-side interface.
-        #[arg(long)]
+        #[arg(long, value_parser = NonEmptyStringValueParser::new())]
         lan: String,
         /// Policy file (TOML); default: the built-in seed policy.
         #[arg(long)]

@@ -481,7 +481,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// checkouts testing at once): an abstract Unix socket name is bound by one
 /// process at a time and released by the kernel when the process dies, so
 /// a killed run never leaves the lock behind.
-fn machine_lock() -> UnixListener {
+pub fn machine_lock() -> UnixListener {
     let addr = SocketAddr::from_abstract_name(b"flypaper-e2e-lab").expect("abstract name");
     let t0 = Instant::now();
     let mut told = false;
