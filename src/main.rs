@@ -371,7 +371,10 @@ fn print_text(req: &Request, d: &serde_json::Value) {
             let b = &d["blocked"];
             println!("blocked {} until {}", s(&b["addr"]), s(&b["expires"]));
         }
-        Request::Flush => println!("{} flies freed", d["freed"]),
+        Request::Flush => match d["freed"].as_u64() {
+            Some(1) => println!("freed 1 fly"),
+            n => println!("freed {} flies", n.unwrap_or(0)),
+        },
         Request::Stats => {
             let n = |k: &str| d[k].as_u64().unwrap_or(0);
             println!(

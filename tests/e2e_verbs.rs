@@ -151,7 +151,7 @@ fn free_block_and_flush(b: Backend) {
 
     // flush: everything free again, in the kernel too.
     let out = a.verb(&["flush"]);
-    assert!(out.ok() && out.stdout.contains("1 flies freed"), "{out}");
+    assert!(out.ok() && out.stdout.contains("freed 1 fly"), "{out}");
     assert!(
         ping_ok(&lab),
         "flushed, the ping passes\n{}",

@@ -216,10 +216,21 @@ pub fn request(path: &Path, req: &Request) -> Result<Response, String> {
 mod test {
     use super::*;
 
-    fn tmp(name: &str) -> PathBuf {
-        std::env::temp_dir()
+    /// A socket path in a directory of its own, removed when dropped.
+    struct Tmp(PathBuf);
+
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            if let Some(d) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+
+    fn tmp(name: &str) -> Tmp {
+        Tmp(std::env::temp_dir()
             .join(format!("flypaper-control-{}-{name}", std::process::id()))
-            .join("control.sock")
+            .join("control.sock"))
     }
 
     #[test]
@@ -251,7 +262,8 @@ mod test {
 
     #[test]
     fn the_server_answers_through_the_control_loop_and_cleans_up() {
-        let path = tmp("serve");
+        let dir = tmp("serve");
+        let path = dir.0.clone();
         let (tx, rx) = channel::bounded::<Command>(4);
         let server = Server::start(&path, tx).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -284,7 +296,8 @@ mod test {
 
     #[test]
     fn a_stale_socket_file_is_replaced() {
-        let path = tmp("stale");
+        let dir = tmp("stale");
+        let path = dir.0.clone();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         // A socket nobody listens on any more.
         drop(UnixListener::bind(&path).unwrap());

@@ -303,7 +303,10 @@ impl Daemon {
             }
             Request::Flush => {
                 let n = self.store().flush();
-                println!("flush: {n} flies freed by the operator");
+                println!(
+                    "flush: {n} fl{} freed by the operator",
+                    if n == 1 { "y" } else { "ies" }
+                );
                 Response::ok(serde_json::json!({ "freed": n }))
             }
             Request::Stats => match serde_json::from_str(&self.stats_text()) {

@@ -64,7 +64,11 @@ pub fn stats_json(
         .iter()
         .map(|f| FlyJson {
             addr: f.target(),
-            reason: f.reason.as_str(),
+            reason: if f.proto.is_none() {
+                "operator"
+            } else {
+                f.reason.as_str()
+            },
             proto: f.proto.map_or("operator", |p| match p {
                 crate::filter::Proto::Tcp => "tcp",
                 crate::filter::Proto::Udp => "udp",
