@@ -8,8 +8,9 @@
 //! end early simply end the sequence. Every frame is parsed and processed;
 //! the checks are the invariants the filter promises.
 
+use crate::dataplane::driver::{Driver, Sink};
 use crate::filter::policy::{PortSet, Prefix, PrefixSet};
-use crate::filter::{Direction, Filter, Nanos, Policy, Verdict};
+use crate::filter::{Direction, Filter, Nanos, Policy, Verdict, BATCH};
 use crate::timer_wheel::TimerWheel;
 
 fn policy() -> Policy {
@@ -54,31 +55,36 @@ pub fn run(mut data: &[u8]) {
             dst: PrefixSet::default(),
         }];
     }
-    let mut f = Filter::standalone(p.clone(), 1);
-    let mut batched = Filter::standalone(p, 1);
-    // 1024 slots of 1 ms: small enough to build per input.
-    let mut wheel: TimerWheel<u32> = TimerWheel::new(8, Nanos::from_millis(1), 1024);
+    // One driver fed frame by frame, one fed the same frames in batches
+    // (consecutive frames from one port at one time): the data path's
+    // driver both ways, with a small wheel (1024 slots of 1 ms) so that it
+    // is cheap to build per input.
+    let mut single: Driver<u32> = Driver::with_wheel(Filter::standalone(p.clone(), 1), wheel());
+    let mut batched: Driver<u32> = Driver::with_wheel(Filter::standalone(p, 1), wheel());
+    let mut out_single = Record::default();
+    let mut out_batched = Record::default();
     let mut now = Nanos::from_secs(1);
-    let mut frames = 0u64;
-    // The pending batch: frames from one port at one time.
-    let mut batch: Vec<&[u8]> = Vec::new();
+    let mut frames = 0u32;
+    // The pending batch: frames from one port at one time, with their ids.
+    let mut batch: Vec<(u32, &[u8])> = Vec::new();
     let mut batch_dir = Direction::Wan;
     let mut expected: Vec<Verdict> = Vec::new();
-    // The frames each filter asked to send (SYN-ACKs), in order.
-    let mut sent: Vec<(Direction, Vec<u8>)> = Vec::new();
-    let mut sent_batched: Vec<(Direction, Vec<u8>)> = Vec::new();
-    let flush = |b: &mut Filter,
-                 batch: &mut Vec<&[u8]>,
+    let flush = |b: &mut Driver<u32>,
+                 batch: &mut Vec<(u32, &[u8])>,
                  dir,
                  now,
                  expected: &mut Vec<Verdict>,
-                 sent: &mut Vec<(Direction, Vec<u8>)>| {
-        let mut out = vec![Verdict::Forward; batch.len()];
-        b.process_batch(now, dir, batch, &mut out);
-        assert_eq!(&out, expected, "process_batch differs from process");
+                 out: &mut Record| {
+        b.release(now, out);
+        let data: Vec<&[u8]> = batch.iter().map(|(_, d)| *d).collect();
+        assert_eq!(
+            b.classify(now, dir, &data),
+            &expected[..],
+            "process_batch differs from process"
+        );
+        b.dispatch(now, dir, batch.iter().map(|(id, _)| *id), out);
         batch.clear();
         expected.clear();
-        drain_transmits(b, sent);
     };
     while data.len() >= 3 {
         let flags = data[0];
@@ -91,25 +97,24 @@ pub fn run(mut data: &[u8]) {
             Direction::Lan
         };
         let step = (flags >> 1) as u64;
-        if !batch.is_empty() && (step != 0 || dir != batch_dir) {
+        if !batch.is_empty() && (step != 0 || dir != batch_dir || batch.len() == BATCH) {
             flush(
                 &mut batched,
                 &mut batch,
                 batch_dir,
                 now,
                 &mut expected,
-                &mut sent_batched,
+                &mut out_batched,
             );
         }
         now = now + Nanos::from_millis(50 * step);
-        // The driver releases what is due before it hands over frames.
-        wheel.poll(now, |t, _| assert!(t <= now));
 
         let parsed = crate::wire::parse(frame);
         views(frame);
-        let v = f.process(now, dir, frame);
-        drain_transmits(&mut f, &mut sent);
-        frames += 1;
+        // The driver releases what is due before it hands over frames.
+        single.release(now, &mut out_single);
+        let v = single.classify(now, dir, &[frame])[0];
+        single.dispatch(now, dir, [frames], &mut out_single);
         if frame.len() > crate::filter::MAX_FRAME {
             assert_eq!(v, Verdict::Drop(crate::filter::Reason::Oversize));
         } else if let Err(e) = parsed {
@@ -120,20 +125,24 @@ pub fn run(mut data: &[u8]) {
             };
             assert_eq!(v, Verdict::Drop(want), "{e}");
         }
-        batch.push(frame);
-        batch_dir = dir;
-        expected.push(v);
         if let Verdict::Delay(t) = v {
             assert!(t > now, "a delay is in the future");
             // The filter keeps the queue's books: a delay it grants always
             // finds room in a queue of the same capacity.
             assert!(
-                wheel.insert(t, frames as u32).is_ok(),
+                out_single
+                    .dropped
+                    .last()
+                    .is_none_or(|(id, _)| *id != frames),
                 "the filter delayed an RST the queue has no room for"
             );
-            assert_eq!(f.delayed_len(), wheel.len());
+            assert_eq!(single.filter().delayed_len(), single.held());
         }
-        let _ = f.drain_events().count();
+        batch.push((frames, frame));
+        batch_dir = dir;
+        expected.push(v);
+        frames += 1;
+        let _ = single.filter_mut().drain_events().count();
     }
     if !batch.is_empty() {
         flush(
@@ -142,14 +151,24 @@ pub fn run(mut data: &[u8]) {
             batch_dir,
             now,
             &mut expected,
-            &mut sent_batched,
+            &mut out_batched,
         );
     }
+    single.finish(&mut out_single);
+    batched.finish(&mut out_batched);
     assert_eq!(
-        sent, sent_batched,
+        out_single.forwarded, out_batched.forwarded,
+        "both drivers forward the same frames, out of the same ports, at the same times"
+    );
+    assert_eq!(
+        out_single.dropped, out_batched.dropped,
+        "both drivers drop the same frames"
+    );
+    assert_eq!(
+        out_single.sent, out_batched.sent,
         "both filters ask to send the same frames"
     );
-    for (_, frame) in &sent {
+    for (_, _, frame) in &out_single.sent {
         let s = crate::wire::parse(frame).expect("a SYN-ACK the filter built parses");
         let crate::wire::L3::Ip(ip) = s.l3 else {
             panic!("not IP")
@@ -159,10 +178,19 @@ pub fn run(mut data: &[u8]) {
             "a SYN-ACK"
         );
     }
-    let st_sent = f.stats().synacks as usize;
-    assert_eq!(st_sent, sent.len(), "every SYN-ACK queued was counted");
+    let f = single.filter();
+    let frames = u64::from(frames);
+    assert_eq!(
+        f.stats().synacks as usize,
+        out_single.sent.len(),
+        "every SYN-ACK queued was counted"
+    );
     let st = f.stats();
-    assert_eq!(st, batched.stats(), "counters of the batched filter");
+    assert_eq!(
+        st,
+        batched.filter().stats(),
+        "counters of the batched filter"
+    );
     assert_eq!(st.frames_wan + st.frames_lan, frames);
     assert_eq!(st.forwarded + st.delayed + st.total_drops(), frames);
     let (s, fl) = f.table_usage();
@@ -196,8 +224,29 @@ fn views(frame: &[u8]) {
     }
 }
 
-fn drain_transmits(f: &mut Filter, sent: &mut Vec<(Direction, Vec<u8>)>) {
-    while let Some(t) = f.poll_transmit() {
-        sent.push((t.port, t.frame().to_vec()));
+fn wheel() -> TimerWheel<(usize, u32)> {
+    TimerWheel::new(8, Nanos::from_millis(1), 1024)
+}
+
+/// What a driver did with each frame, by kind, in order: forwarded (port,
+/// time, frame id), dropped (frame id, reason), sent (port, time, bytes).
+#[derive(Default, Debug, PartialEq, Eq)]
+struct Record {
+    forwarded: Vec<(usize, Nanos, u32)>,
+    dropped: Vec<(u32, crate::filter::Reason)>,
+    sent: Vec<(usize, Nanos, Vec<u8>)>,
+}
+
+impl Sink<u32> for Record {
+    fn forward(&mut self, port: usize, at: Nanos, id: u32) {
+        self.forwarded.push((port, at, id));
+    }
+
+    fn drop(&mut self, id: u32, reason: crate::filter::Reason) {
+        self.dropped.push((id, reason));
+    }
+
+    fn send(&mut self, port: usize, at: Nanos, bytes: &[u8]) {
+        self.sent.push((port, at, bytes.to_vec()));
     }
 }

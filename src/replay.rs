@@ -17,8 +17,8 @@ use std::io::{self, BufWriter, Read, Write};
 use hashbrown::HashMap;
 
 use crate::capture::{self, PcapNgWriter, Reader};
+use crate::dataplane::driver::{Driver, Sink};
 use crate::filter::{Event, Filter, FlyEntry, Nanos, Policy, Reason, Stats, Verdict};
-use crate::timer_wheel::TimerWheel;
 use crate::Direction;
 
 /// The seed replay uses unless told otherwise: replays are reproducible.
@@ -205,14 +205,16 @@ pub fn replay<R: Read, W: Write>(
     mut on_verdict: impl FnMut(&FrameVerdict) -> io::Result<()>,
 ) -> Result<Report, ReplayError> {
     let mut reader = Reader::new(input)?;
-    let rst_queue = policy.tables.rst_queue;
-    let mut filter = Filter::standalone(policy, opts.seed);
-    // Replay has no UMEM: the wheel holds a copy of each delayed frame, and
-    // is as bounded (in frames) as the data path's.
-    let mut wheel: TimerWheel<(u32, Vec<u8>)> = TimerWheel::for_rst_delay(rst_queue);
-    let mut pass = match pass {
-        Some(w) => Some(PcapNgWriter::new(BufWriter::new(w), &["wan", "lan"])?),
-        None => None,
+    // The data path's driver; replay has no UMEM, so a held frame is a
+    // copy of its bytes, and the queue is as bounded (in frames).
+    let mut driver: Driver<Vec<u8>> = Driver::new(Filter::standalone(policy, opts.seed));
+    let mut sink = PassSink {
+        pass: match pass {
+            Some(w) => Some(PcapNgWriter::new(BufWriter::new(w), &["wan", "lan"])?),
+            None => None,
+        },
+        error: None,
+        dropped: None,
     };
     let mut by_verdict: HashMap<String, u64> = HashMap::new();
     let mut lockouts = Vec::new();
@@ -238,35 +240,23 @@ pub fn replay<R: Read, W: Write>(
             }
         };
         now = Nanos(pkt.ts_ns);
-        release(&mut wheel, now, &mut pass)?;
-        let mut verdict = filter.process(now, dir, pkt.data);
-        let out = port_index(other(dir));
-        match verdict {
-            Verdict::Forward => {
-                if let Some(p) = pass.as_mut() {
-                    p.write(out, now.0, pkt.data, None)?;
-                }
-            }
-            Verdict::Delay(until) => {
-                if wheel.insert(until, (out, pkt.data.to_vec())).is_err() {
-                    filter.overrule(verdict, Reason::RstQueueFull);
-                    verdict = Verdict::Drop(Reason::RstQueueFull);
-                }
-            }
-            Verdict::Drop(_) => {}
+        driver.release(now, &mut sink);
+        let mut verdict = driver.classify(now, dir, &[pkt.data])[0];
+        sink.dropped = None;
+        driver.dispatch(now, dir, [pkt.data.to_vec()], &mut sink);
+        if let (Verdict::Delay(_), Some(r)) = (verdict, sink.dropped) {
+            // The queue could not hold it after all (the driver counted it).
+            verdict = Verdict::Drop(r);
+        }
+        if let Some(e) = sink.error.take() {
+            return Err(e.into());
         }
         let key = match verdict {
             Verdict::Drop(r) => format!("drop {}", r.as_str()),
             v => v.as_str().to_string(),
         };
         *by_verdict.entry(key).or_insert(0) += 1;
-        // The SYN-ACKs the filter answered with leave at once.
-        while let Some(t) = filter.poll_transmit() {
-            if let Some(p) = pass.as_mut() {
-                p.write(port_index(t.port), now.0, t.frame(), None)?;
-            }
-        }
-        for e in filter.drain_events() {
+        for e in driver.filter_mut().drain_events() {
             match e {
                 Event::Lockout(e) => lockouts.push(e.lockout_line()),
                 Event::Evicted(_) => {}
@@ -283,8 +273,11 @@ pub fn replay<R: Read, W: Write>(
         })?;
     }
     // Frames still held are released at their deadlines.
-    release(&mut wheel, Nanos(u64::MAX), &mut pass)?;
-    if let Some(p) = pass {
+    driver.finish(&mut sink);
+    if let Some(e) = sink.error.take() {
+        return Err(e.into());
+    }
+    if let Some(p) = sink.pass {
         p.finish()?.flush()?;
     }
 
@@ -294,11 +287,11 @@ pub fn replay<R: Read, W: Write>(
             .cmp(&verdict_order(&b.0))
             .then(a.0.cmp(&b.0))
     });
-    let mut flies = filter.blacklist().list(now);
+    let mut flies = driver.filter().blacklist().list(now);
     flies.sort_by_key(|e| (e.first_seen, e.addr));
     Ok(Report {
         frames: frame_no,
-        stats: filter.stats(),
+        stats: driver.filter().stats(),
         by_verdict,
         lockouts,
         flies,
@@ -314,32 +307,37 @@ fn verdict_order(k: &str) -> u8 {
     }
 }
 
-/// Write the delayed frames due at `now` at their release time.
-fn release<W: Write>(
-    wheel: &mut TimerWheel<(u32, Vec<u8>)>,
-    now: Nanos,
-    pass: &mut Option<PcapNgWriter<W>>,
-) -> io::Result<()> {
-    let mut result = Ok(());
-    wheel.poll(now, |at, (port, frame)| {
-        if let (Some(p), Ok(())) = (pass.as_mut(), &result) {
-            result = p.write(port, at.0, &frame, None);
-        }
-    });
-    result
+/// `--pass` as the driver's sink: every frame that leaves the appliance,
+/// at the time it leaves, on the port it leaves by (pcapng interface 0 the
+/// WAN, 1 the LAN).
+struct PassSink<W: Write> {
+    pass: Option<PcapNgWriter<BufWriter<W>>>,
+    /// The first write error (the sink cannot return one).
+    error: Option<io::Error>,
+    /// The reason the last frame was dropped by the driver, if it was.
+    dropped: Option<Reason>,
 }
 
-/// The pcapng interface of a port in `--pass`: 0 the WAN, 1 the LAN.
-fn port_index(d: Direction) -> u32 {
-    match d {
-        Direction::Wan => 0,
-        Direction::Lan => 1,
+impl<W: Write> PassSink<W> {
+    fn write(&mut self, port: usize, at: Nanos, bytes: &[u8]) {
+        if let (Some(p), None) = (self.pass.as_mut(), &self.error) {
+            if let Err(e) = p.write(port as u32, at.0, bytes, None) {
+                self.error = Some(e);
+            }
+        }
     }
 }
 
-fn other(d: Direction) -> Direction {
-    match d {
-        Direction::Wan => Direction::Lan,
-        Direction::Lan => Direction::Wan,
+impl<W: Write> Sink<Vec<u8>> for PassSink<W> {
+    fn forward(&mut self, port: usize, at: Nanos, frame: Vec<u8>) {
+        self.write(port, at, &frame);
+    }
+
+    fn drop(&mut self, _frame: Vec<u8>, reason: Reason) {
+        self.dropped = Some(reason);
+    }
+
+    fn send(&mut self, port: usize, at: Nanos, bytes: &[u8]) {
+        self.write(port, at, bytes);
     }
 }

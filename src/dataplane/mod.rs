@@ -26,6 +26,8 @@ use crate::Direction;
 
 mod afpacket;
 mod afxdp;
+pub mod driver;
+pub mod mem;
 mod worker;
 
 use crate::daemon::{Daemon, PortInfo, RunInfo};
@@ -216,7 +218,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         let stop = Arc::clone(&stop);
         let tx = tx.clone();
         let core = cores.get(i % cores.len().max(1)).copied();
-        let mut filter = Filter::new(Arc::clone(&policy), Arc::clone(&shared), seed ^ i as u64);
+        let filter = Filter::new(Arc::clone(&policy), Arc::clone(&shared), seed ^ i as u64);
+        let mut driver = driver::Driver::new(filter);
         workers.push(
             std::thread::Builder::new()
                 .name(format!("flypaper-worker-{i}"))
@@ -227,7 +230,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                     }
                     worker_loop(
                         &mut *backend,
-                        &mut filter,
+                        &mut driver,
                         &stop,
                         &tx,
                         &cmd_rx,

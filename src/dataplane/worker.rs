@@ -8,10 +8,9 @@ use std::sync::{Arc, Mutex};
 use arrayvec::ArrayVec;
 use crossbeam::channel;
 
+use super::driver::{Driver, Sink};
 use super::{Backend, FrameRef, DIRS};
-use crate::filter::{Event, Filter, Nanos, Policy, Reason, Stats, Verdict, BATCH};
-use crate::timer_wheel::TimerWheel;
-use crate::Direction;
+use crate::filter::{Event, Filter, Nanos, Policy, Reason, Stats, BATCH};
 
 /// What the control thread asks of a worker.
 pub enum WorkerCmd {
@@ -30,20 +29,40 @@ pub struct WorkerReport {
     pub rst_queue: usize,
 }
 
+/// A backend as a driver's sink: forwarding transmits, dropping releases
+/// the buffer, the filter's own frames are copied into a free buffer.
+struct BackendSink<'a, B: ?Sized> {
+    backend: &'a mut B,
+    tx_errors: &'a mut u64,
+}
+
+impl<B: Backend + ?Sized> Sink<FrameRef> for BackendSink<'_, B> {
+    fn forward(&mut self, port: usize, _at: Nanos, f: FrameRef) {
+        self.backend.transmit(port, f);
+    }
+
+    fn drop(&mut self, f: FrameRef, _reason: Reason) {
+        self.backend.release(f);
+    }
+
+    fn send(&mut self, port: usize, _at: Nanos, bytes: &[u8]) {
+        if !self.backend.send(port, bytes) {
+            *self.tx_errors += 1;
+        }
+    }
+}
+
 /// One worker's loop. Returns when `stop` is set; frames still held for the
 /// RST delay are sent on the way out (they were accepted).
 pub fn worker_loop<B: Backend + ?Sized>(
     backend: &mut B,
-    filter: &mut Filter,
+    driver: &mut Driver<FrameRef>,
     stop: &AtomicBool,
     events: &channel::Sender<Event>,
     commands: &channel::Receiver<WorkerCmd>,
     report: &Mutex<WorkerReport>,
     busy_poll: bool,
 ) -> io::Result<()> {
-    let mut wheel: TimerWheel<(usize, FrameRef)> =
-        TimerWheel::for_rst_delay(filter.policy().tables.rst_queue);
-    let mut verdicts = [Verdict::Forward; BATCH];
     let mut tx_errors = 0u64;
     let mut last_report = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -51,12 +70,18 @@ pub fn worker_loop<B: Backend + ?Sized>(
         while let Ok(cmd) = commands.try_recv() {
             match cmd {
                 WorkerCmd::Reload(policy, reply) => {
-                    let _ = reply.send(filter.reload(policy));
+                    let _ = reply.send(driver.filter_mut().reload(policy));
                 }
             }
         }
         let now = Nanos(crate::sys::monotonic_ns());
-        wheel.poll(now, |_, (port, f)| backend.transmit(port, f));
+        driver.release(
+            now,
+            &mut BackendSink {
+                backend: &mut *backend,
+                tx_errors: &mut tx_errors,
+            },
+        );
         let mut got = 0;
         for (port, dir) in DIRS.iter().enumerate() {
             let mut frames: ArrayVec<FrameRef, BATCH> = ArrayVec::new();
@@ -67,48 +92,30 @@ pub fn worker_loop<B: Backend + ?Sized>(
             got += frames.len();
             {
                 let data: ArrayVec<&[u8], BATCH> = frames.iter().map(|f| backend.data(f)).collect();
-                filter.process_batch(now, *dir, &data, &mut verdicts);
+                driver.classify(now, *dir, &data);
             }
-            let out = 1 - port;
-            for (f, v) in frames.into_iter().zip(verdicts) {
-                match v {
-                    Verdict::Forward => backend.transmit(out, f),
-                    Verdict::Drop(_) => backend.release(f),
-                    Verdict::Delay(at) => {
-                        // The filter keeps the queue's books with the same
-                        // capacity, so this only fails if they disagree.
-                        if let Err((_, f)) = wheel.insert(at, (out, f)) {
-                            debug_assert!(false, "RST wheel and filter disagree");
-                            filter.overrule(v, Reason::RstQueueFull);
-                            backend.release(f);
-                        }
-                    }
-                }
-            }
-            // SYN-ACKs leave by the port their SYN came in on.
-            while let Some(t) = filter.poll_transmit() {
-                let port = match t.port {
-                    Direction::Wan => 0,
-                    Direction::Lan => 1,
-                };
-                if !backend.send(port, t.frame()) {
-                    tx_errors += 1;
-                }
-            }
+            let mut sink = BackendSink {
+                backend: &mut *backend,
+                tx_errors: &mut tx_errors,
+            };
+            driver.dispatch(now, *dir, frames, &mut sink);
         }
         backend.flush()?;
         for (port, n) in backend.take_oversize().into_iter().enumerate() {
-            filter.count_drops(DIRS[port], Reason::Oversize, n);
+            driver
+                .filter_mut()
+                .count_drops(DIRS[port], Reason::Oversize, n);
         }
         tx_errors += backend.take_tx_errors();
-        for e in filter.drain_events() {
-            // The control thread only logs; if it lags, the flies are in
-            // the blacklist all the same.
+        for e in driver.filter_mut().drain_events() {
+            // Logs and the XDP map's fast path; the fly store reconciles
+            // the map with the blacklist, so a lost event costs a few
+            // seconds, not a fly.
             let _ = events.try_send(e);
         }
         if now.0 >= last_report + 100_000_000 {
             last_report = now.0;
-            publish(report, filter, tx_errors, backend.kernel_drops());
+            publish(report, driver.filter(), tx_errors, backend.kernel_drops());
         }
         if got == 0 {
             if busy_poll {
@@ -117,13 +124,16 @@ pub fn worker_loop<B: Backend + ?Sized>(
                 std::hint::spin_loop();
             } else {
                 // Sleep until traffic, or until the next delayed frame is due.
-                backend.wait(if wheel.is_empty() { 50 } else { 1 })?;
+                backend.wait(if driver.held() == 0 { 50 } else { 1 })?;
             }
         }
     }
-    wheel.drain_all(|_, (port, f)| backend.transmit(port, f));
+    driver.finish(&mut BackendSink {
+        backend: &mut *backend,
+        tx_errors: &mut tx_errors,
+    });
     backend.flush()?;
-    publish(report, filter, tx_errors, backend.kernel_drops());
+    publish(report, driver.filter(), tx_errors, backend.kernel_drops());
     Ok(())
 }
 

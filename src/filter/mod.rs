@@ -572,6 +572,13 @@ impl Filter {
         self.delay.len()
     }
 
+    /// The driver sent the held RSTs that were due at `now`: keep the
+    /// books (the next delay would do it too; this keeps `delayed_len`
+    /// true in between).
+    pub fn released(&mut self, now: Nanos) {
+        self.delay.release(now);
+    }
+
     /// This worker's counters.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
