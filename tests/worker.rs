@@ -30,8 +30,10 @@ fn flags_of(frame: &[u8]) -> u8 {
 
 #[test]
 fn the_worker_forwards_delays_answers_and_drops_through_the_driver() {
-    let mut p = Policy::default();
-    p.proof = Proof::Handshake;
+    let p = Policy {
+        proof: Proof::Handshake,
+        ..Policy::default()
+    };
     let filter = Filter::standalone(p.clone(), 3);
     let wire_state = Arc::new(Mutex::new(Wire::default()));
     {
