@@ -60,6 +60,8 @@ pub fn run(mut data: &[u8]) {
     let mut wheel: TimerWheel<u32> = TimerWheel::new(8, Nanos::from_millis(1), 1024);
     let mut now = Nanos::from_secs(1);
     let mut frames = 0u64;
+    // Drops per reason of the frames that entered from the LAN.
+    let mut lan_drops = [0u64; crate::filter::Reason::COUNT];
     // The pending batch: frames from one port at one time.
     let mut batch: Vec<&[u8]> = Vec::new();
     let mut batch_dir = Direction::Wan;
@@ -110,6 +112,9 @@ pub fn run(mut data: &[u8]) {
         let v = f.process(now, dir, frame);
         drain_transmits(&mut f, &mut sent);
         frames += 1;
+        if let (Verdict::Drop(r), Direction::Lan) = (v, dir) {
+            lan_drops[r as usize] += 1;
+        }
         if frame.len() > crate::filter::MAX_FRAME {
             assert_eq!(v, Verdict::Drop(crate::filter::Reason::Oversize));
         } else if let Err(e) = parsed {
@@ -165,6 +170,13 @@ pub fn run(mut data: &[u8]) {
     assert_eq!(st, batched.stats(), "counters of the batched filter");
     assert_eq!(st.frames_wan + st.frames_lan, frames);
     assert_eq!(st.forwarded + st.delayed + st.total_drops(), frames);
+    assert_eq!(st.drops_lan, lan_drops, "drops are counted by port");
+    for &r in crate::filter::Reason::ALL.iter() {
+        assert_eq!(
+            st.drop_count_from(Direction::Wan, r) + st.drop_count_from(Direction::Lan, r),
+            st.drop_count(r)
+        );
+    }
     let (s, fl) = f.table_usage();
     let (sc, fc) = f.table_capacity();
     assert!(s <= sc && fl <= fc, "tables stay bounded");

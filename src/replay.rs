@@ -249,7 +249,7 @@ pub fn replay<R: Read, W: Write>(
             }
             Verdict::Delay(until) => {
                 if wheel.insert(until, (out, pkt.data.to_vec())).is_err() {
-                    filter.overrule(verdict, Reason::RstQueueFull);
+                    filter.overrule(dir, verdict, Reason::RstQueueFull);
                     verdict = Verdict::Drop(Reason::RstQueueFull);
                 }
             }

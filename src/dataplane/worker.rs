@@ -64,7 +64,7 @@ pub fn worker_loop<B: Backend + ?Sized>(
                         // capacity, so this only fails if they disagree.
                         if let Err((_, f)) = wheel.insert(at, (out, f)) {
                             debug_assert!(false, "RST wheel and filter disagree");
-                            filter.overrule(v, Reason::RstQueueFull);
+                            filter.overrule(*dir, v, Reason::RstQueueFull);
                             backend.release(f);
                         }
                     }
