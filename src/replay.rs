@@ -10,6 +10,10 @@
 //! and `lan` (1): each frame is written on the port it leaves by (a
 //! forwarded frame by the other port; a SYN-ACK the filter answers a trap
 //! SYN with, by the port the SYN came in on).
+//!
+//! In monitor mode (`filter.mode = "monitor"`) the verdicts are the same,
+//! but `--pass` holds every frame, at its arrival (what the data path
+//! forwards then), and no SYN-ACK.
 
 use std::fmt;
 use std::io::{self, BufWriter, Read, Write};
@@ -206,6 +210,8 @@ pub fn replay<R: Read, W: Write>(
 ) -> Result<Report, ReplayError> {
     let mut reader = Reader::new(input)?;
     let rst_queue = policy.tables.rst_queue;
+    // Monitor mode: what leaves is every frame, at once (`Mode::enact`).
+    let mode = policy.mode;
     let mut filter = Filter::standalone(policy, opts.seed);
     // Replay has no UMEM: the wheel holds a copy of each delayed frame, and
     // is as bounded (in frames) as the data path's.
@@ -241,7 +247,7 @@ pub fn replay<R: Read, W: Write>(
         release(&mut wheel, now, &mut pass)?;
         let mut verdict = filter.process(now, dir, pkt.data);
         let out = port_index(other(dir));
-        match verdict {
+        match mode.enact(verdict) {
             Verdict::Forward => {
                 if let Some(p) = pass.as_mut() {
                     p.write(out, now.0, pkt.data, None)?;
@@ -260,9 +266,10 @@ pub fn replay<R: Read, W: Write>(
             v => v.as_str().to_string(),
         };
         *by_verdict.entry(key).or_insert(0) += 1;
-        // The SYN-ACKs the filter answered with leave at once.
+        // The SYN-ACKs the filter answered with leave at once (not in
+        // monitor mode).
         while let Some(t) = filter.poll_transmit() {
-            if let Some(p) = pass.as_mut() {
+            if let Some(p) = pass.as_mut().filter(|_| mode.enforces()) {
                 p.write(port_index(t.port), now.0, t.frame(), None)?;
             }
         }
