@@ -26,12 +26,14 @@ use crate::Direction;
 
 mod afpacket;
 mod afxdp;
+pub mod dropcap;
 mod worker;
 
 use crate::daemon::{Daemon, PortInfo, RunInfo};
 pub use afpacket::{AfPacket, SLOT};
 use afxdp::open_afxdp;
 pub use afxdp::AfXdp;
+pub use dropcap::{DropCapConfig, DropCapture, DropTap};
 pub use worker::{worker_loop, WorkerReport};
 
 /// A frame held by a backend: an opaque id (a buffer slot, a UMEM address)
@@ -97,6 +99,10 @@ pub struct RunConfig {
     pub config_sha256: Option<String>,
     /// The control socket to listen on (`None`: no verbs).
     pub socket: Option<PathBuf>,
+    /// Serve the metrics (Prometheus text format) over HTTP here.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Write the dropped frames to a pcapng file.
+    pub capture_drops: Option<DropCapConfig>,
 }
 
 /// Bridge two interfaces until SIGINT or SIGTERM.
@@ -113,6 +119,26 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     let seed = hash::random_seed();
     let shared = Arc::new(Shared::new(&policy, seed));
     let cores = core_affinity::get_core_ids().unwrap_or_default();
+    // Before any interface is touched: a file that cannot be created fails here.
+    let (drop_capture, taps) = match &cfg.capture_drops {
+        Some(c) => {
+            let (cap, taps) = DropCapture::start(c, cfg.workers)?;
+            println!(
+                "capture-drops: {} (at most {} frames/s, {} bytes)",
+                c.path.display(),
+                c.rate,
+                c.max_bytes
+            );
+            (Some(cap), taps)
+        }
+        None => (None, Vec::new()),
+    };
+    let mut taps = taps.into_iter();
+    if !policy.mode.enforces() {
+        println!(
+            "mode monitor: every verdict is counted, every frame is forwarded at once; no fly is copied into the XDP program"
+        );
+    }
 
     let mut prog: Option<xdp::XdpProgram> = None;
     let mut ports = Vec::new();
@@ -214,6 +240,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         let tx = tx.clone();
         let core = cores.get(i % cores.len().max(1)).copied();
         let mut filter = Filter::new(Arc::clone(&policy), Arc::clone(&shared), seed ^ i as u64);
+        let tap = taps.next();
         workers.push(
             std::thread::Builder::new()
                 .name(format!("flypaper-worker-{i}"))
@@ -222,7 +249,15 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                         Some(c) if core_affinity::set_for_current(c) => {}
                         _ => println!("worker {i}: not pinned to a core"),
                     }
-                    worker_loop(&mut *backend, &mut filter, &stop, &tx, &report, busy_poll)
+                    worker_loop(
+                        &mut *backend,
+                        &mut filter,
+                        &stop,
+                        &tx,
+                        &report,
+                        busy_poll,
+                        tap.as_ref(),
+                    )
                 })?,
         );
         println!(
@@ -232,6 +267,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         );
     }
     drop(tx);
+    // Taps no worker took (AF_XDP runs one): the writer ends with the workers.
+    drop(taps);
 
     let info = RunInfo {
         backend: if prog.is_some() { "afxdp" } else { "afpacket" },
@@ -249,6 +286,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         stats_file: cfg.stats_file.clone(),
         socket: cfg.socket.clone(),
         info,
+        metrics: cfg.metrics,
+        drop_capture,
     };
     let result = daemon.run(&stop);
     for name in &restore_gro {

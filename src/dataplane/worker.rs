@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use arrayvec::ArrayVec;
 use crossbeam::channel;
 
-use super::{Backend, FrameRef, DIRS};
+use super::{Backend, DropTap, FrameRef, DIRS};
 use crate::filter::{Event, Filter, Nanos, Reason, Stats, Verdict, BATCH};
 use crate::timer_wheel::TimerWheel;
 use crate::Direction;
@@ -22,10 +22,31 @@ pub struct WorkerReport {
     pub kernel_drops: u64,
     /// RSTs held in the delay queue.
     pub rst_queue: usize,
+    /// Per-source table: entries in use (idle ones not yet reclaimed
+    /// count), capacity.
+    pub sources: (usize, usize),
+    /// Flow table: entries in use (expired ones not yet reclaimed count),
+    /// capacity.
+    pub flows: (usize, usize),
+}
+
+impl WorkerReport {
+    /// Add another worker's report.
+    pub fn merge(&mut self, o: &WorkerReport) {
+        self.stats.merge(&o.stats);
+        self.tx_errors += o.tx_errors;
+        self.kernel_drops += o.kernel_drops;
+        self.rst_queue += o.rst_queue;
+        self.sources = (self.sources.0 + o.sources.0, self.sources.1 + o.sources.1);
+        self.flows = (self.flows.0 + o.flows.0, self.flows.1 + o.flows.1);
+    }
 }
 
 /// One worker's loop. Returns when `stop` is set; frames still held for the
-/// RST delay are sent on the way out (they were accepted).
+/// RST delay are sent on the way out (they were accepted). Dropped frames
+/// are offered to `tap` (`--capture-drops`). In monitor mode
+/// (`filter.mode`) every frame is forwarded at once, whatever its verdict,
+/// and the filter's SYN-ACKs are not sent.
 pub fn worker_loop<B: Backend + ?Sized>(
     backend: &mut B,
     filter: &mut Filter,
@@ -33,7 +54,9 @@ pub fn worker_loop<B: Backend + ?Sized>(
     events: &channel::Sender<Event>,
     report: &Mutex<WorkerReport>,
     busy_poll: bool,
+    tap: Option<&DropTap>,
 ) -> io::Result<()> {
+    let mode = filter.policy().mode;
     let mut wheel: TimerWheel<(usize, FrameRef)> =
         TimerWheel::for_rst_delay(filter.policy().tables.rst_queue);
     let mut verdicts = [Verdict::Forward; BATCH];
@@ -56,7 +79,10 @@ pub fn worker_loop<B: Backend + ?Sized>(
             }
             let out = 1 - port;
             for (f, v) in frames.into_iter().zip(verdicts) {
-                match v {
+                if let (Verdict::Drop(r), Some(tap)) = (v, tap) {
+                    tap.offer(port, now, r, backend.data(&f));
+                }
+                match mode.enact(v) {
                     Verdict::Forward => backend.transmit(out, f),
                     Verdict::Drop(_) => backend.release(f),
                     Verdict::Delay(at) => {
@@ -72,6 +98,9 @@ pub fn worker_loop<B: Backend + ?Sized>(
             }
             // SYN-ACKs leave by the port their SYN came in on.
             while let Some(t) = filter.poll_transmit() {
+                if !mode.enforces() {
+                    continue;
+                }
                 let port = match t.port {
                     Direction::Wan => 0,
                     Direction::Lan => 1,
@@ -118,4 +147,8 @@ fn publish(report: &Mutex<WorkerReport>, filter: &Filter, tx_errors: u64, kernel
     r.tx_errors = tx_errors;
     r.kernel_drops = kernel_drops;
     r.rst_queue = filter.delayed_len();
+    let (sources, flows) = filter.table_usage();
+    let (sources_cap, flows_cap) = filter.table_capacity();
+    r.sources = (sources, sources_cap);
+    r.flows = (flows, flows_cap);
 }
