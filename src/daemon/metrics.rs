@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crossbeam::channel;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -45,17 +45,18 @@ pub struct Snapshot {
 
 const PORTS: [Direction; 2] = [Direction::Wan, Direction::Lan];
 
-type Labels = [(&'static str, &'static str); 1];
+/// A metric without labels: name, help, type, value.
+type Plain = (&'static str, &'static str, MetricType, u64);
 
-fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> fmt::Result {
-    let c = ConstCounter::new(v);
-    c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
-}
-
-fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> fmt::Result {
-    let g = ConstGauge::new(v);
-    g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
-}
+/// A metric with one label: name, help, type, the label's name, and the
+/// label's values with theirs.
+type Labelled = (
+    &'static str,
+    &'static str,
+    MetricType,
+    &'static str,
+    Vec<(&'static str, u64)>,
+);
 
 /// One metric with a value per label set.
 fn family<L: EncodeLabelSet>(
@@ -67,38 +68,217 @@ fn family<L: EncodeLabelSet>(
 ) -> fmt::Result {
     let mut m = e.encode_descriptor(name, help, None, kind)?;
     for (labels, v) in rows {
-        let m = m.encode_family(&labels)?;
-        match kind {
-            MetricType::Counter => ConstCounter::new(v).encode(m)?,
-            _ => ConstGauge::new(v).encode(m)?,
-        }
+        encode_value(m.encode_family(&labels)?, kind, v)?;
     }
     Ok(())
 }
 
-impl Collector for Snapshot {
-    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+fn encode_value(m: MetricEncoder, kind: MetricType, v: u64) -> fmt::Result {
+    match kind {
+        MetricType::Counter => ConstCounter::new(v).encode(m),
+        _ => ConstGauge::new(v).encode(m),
+    }
+}
+
+impl Snapshot {
+    fn plain(&self) -> Vec<Plain> {
+        use MetricType::{Counter, Gauge};
         let t = &self.totals;
         let st = &t.stats;
-        let e = &mut e;
+        let mut v: Vec<Plain> = vec![
+            ("forwarded", "Frames forwarded.", Counter, st.forwarded),
+            (
+                "delayed",
+                "RSTs accepted and held for tcp.rst_delay_ms.",
+                Counter,
+                st.delayed,
+            ),
+            (
+                "tx_errors",
+                "Frames that could not be transmitted.",
+                Counter,
+                t.tx_errors,
+            ),
+            (
+                "kernel_drops",
+                "Frames the kernel dropped before a worker read them.",
+                Counter,
+                t.kernel_drops,
+            ),
+            ("flies_added", "New flies.", Counter, st.flies_added),
+            (
+                "flies_refused",
+                "Flies refused: the blacklist was full.",
+                Counter,
+                st.flies_refused,
+            ),
+            (
+                "flies_proven",
+                "Flies that proved their address with a SYN cookie.",
+                Counter,
+                st.flies_proven,
+            ),
+            (
+                "events_lost",
+                "Events (new flies) the control thread's queue had no room for.",
+                Counter,
+                st.events_lost,
+            ),
+            (
+                "blacklist_entries",
+                "Flies in the blacklist.",
+                Gauge,
+                self.flies.iter().sum(),
+            ),
+            (
+                "blacklist_capacity",
+                "The blacklist's capacity (tables.flies).",
+                Gauge,
+                self.blacklist_capacity as u64,
+            ),
+            (
+                "rst_queue",
+                "RSTs held in the delay queue.",
+                Gauge,
+                t.rst_queue as u64,
+            ),
+        ];
+        if let Some(c) = &self.capture {
+            v.push((
+                "capture_drops_written",
+                "Dropped frames written to the --capture-drops file.",
+                Counter,
+                c.written,
+            ));
+            v.push((
+                "capture_drops_bytes",
+                "The --capture-drops file's size.",
+                Gauge,
+                c.bytes,
+            ));
+        }
+        v
+    }
+
+    fn labelled(&self) -> Vec<Labelled> {
         use MetricType::{Counter, Gauge};
-        family(
-            e,
-            "frames",
-            "Frames that entered the appliance, by the port they came in on.",
-            Counter,
-            [
-                ([("port", "wan")], st.frames_wan),
-                ([("port", "lan")], st.frames_lan),
-            ],
-        )?;
-        counter(e, "forwarded", "Frames forwarded.", st.forwarded)?;
-        counter(
-            e,
-            "delayed",
-            "RSTs accepted and held for tcp.rst_delay_ms.",
-            st.delayed,
-        )?;
+        let t = &self.totals;
+        let st = &t.stats;
+        let mut v: Vec<Labelled> = vec![
+            (
+                "frames",
+                "Frames that entered the appliance, by the port they came in on.",
+                Counter,
+                "port",
+                vec![("wan", st.frames_wan), ("lan", st.frames_lan)],
+            ),
+            (
+                "malformed",
+                "Malformed frames, by what was wrong.",
+                Counter,
+                "kind",
+                ParseError::ALL
+                    .iter()
+                    .map(|k| k.as_str())
+                    .zip(st.malformed)
+                    .collect(),
+            ),
+            (
+                "evictions",
+                "Live entries evicted from a full table by new ones.",
+                Counter,
+                "table",
+                vec![
+                    ("sources", st.source_evictions),
+                    ("flows", st.flow_evictions),
+                    ("fragments", st.fragment_evictions),
+                    ("flies", st.flies_evicted),
+                ],
+            ),
+            (
+                "synacks",
+                "SYN-ACK cookies: queued for sending, limited, lost.",
+                Counter,
+                "outcome",
+                vec![
+                    ("queued", st.synacks),
+                    ("limited", st.synacks_limited),
+                    ("lost", st.synacks_lost),
+                ],
+            ),
+            (
+                "table_entries",
+                "Entries in use in the per-source and flow tables, summed over workers (expired entries count until reclaimed).",
+                Gauge,
+                "table",
+                vec![("sources", t.sources.0 as u64), ("flows", t.flows.0 as u64)],
+            ),
+            (
+                "table_capacity",
+                "Capacity of the per-source and flow tables, summed over workers.",
+                Gauge,
+                "table",
+                vec![("sources", t.sources.1 as u64), ("flows", t.flows.1 as u64)],
+            ),
+            (
+                "flies",
+                "Flies now, by class: unproven, proven (returned a SYN cookie), operator (blocked by the operator).",
+                Gauge,
+                "class",
+                Class::ALL.iter().map(|c| c.as_str()).zip(self.flies).collect(),
+            ),
+        ];
+        if let Some(x) = &self.xdp {
+            v.push((
+                "xdp_frames",
+                "Frames the XDP program saw, by what it did with them.",
+                Counter,
+                "action",
+                vec![
+                    ("redirected", x.redirected),
+                    ("fly_drop", x.fly_drops),
+                    ("no_socket", x.no_socket),
+                    ("no_port", x.no_port),
+                ],
+            ));
+            v.push((
+                "xdp_seen",
+                "What the XDP program found in the frames it parsed.",
+                Counter,
+                "kind",
+                vec![
+                    ("ipv4", x.ipv4),
+                    ("ipv6", x.ipv6),
+                    ("non_ip", x.non_ip),
+                    ("malformed", x.malformed),
+                    ("fly_expired", x.fly_expired),
+                    ("pppoe", x.pppoe),
+                    ("mpls", x.mpls),
+                    ("tunnel", x.tunnel),
+                ],
+            ));
+        }
+        if let Some(c) = &self.capture {
+            v.push((
+                "capture_drops_skipped",
+                "Dropped frames not written to the --capture-drops file, by why: over the rate, the file full, the writer's queue full.",
+                Counter,
+                "why",
+                vec![
+                    ("rate", c.skipped_rate),
+                    ("size", c.skipped_size),
+                    ("queue", c.skipped_queue),
+                ],
+            ));
+        }
+        v
+    }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        let st = &self.totals.stats;
+        // Drops: by reason and by the port the frame came in on.
         let drops = Reason::ALL.iter().flat_map(|&r| {
             PORTS.map(|p| {
                 (
@@ -108,179 +288,18 @@ impl Collector for Snapshot {
             })
         });
         family(
-            e,
+            &mut e,
             "drops",
             "Frames the filter dropped (in monitor mode: would have dropped), by reason and by the port they came in on.",
-            Counter,
+            MetricType::Counter,
             drops,
         )?;
-        let malformed = ParseError::ALL
-            .iter()
-            .zip(st.malformed)
-            .map(|(k, v)| -> (Labels, u64) { ([("kind", k.as_str())], v) });
-        family(
-            e,
-            "malformed",
-            "Malformed frames, by what was wrong.",
-            Counter,
-            malformed,
-        )?;
-        counter(
-            e,
-            "tx_errors",
-            "Frames that could not be transmitted.",
-            t.tx_errors,
-        )?;
-        counter(
-            e,
-            "kernel_drops",
-            "Frames the kernel dropped before a worker read them.",
-            t.kernel_drops,
-        )?;
-        family(
-            e,
-            "evictions",
-            "Live entries evicted from a full table by new ones.",
-            Counter,
-            [
-                ([("table", "sources")], st.source_evictions),
-                ([("table", "flows")], st.flow_evictions),
-                ([("table", "fragments")], st.fragment_evictions),
-                ([("table", "flies")], st.flies_evicted),
-            ],
-        )?;
-        counter(e, "flies_added", "New flies.", st.flies_added)?;
-        counter(
-            e,
-            "flies_refused",
-            "Flies refused: the blacklist was full.",
-            st.flies_refused,
-        )?;
-        counter(
-            e,
-            "flies_proven",
-            "Flies that proved their address with a SYN cookie.",
-            st.flies_proven,
-        )?;
-        counter(
-            e,
-            "events_lost",
-            "Events (new flies) the control thread's queue had no room for.",
-            st.events_lost,
-        )?;
-        family(
-            e,
-            "synacks",
-            "SYN-ACK cookies: queued for sending, limited, lost.",
-            Counter,
-            [
-                ([("outcome", "queued")], st.synacks),
-                ([("outcome", "limited")], st.synacks_limited),
-                ([("outcome", "lost")], st.synacks_lost),
-            ],
-        )?;
-        family(
-            e,
-            "table_entries",
-            "Entries in use in the per-source and flow tables, summed over workers (expired entries count until reclaimed).",
-            Gauge,
-            [
-                ([("table", "sources")], t.sources.0 as u64),
-                ([("table", "flows")], t.flows.0 as u64),
-            ],
-        )?;
-        family(
-            e,
-            "table_capacity",
-            "Capacity of the per-source and flow tables, summed over workers.",
-            Gauge,
-            [
-                ([("table", "sources")], t.sources.1 as u64),
-                ([("table", "flows")], t.flows.1 as u64),
-            ],
-        )?;
-        gauge(
-            e,
-            "blacklist_entries",
-            "Flies in the blacklist.",
-            self.flies.iter().sum(),
-        )?;
-        gauge(
-            e,
-            "blacklist_capacity",
-            "The blacklist's capacity (tables.flies).",
-            self.blacklist_capacity as u64,
-        )?;
-        family(
-            e,
-            "flies",
-            "Flies now, by class: unproven, proven (returned a SYN cookie), operator (blocked by the operator).",
-            Gauge,
-            Class::ALL
-                .iter()
-                .zip(self.flies)
-                .map(|(c, n)| ([("class", c.as_str())], n)),
-        )?;
-        gauge(
-            e,
-            "rst_queue",
-            "RSTs held in the delay queue.",
-            t.rst_queue as u64,
-        )?;
-        if let Some(x) = &self.xdp {
-            family(
-                e,
-                "xdp_frames",
-                "Frames the XDP program saw, by what it did with them.",
-                Counter,
-                [
-                    ([("action", "redirected")], x.redirected),
-                    ([("action", "fly_drop")], x.fly_drops),
-                    ([("action", "no_socket")], x.no_socket),
-                    ([("action", "no_port")], x.no_port),
-                ],
-            )?;
-            family(
-                e,
-                "xdp_seen",
-                "What the XDP program found in the frames it parsed.",
-                Counter,
-                [
-                    ([("kind", "ipv4")], x.ipv4),
-                    ([("kind", "ipv6")], x.ipv6),
-                    ([("kind", "non_ip")], x.non_ip),
-                    ([("kind", "malformed")], x.malformed),
-                    ([("kind", "fly_expired")], x.fly_expired),
-                    ([("kind", "pppoe")], x.pppoe),
-                    ([("kind", "mpls")], x.mpls),
-                    ([("kind", "tunnel")], x.tunnel),
-                ],
-            )?;
+        for (name, help, kind, key, rows) in self.labelled() {
+            let rows = rows.into_iter().map(|(v, n)| ([(key, v)], n));
+            family(&mut e, name, help, kind, rows)?;
         }
-        if let Some(c) = &self.capture {
-            counter(
-                e,
-                "capture_drops_written",
-                "Dropped frames written to the --capture-drops file.",
-                c.written,
-            )?;
-            family(
-                e,
-                "capture_drops_skipped",
-                "Dropped frames not written to the --capture-drops file, by why: over the rate, the file full, the writer's queue full.",
-                Counter,
-                [
-                    ([("why", "rate")], c.skipped_rate),
-                    ([("why", "size")], c.skipped_size),
-                    ([("why", "queue")], c.skipped_queue),
-                ],
-            )?;
-            gauge(
-                e,
-                "capture_drops_bytes",
-                "The --capture-drops file's size.",
-                c.bytes,
-            )?;
+        for (name, help, kind, v) in self.plain() {
+            encode_value(e.encode_descriptor(name, help, None, kind)?, kind, v)?;
         }
         Ok(())
     }

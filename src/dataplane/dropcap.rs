@@ -295,18 +295,20 @@ mod test {
         vec![b; len]
     }
 
-    fn tmp(name: &str) -> PathBuf {
-        std::env::temp_dir().join(format!("flypaper-dropcap-{}-{name}", std::process::id()))
+    /// A capture to a scratch file `name`.
+    fn config(name: &str, rate: u32, max_bytes: u64) -> DropCapConfig {
+        DropCapConfig {
+            path: std::env::temp_dir()
+                .join(format!("flypaper-dropcap-{}-{name}", std::process::id())),
+            rate,
+            max_bytes,
+        }
     }
 
     #[test]
     fn dropped_frames_carry_their_reason_and_port() {
-        let path = tmp("reasons.pcapng");
-        let cfg = DropCapConfig {
-            path: path.clone(),
-            rate: 1000,
-            max_bytes: 1 << 20,
-        };
+        let cfg = config("reasons.pcapng", 1000, 1 << 20);
+        let path = cfg.path.clone();
         let (mut cap, taps) = DropCapture::start(&cfg, 1).unwrap();
         let t0 = Nanos(crate::sys::monotonic_ns());
         taps[0].offer(0, t0, Reason::Trap, &frame(60, 1));
@@ -335,18 +337,14 @@ mod test {
 
     #[test]
     fn the_rate_and_the_size_are_capped_and_skips_counted() {
-        let path = tmp("caps.pcapng");
         // 10 frames per second (a burst of 10); room for the header and
         // five frames of 100 bytes with the comment "trap".
         let block = PcapNgWriter::<Vec<u8>>::packet_block_len(100, Some(4));
         let header = PcapNgWriter::new(Vec::new(), &["wan", "lan"])
             .unwrap()
             .bytes_written();
-        let cfg = DropCapConfig {
-            path: path.clone(),
-            rate: 10,
-            max_bytes: header + 5 * block,
-        };
+        let cfg = config("caps.pcapng", 10, header + 5 * block);
+        let path = cfg.path.clone();
         let (mut cap, taps) = DropCapture::start(&cfg, 2).unwrap();
         let t0 = Nanos::from_secs(1000);
         for i in 0..25 {
@@ -367,12 +365,8 @@ mod test {
 
     #[test]
     fn a_full_queue_is_counted_not_waited_for() {
-        let path = tmp("queue.pcapng");
-        let cfg = DropCapConfig {
-            path: path.clone(),
-            rate: 1_000_000,
-            max_bytes: u64::MAX,
-        };
+        let cfg = config("queue.pcapng", 1_000_000, u64::MAX);
+        let path = cfg.path.clone();
         let (mut cap, taps) = DropCapture::start(&cfg, 1).unwrap();
         // More frames than the queue holds, offered faster than a file is
         // written: some may not fit; none is lost from the books.
@@ -405,11 +399,8 @@ mod test {
 
     #[test]
     fn a_bad_path_fails_at_start() {
-        let cfg = DropCapConfig {
-            path: "/nonexistent-dir/x.pcapng".into(),
-            rate: 10,
-            max_bytes: 1000,
-        };
+        let mut cfg = config("unused", 10, 1000);
+        cfg.path = "/nonexistent-dir/x.pcapng".into();
         let e = DropCapture::start(&cfg, 1).err().expect("refused");
         assert!(e.to_string().contains("/nonexistent-dir/x.pcapng"), "{e}");
     }
