@@ -1202,6 +1202,29 @@ impl<W: Write> PcapNgWriter<W> {
         self.written
     }
 
+    /// The bytes [`PcapNgWriter::write`] adds for a frame of `len` bytes
+    /// with a comment of `comment_len` bytes (if any): what a caller that
+    /// caps the file's size checks before writing.
+    pub const fn packet_block_len(len: usize, comment_len: Option<usize>) -> u64 {
+        const fn pad4(n: usize) -> u64 {
+            n.div_ceil(4) as u64 * 4
+        }
+        // Block type and length, interface, timestamp, two lengths, the
+        // data, the trailing length.
+        let base = 8 + 20 + pad4(len) + 4;
+        match comment_len {
+            // opt_comment's header and value, then opt_endofopt.
+            Some(c) => base + 4 + pad4(c) + 4,
+            None => base,
+        }
+    }
+
+    /// Pushes the blocks written so far through the underlying writer (a
+    /// buffered file), so that readers see them.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     /// Flushes and returns the underlying writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.out.flush()?;

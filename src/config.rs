@@ -31,7 +31,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::filter::policy::{
-    AllowRule, Limit, Pickup, PortSet, Prefix, PrefixSet, Proof, Proto, SynMode, TunnelMode,
+    AllowRule, Limit, Mode, Pickup, PortSet, Prefix, PrefixSet, Proof, Proto, SynMode, TunnelMode,
 };
 use crate::filter::{Nanos, Policy};
 use crate::wire::IpProtocol;
@@ -150,6 +150,7 @@ struct RawFilter {
     bogus_dst_extra: Strings,
     tunnels: Text,
     mpls: Text,
+    mode: Text,
 }
 
 #[derive(Deserialize, Default)]
@@ -627,6 +628,8 @@ fn compile(raw: &Raw, cx: &mut Ctx<'_>) -> Policy {
     p.tunnels = cx.choice_or("filter.tunnels", &f.tunnels, &tunnels, p.tunnels);
     let mpls = [("drop", true), ("pass", false)];
     p.mpls_drop_non_ip = cx.choice_or("filter.mpls", &f.mpls, &mpls, p.mpls_drop_non_ip);
+    let modes = [("enforce", Mode::Enforce), ("monitor", Mode::Monitor)];
+    p.mode = cx.choice_or("filter.mode", &f.mode, &modes, p.mode);
 
     // [icmp]
     let i = &raw.icmp.0;

@@ -65,6 +65,8 @@ pub fn run(mut data: &[u8]) {
     let mut out_batched = Record::default();
     let mut now = Nanos::from_secs(1);
     let mut frames = 0u32;
+    // Drops per reason of the frames that entered from the LAN.
+    let mut lan_drops = [0u64; crate::filter::Reason::COUNT];
     // The pending batch: frames from one port at one time, with their ids.
     let mut batch: Vec<(u32, &[u8])> = Vec::new();
     let mut batch_dir = Direction::Wan;
@@ -115,6 +117,9 @@ pub fn run(mut data: &[u8]) {
         single.release(now, &mut out_single);
         let v = single.classify(now, dir, &[frame])[0];
         single.dispatch(now, dir, [frames], &mut out_single);
+        if let (Verdict::Drop(r), Direction::Lan) = (v, dir) {
+            lan_drops[r as usize] += 1;
+        }
         if frame.len() > crate::filter::MAX_FRAME {
             assert_eq!(v, Verdict::Drop(crate::filter::Reason::Oversize));
         } else if let Err(e) = parsed {
@@ -193,6 +198,13 @@ pub fn run(mut data: &[u8]) {
     );
     assert_eq!(st.frames_wan + st.frames_lan, frames);
     assert_eq!(st.forwarded + st.delayed + st.total_drops(), frames);
+    assert_eq!(st.drops_lan, lan_drops, "drops are counted by port");
+    for &r in crate::filter::Reason::ALL.iter() {
+        assert_eq!(
+            st.drop_count_from(Direction::Wan, r) + st.drop_count_from(Direction::Lan, r),
+            st.drop_count(r)
+        );
+    }
     let (s, fl) = f.table_usage();
     let (sc, fc) = f.table_capacity();
     assert!(s <= sc && fl <= fc, "tables stay bounded");

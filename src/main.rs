@@ -87,6 +87,26 @@ enum Cmd {
         /// stats, stop) talk to; root only.
         #[arg(long, value_name = "PATH", default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
+        /// Serve the counters in the Prometheus text format over HTTP at
+        /// /metrics on this address, e.g. 127.0.0.1:9184 (keep it on
+        /// loopback or a management network: there is no authentication).
+        /// Off by default.
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics: Option<std::net::SocketAddr>,
+        /// Write the frames the filter drops to this pcapng file, each with
+        /// its reason as the packet comment, on interface wan or lan (the
+        /// port it came in on). Capped by --capture-drops-rate and
+        /// --capture-drops-max; skipped frames are counted in the stats.
+        #[arg(long, value_name = "FILE.pcapng")]
+        capture_drops: Option<PathBuf>,
+        /// Dropped frames written per second at most.
+        #[arg(long, value_name = "FRAMES", default_value_t = 1000,
+              value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        capture_drops_rate: u32,
+        /// The --capture-drops file's size at most, in MB (10^6 bytes).
+        #[arg(long, value_name = "MB", default_value_t = 100,
+              value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        capture_drops_max: u64,
     },
     /// Health checks of the running daemon, one line each (exit 1 if any fails).
     Status(Verb),
@@ -174,6 +194,10 @@ fn main() -> ExitCode {
             busy_poll,
             pin_maps,
             socket,
+            metrics,
+            capture_drops,
+            capture_drops_rate,
+            capture_drops_max,
         } => {
             let policy = match load_policy(config.as_deref()) {
                 Ok(p) => p,
@@ -205,6 +229,12 @@ fn main() -> ExitCode {
                 config_file: config,
                 config_sha256,
                 socket: Some(socket),
+                metrics,
+                capture_drops: capture_drops.map(|path| flypaper::dataplane::DropCapConfig {
+                    path,
+                    rate: capture_drops_rate,
+                    max_bytes: capture_drops_max * 1_000_000,
+                }),
             };
             match flypaper::dataplane::run(cfg) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,10 @@
 //! and `lan` (1): each frame is written on the port it leaves by (a
 //! forwarded frame by the other port; a SYN-ACK the filter answers a trap
 //! SYN with, by the port the SYN came in on).
+//!
+//! In monitor mode (`filter.mode = "monitor"`) the verdicts are the same,
+//! but `--pass` holds every frame, at its arrival (what the data path
+//! forwards then), and no SYN-ACK.
 
 use std::fmt;
 use std::io::{self, BufWriter, Read, Write};

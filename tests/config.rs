@@ -3,7 +3,7 @@
 
 use flypaper::config::{self, ConfigError, DEFAULT_TOML};
 use flypaper::filter::policy::{
-    Limit, Pickup, PortSet, Prefix, PrefixSet, Proof, Proto, SynMode, TunnelMode,
+    Limit, Mode, Pickup, PortSet, Prefix, PrefixSet, Proof, Proto, SynMode, TunnelMode,
 };
 use flypaper::{Addr, Nanos, Policy};
 
@@ -103,6 +103,7 @@ fn assert_same(got: &Policy, want: &Policy) {
         drop_non_ip,
         tunnels,
         mpls_drop_non_ip,
+        mode,
         conntrack,
         tables,
     );
@@ -143,7 +144,7 @@ fn default_toml_comments_every_key() {
             i + 1
         );
     }
-    assert_eq!(keys, 46, "every key of the schema is in the reference");
+    assert_eq!(keys, 47, "every key of the schema is in the reference");
     assert!(DEFAULT_TOML.contains("# [[flypaper.allow]]"));
 }
 
@@ -229,6 +230,7 @@ const FULL: &[&str] = &[
     r#"bogus_dst_extra = ["192.0.2.0/24"]"#,
     r#"tunnels = "pass""#,
     r#"mpls = "pass""#,
+    r#"mode = "monitor""#,
     "",
     "[icmp]",
     "drop_types = [5, 13]",
@@ -319,6 +321,7 @@ fn full_custom_config_sets_every_field() {
     assert_eq!(p.nd_limit, Some(Limit::per_sec(20, 30)));
     assert_eq!(p.tunnels, TunnelMode::Pass);
     assert!(!p.mpls_drop_non_ip);
+    assert_eq!(p.mode, Mode::Monitor);
     assert_eq!(p.syn_limit, Some(Limit::per_sec(100, 200)));
     assert_eq!(p.syn_mode, SynMode::Bucket);
     assert_eq!(p.rst_limit, None, "\"off\"");
@@ -1125,6 +1128,12 @@ fn bad_choices() {
         2,
         "filter.mpls",
         "expected \"drop\" or \"pass\"",
+    );
+    assert_err(
+        &["[filter]", r#"mode = "dry-run""#],
+        2,
+        "filter.mode",
+        "expected \"enforce\" or \"monitor\"",
     );
     assert_err(
         &["[tcp]", r#"syn_mode = "recent""#],

@@ -656,3 +656,38 @@ fn handshake_replies_are_written_on_the_port_they_leave_by() {
 fn syn_from(src: &str, sport: u16, dport: u16, flags: u8, seq: u32, ack: u32) -> Vec<u8> {
     common::tcp_seq(src, sport, "198.51.100.10", dport, flags, seq, ack)
 }
+
+#[test]
+fn monitor_mode_has_the_same_verdicts_and_passes_every_frame_at_once() {
+    let run = |p: flypaper::Policy| {
+        let mut pass = Vec::new();
+        let mut verdicts = Vec::new();
+        let input = File::open(captures().join("seed-attacks.pcapng")).unwrap();
+        let report = replay::replay(input, p, &Options::default(), Some(&mut pass), |v| {
+            verdicts.push(*v);
+            Ok(())
+        })
+        .unwrap();
+        let out = Reader::new(Cursor::new(pass)).unwrap().read_all().unwrap();
+        (report, verdicts, out)
+    };
+    let (enforce, enforce_verdicts, _) = run(lab_policy());
+    let mut p = lab_policy();
+    p.mode = flypaper::filter::policy::Mode::Monitor;
+    let (monitor, verdicts, out) = run(p);
+    assert_eq!(verdicts, enforce_verdicts, "the same verdicts");
+    assert_eq!(monitor.stats, enforce.stats, "counted the same");
+    assert_eq!(monitor.lockouts, enforce.lockouts, "the same flies");
+    assert!(monitor.stats.drop_count(flypaper::Reason::Trap) > 0);
+    assert!(monitor.stats.delayed > 0);
+    // Every frame left at once, by the other port, byte for byte.
+    let input = Reader::open(captures().join("seed-attacks.pcapng"))
+        .unwrap()
+        .read_all()
+        .unwrap();
+    assert_eq!(out.len(), input.len());
+    for (o, i) in out.iter().zip(&input) {
+        assert_eq!((o.ts_ns, &o.data), (i.ts_ns, &i.data));
+        assert_eq!(o.interface, 1 - i.interface);
+    }
+}

@@ -1135,3 +1135,37 @@ fn a_reloaded_policy_keeps_connections_flies_and_limits() {
     assert!(l.f.reload(std::sync::Arc::new(wider)).is_err());
     assert!(l.f.policy().strict && l.f.policy().tables.flows == Policy::default().tables.flows);
 }
+
+#[test]
+fn monitor_mode_decides_counts_and_records_flies_but_forwards() {
+    use flypaper::filter::policy::Mode;
+    let mut p = Policy::default();
+    p.mode = Mode::Monitor;
+    p.lan = prefixes(&["198.51.100.0/24"]);
+    let mut l = Lab::new(p);
+    // The trap SYN: the verdict and the counters are enforce mode's ...
+    let v = l.wan(&tcp(SCANNER, 5000, LAN_SERVER, 139, SYN));
+    assert_eq!(v, DROP(Reason::Trap));
+    assert!(l.is_fly(SCANNER), "the fly is recorded");
+    assert!(l
+        .f
+        .drain_events()
+        .any(|e| matches!(e, Event::Lockout(e) if e.addr == SCANNER.parse::<Addr>().unwrap())));
+    let v2 = l.wan(&tcp(SCANNER, 5001, LAN_SERVER, 22, SYN));
+    assert_eq!(v2, DROP(Reason::Fly));
+    // ... a spoofed frame from the LAN is counted on the LAN's side ...
+    let v3 = l.lan(&tcp("203.0.113.5", 1, WAN_HOST, 80, SYN));
+    assert_eq!(v3, DROP(Reason::Spoofed));
+    let st = l.f.stats();
+    assert_eq!(st.drop_count(Reason::Trap), 1);
+    assert_eq!(st.drop_count(Reason::Fly), 1);
+    assert_eq!(st.drop_count_from(Direction::Lan, Reason::Spoofed), 1);
+    assert_eq!(st.drop_count_from(Direction::Wan, Reason::Spoofed), 0);
+    assert_eq!(st.drop_count_from(Direction::Wan, Reason::Trap), 1);
+    // ... and the data path forwards every one of them at once.
+    let mode = l.f.policy().mode;
+    for v in [v, v2, v3] {
+        assert_eq!(mode.enact(v), Verdict::Forward);
+    }
+    assert!(!mode.enforces(), "no SYN-ACK is sent, no fly reaches XDP");
+}

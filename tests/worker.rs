@@ -13,7 +13,7 @@ use common::*;
 use crossbeam::channel;
 use flypaper::dataplane::driver::Driver;
 use flypaper::dataplane::mem::{MemBackend, Wire};
-use flypaper::dataplane::{worker_loop, WorkerCmd, WorkerReport};
+use flypaper::dataplane::{worker_loop, Links, WorkerCmd, WorkerReport};
 use flypaper::filter::{Event, Filter, Policy, Proof, Reason};
 use flypaper::wire::{self, L3, L4};
 
@@ -55,15 +55,14 @@ fn the_worker_forwards_delays_answers_and_drops_through_the_driver() {
         std::thread::spawn(move || {
             let mut backend = MemBackend::new(wire_state);
             let mut driver = Driver::new(filter);
-            worker_loop(
-                &mut backend,
-                &mut driver,
-                &stop,
-                &ev_tx,
-                &cmd_rx,
-                &report,
-                false,
-            )
+            let links = Links {
+                stop: &stop,
+                events: &ev_tx,
+                commands: &cmd_rx,
+                report: &report,
+                tap: None,
+            };
+            worker_loop(&mut backend, &mut driver, &links, false)
         })
     };
     let wait = |what: &str, f: &dyn Fn(&Wire) -> bool| {

@@ -8,6 +8,7 @@
 //! lock-free.
 
 pub mod control;
+pub mod metrics;
 pub mod stats;
 pub mod store;
 
@@ -21,9 +22,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam::channel;
 use serde::Serialize;
 
-use crate::dataplane::{WorkerCmd, WorkerReport};
+use crate::dataplane::{DropCapture, WorkerCmd, WorkerReport};
 use crate::eventlog::{EventLog, Kind as LogKind};
-use crate::filter::{Event, FlyEntry, Nanos, Policy, Proto, Shared, Stats};
+use crate::filter::{Event, FlyEntry, Nanos, Policy, Proto, Shared};
 use crate::sys::{monotonic_ns, signal, xdp};
 use control::{Command, Request, Response};
 use stats::{stats_json, write_atomically};
@@ -31,6 +32,9 @@ use store::FlyStore;
 
 /// How often the XDP map is reconciled with the blacklist.
 const RECONCILE: Duration = Duration::from_secs(5);
+
+/// The stats file is rewritten at most this often.
+const STATS_PERIOD: Duration = Duration::from_millis(200);
 
 /// One port as `status` reports it.
 #[derive(Clone, Debug, Serialize)]
@@ -67,6 +71,10 @@ pub struct Daemon {
     pub stats_file: Option<PathBuf>,
     pub socket: Option<PathBuf>,
     pub info: RunInfo,
+    /// Serve the metrics over HTTP here (`--metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
+    /// The dropped frames' pcapng writer (`--capture-drops`).
+    pub drop_capture: Option<DropCapture>,
 }
 
 impl Daemon {
@@ -85,9 +93,20 @@ impl Daemon {
             }
             None => None,
         };
+        // Scrapes from the metrics server (kept open when there is none).
+        let (scrape_tx, scrape_rx) = channel::bounded::<metrics::Scrape>(4);
+        let metrics_server = match self.metrics {
+            Some(a) => {
+                let s = metrics::Server::start(a, scrape_tx.clone())?;
+                println!("metrics on http://{}/metrics", s.addr().unwrap_or(a));
+                Some(s)
+            }
+            None => None,
+        };
         let mut log = EventLog::new(|line: &str| println!("{line}"));
         let mut last_sweep = 0u64;
         let mut last_reconcile = Instant::now();
+        let mut last_stats: Option<Instant> = None;
         println!("ready");
         while !signal::stop_requested() && !self.workers.iter().any(|w| w.is_finished()) {
             // Wait up to 200 ms for an event or a command, then take what
@@ -103,6 +122,9 @@ impl Daemon {
                 recv(cmd_rx) -> c => if let Ok((req, reply)) = c {
                     let r = self.answer(req, started);
                     let _ = reply.send(r);
+                },
+                recv(scrape_rx) -> s => if let Ok(reply) = s {
+                    let _ = reply.send(metrics::encode(&self.snapshot()));
                 },
                 default(Duration::from_millis(200)) => {}
             }
@@ -131,9 +153,11 @@ impl Daemon {
                     println!("XDP map reconciled: {added} flies added, {removed} removed");
                 }
             }
-            self.write_stats(false)?;
+            self.write_stats(false, &mut last_stats)?;
         }
         drop(server);
+        drop(metrics_server);
+        drop(scrape_tx);
         stop.store(true, Ordering::SeqCst);
         let mut result = Ok(());
         for w in std::mem::take(&mut self.workers) {
@@ -147,7 +171,13 @@ impl Daemon {
             self.on_event(e, &mut log);
         }
         log.finish();
-        self.write_stats(true)?;
+        // The workers are gone, and their taps: the writer finishes.
+        if let Some(c) = self.drop_capture.as_mut() {
+            if let Err(e) = c.finish() {
+                println!("capture-drops: {e}");
+            }
+        }
+        self.write_stats(true, &mut None)?;
         result
     }
 
@@ -192,10 +222,12 @@ impl Daemon {
         ))
     }
 
+    /// In monitor mode the store keeps the XDP map out of it: the kernel
+    /// must drop nothing.
     fn store(&self) -> FlyStore<'_> {
         FlyStore {
             shared: &self.shared,
-            prog: self.prog.as_ref(),
+            prog: self.prog.as_ref().filter(|_| self.policy.mode.enforces()),
         }
     }
 
@@ -220,35 +252,52 @@ impl Daemon {
         }
     }
 
-    /// The workers' counters summed, and the transmit and kernel figures.
-    fn totals(&self) -> (Stats, (u64, u64, usize)) {
-        let mut st = Stats::default();
-        let (mut tx_errors, mut kernel_drops, mut rst_queue) = (0, 0, 0);
+    /// The workers' reports summed: counters, transmit and kernel
+    /// figures, the RST queue, the tables.
+    fn totals(&self) -> WorkerReport {
+        let mut t = WorkerReport::default();
         for r in &self.reports {
-            let r = r.lock().unwrap_or_else(|e| e.into_inner());
-            st.merge(&r.stats);
-            tx_errors += r.tx_errors;
-            kernel_drops += r.kernel_drops;
-            rst_queue += r.rst_queue;
+            t.merge(&r.lock().unwrap_or_else(|e| e.into_inner()));
         }
-        (st, (tx_errors, kernel_drops, rst_queue))
+        t
     }
 
     fn stats_text(&self) -> String {
-        let (st, extra) = self.totals();
+        let t = self.totals();
         let now = Nanos(monotonic_ns());
         let counters = self.prog.as_ref().and_then(|p| p.counters().ok());
+        let capture = self.drop_capture.as_ref().map(DropCapture::counts);
         stats_json(
-            &st,
-            extra,
+            &t.stats,
+            (t.tx_errors, t.kernel_drops, t.rst_queue),
             &self.shared.blacklist.list(now),
             now,
             counters.as_ref(),
+            capture.as_ref(),
         )
     }
 
-    fn write_stats(&self, final_line: bool) -> io::Result<()> {
-        if self.stats_file.is_none() && !final_line {
+    /// What a metrics scrape shows.
+    fn snapshot(&self) -> metrics::Snapshot {
+        let now = Nanos(monotonic_ns());
+        let mut flies = [0u64; 3];
+        for e in self.shared.blacklist.list(now) {
+            flies[e.class() as usize] += 1;
+        }
+        metrics::Snapshot {
+            totals: self.totals(),
+            flies,
+            blacklist_capacity: self.shared.blacklist.capacity(),
+            xdp: self.prog.as_ref().and_then(|p| p.counters().ok()),
+            capture: self.drop_capture.as_ref().map(DropCapture::counts),
+        }
+    }
+
+    /// Rewrite the stats file (only with `--stats-file`, and at most every
+    /// [`STATS_PERIOD`]: events and verbs wake the loop sooner), and print
+    /// the final `stats` line.
+    fn write_stats(&self, final_line: bool, last: &mut Option<Instant>) -> io::Result<()> {
+        if !final_line && (self.stats_file.is_none() || !stats_due(last, Instant::now())) {
             return Ok(());
         }
         let json = self.stats_text();
@@ -399,6 +448,16 @@ impl Daemon {
     }
 }
 
+/// Whether the stats file is due at `now`, having been written at `last`
+/// (never: `None`); records `now` when it is.
+fn stats_due(last: &mut Option<Instant>, now: Instant) -> bool {
+    if last.is_some_and(|t| now.duration_since(t) < STATS_PERIOD) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
 /// "TCP-port 139", "ICMP-type 8", "IP-protocol 47".
 pub fn trigger(proto: Option<Proto>, port: u16) -> String {
     match proto {
@@ -448,4 +507,74 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|x| format!("{x:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn daemon(stats_file: Option<PathBuf>) -> Daemon {
+        let policy = Arc::new(Policy::default());
+        let shared = Arc::new(Shared::new(&policy, 1));
+        Daemon {
+            policy,
+            shared,
+            prog: None,
+            workers: Vec::new(),
+            reports: vec![Arc::new(Mutex::new(WorkerReport::default()))],
+            commands: Vec::new(),
+            events: channel::never(),
+            stats_file,
+            socket: None,
+            info: RunInfo {
+                backend: "afpacket",
+                ports: Vec::new(),
+                config: None,
+                config_sha256: None,
+            },
+            metrics: None,
+            drop_capture: None,
+        }
+    }
+
+    #[test]
+    fn stats_are_due_at_most_every_period() {
+        let t0 = Instant::now();
+        let mut last = None;
+        assert!(stats_due(&mut last, t0), "the first time");
+        assert!(!stats_due(&mut last, t0));
+        assert!(!stats_due(
+            &mut last,
+            t0 + STATS_PERIOD - Duration::from_millis(1)
+        ));
+        assert!(stats_due(&mut last, t0 + STATS_PERIOD));
+        assert_eq!(last, Some(t0 + STATS_PERIOD));
+    }
+
+    #[test]
+    fn the_stats_file_is_written_only_when_asked_for_and_not_too_often() {
+        let path = std::env::temp_dir().join(format!("flypaper-stats-{}.json", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        // Without --stats-file nothing is written (and no period starts).
+        let mut last = None;
+        daemon(None).write_stats(false, &mut last).unwrap();
+        assert_eq!(last, None);
+        // With it: now, then not again within the period, however often
+        // the loop wakes (events, verbs).
+        let d = daemon(Some(path.clone()));
+        d.write_stats(false, &mut last).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["forwarded"], 0);
+        std::fs::remove_file(&path).unwrap();
+        for _ in 0..10 {
+            d.write_stats(false, &mut last).unwrap();
+        }
+        assert!(!path.exists(), "rewritten within {STATS_PERIOD:?}");
+        // Once the period has passed, it is written again.
+        last = last.map(|t| t - STATS_PERIOD);
+        d.write_stats(false, &mut last).unwrap();
+        assert!(path.exists());
+        std::fs::remove_file(&path).unwrap();
+    }
 }

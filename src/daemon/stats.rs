@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io;
 
+use crate::dataplane::dropcap::DropCapCounts;
 use crate::filter::{FlyEntry, Nanos, Reason, Stats};
 use crate::sys::xdp;
 
@@ -50,6 +51,9 @@ struct StatsJson<'a> {
     fly_detail: Vec<FlyJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     xdp: Option<&'a xdp::XdpCounters>,
+    /// `--capture-drops`: frames written and skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capture_drops: Option<&'a DropCapCounts>,
 }
 
 /// Everything the control thread knows, as the stats file's JSON.
@@ -59,6 +63,7 @@ pub fn stats_json(
     flies: &[FlyEntry],
     now: Nanos,
     xdp: Option<&xdp::XdpCounters>,
+    capture_drops: Option<&DropCapCounts>,
 ) -> String {
     let fly_detail = flies
         .iter()
@@ -116,6 +121,7 @@ pub fn stats_json(
         fly_list: flies.iter().map(FlyEntry::target).collect(),
         fly_detail,
         xdp,
+        capture_drops,
     };
     serde_json::to_string(&j).expect("the stats serialise")
 }
@@ -146,7 +152,7 @@ mod test {
             first_seen: Nanos::ZERO,
             expires: Nanos::from_secs(100),
         };
-        let j = stats_json(&st, (2, 5, 3), &[fly], Nanos::from_secs(40), None);
+        let j = stats_json(&st, (2, 5, 3), &[fly], Nanos::from_secs(40), None, None);
         assert!(j.contains("\"kernel_drops\":5"));
         assert!(!j.contains("\"xdp\""));
         let x = xdp::XdpCounters {
@@ -154,7 +160,12 @@ mod test {
             tunnel: 4,
             ..Default::default()
         };
-        let jx = stats_json(&st, (0, 0, 0), &[], Nanos::ZERO, Some(&x));
+        let c = DropCapCounts {
+            written: 4,
+            skipped_queue: 1,
+            ..Default::default()
+        };
+        let jx = stats_json(&st, (0, 0, 0), &[], Nanos::ZERO, Some(&x), Some(&c));
         let vx: serde_json::Value = serde_json::from_str(&jx).expect("valid JSON");
         assert_eq!(
             (
@@ -163,6 +174,9 @@ mod test {
             ),
             (Some(9), Some(4))
         );
+        assert_eq!(vx["capture_drops"]["written"], 4);
+        assert_eq!(vx["capture_drops"]["skipped_queue"], 1);
+        assert!(!j.contains("capture_drops"));
         assert!(j.contains("\"forwarded\":7"));
         assert!(j.contains("\"trap\":3"));
         assert!(j.contains("\"tx_errors\":2"));

@@ -23,6 +23,10 @@ pub trait Sink<T> {
     fn drop(&mut self, frame: T, reason: Reason);
     /// Send a frame the filter made (a SYN-ACK) out of `port`.
     fn send(&mut self, port: usize, at: Nanos, bytes: &[u8]);
+    /// The filter's verdict on `frame`, which entered from `port`, before
+    /// it is carried out (in monitor mode a drop is not carried out): for
+    /// the drop capture.
+    fn decided(&mut self, _frame: &T, _port: usize, _now: Nanos, _v: Verdict) {}
 }
 
 /// The port index of a direction.
@@ -106,11 +110,15 @@ impl<T> Driver<T> {
         frames: impl IntoIterator<Item = T>,
         sink: &mut impl Sink<T>,
     ) {
-        let out = 1 - port_of(dir);
+        let port = port_of(dir);
+        let out = 1 - port;
+        // Monitor mode: every verdict counted, every frame forwarded.
+        let mode = self.filter.policy().mode;
         let mut n = 0;
         for (f, v) in frames.into_iter().zip(self.verdicts[..self.decided].iter()) {
             n += 1;
-            match *v {
+            sink.decided(&f, port, now, *v);
+            match mode.enact(*v) {
                 Verdict::Forward => sink.forward(out, now, f),
                 Verdict::Drop(r) => sink.drop(f, r),
                 Verdict::Delay(at) => {
@@ -118,7 +126,7 @@ impl<T> Driver<T> {
                     // capacity, so this fails only if they disagree.
                     if let Err((_, f)) = self.wheel.insert(at, (out, f)) {
                         debug_assert!(false, "RST wheel and filter disagree");
-                        self.filter.overrule(*v, Reason::RstQueueFull);
+                        self.filter.overrule(dir, *v, Reason::RstQueueFull);
                         sink.drop(f, Reason::RstQueueFull);
                     }
                 }
@@ -127,7 +135,10 @@ impl<T> Driver<T> {
         assert_eq!(n, self.decided, "one frame per verdict");
         self.decided = 0;
         while let Some(t) = self.filter.poll_transmit() {
-            sink.send(port_of(t.port), now, t.frame());
+            // In monitor mode the appliance sends nothing of its own.
+            if mode.enforces() {
+                sink.send(port_of(t.port), now, t.frame());
+            }
         }
     }
 

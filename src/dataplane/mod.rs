@@ -27,6 +27,7 @@ use crate::Direction;
 mod afpacket;
 mod afxdp;
 pub mod driver;
+pub mod dropcap;
 pub mod mem;
 mod worker;
 
@@ -34,7 +35,8 @@ use crate::daemon::{Daemon, PortInfo, RunInfo};
 pub use afpacket::{AfPacket, SLOT};
 use afxdp::open_afxdp;
 pub use afxdp::AfXdp;
-pub use worker::{worker_loop, WorkerCmd, WorkerReport};
+pub use dropcap::{DropCapConfig, DropCapture, DropTap};
+pub use worker::{worker_loop, Links, WorkerCmd, WorkerReport};
 
 /// A frame held by a backend: an opaque id (a buffer slot, a UMEM address)
 /// and its length. Owned: it goes back to the backend exactly once, by
@@ -99,6 +101,10 @@ pub struct RunConfig {
     pub config_sha256: Option<String>,
     /// The control socket to listen on (`None`: no verbs).
     pub socket: Option<PathBuf>,
+    /// Serve the metrics (Prometheus text format) over HTTP here.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Write the dropped frames to a pcapng file.
+    pub capture_drops: Option<DropCapConfig>,
 }
 
 /// Bridge two interfaces until SIGINT or SIGTERM.
@@ -115,6 +121,26 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     let seed = hash::random_seed();
     let shared = Arc::new(Shared::new(&policy, seed));
     let cores = core_affinity::get_core_ids().unwrap_or_default();
+    // Before any interface is touched: a file that cannot be created fails here.
+    let (drop_capture, taps) = match &cfg.capture_drops {
+        Some(c) => {
+            let (cap, taps) = DropCapture::start(c, cfg.workers)?;
+            println!(
+                "capture-drops: {} (at most {} frames/s, {} bytes)",
+                c.path.display(),
+                c.rate,
+                c.max_bytes
+            );
+            (Some(cap), taps)
+        }
+        None => (None, Vec::new()),
+    };
+    let mut taps = taps.into_iter();
+    if !policy.mode.enforces() {
+        println!(
+            "mode monitor: every verdict is counted, every frame is forwarded at once; no fly is copied into the XDP program"
+        );
+    }
 
     let mut prog: Option<xdp::XdpProgram> = None;
     let mut ports = Vec::new();
@@ -220,6 +246,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         let core = cores.get(i % cores.len().max(1)).copied();
         let filter = Filter::new(Arc::clone(&policy), Arc::clone(&shared), seed ^ i as u64);
         let mut driver = driver::Driver::new(filter);
+        let tap = taps.next();
         workers.push(
             std::thread::Builder::new()
                 .name(format!("flypaper-worker-{i}"))
@@ -231,10 +258,13 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                     worker_loop(
                         &mut *backend,
                         &mut driver,
-                        &stop,
-                        &tx,
-                        &cmd_rx,
-                        &report,
+                        &Links {
+                            stop: &stop,
+                            events: &tx,
+                            commands: &cmd_rx,
+                            report: &report,
+                            tap: tap.as_ref(),
+                        },
                         busy_poll,
                     )
                 })?,
@@ -246,6 +276,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         );
     }
     drop(tx);
+    // Taps no worker took (AF_XDP runs one): the writer ends with the workers.
+    drop(taps);
 
     let info = RunInfo {
         backend: if prog.is_some() { "afxdp" } else { "afpacket" },
@@ -264,6 +296,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         stats_file: cfg.stats_file.clone(),
         socket: cfg.socket.clone(),
         info,
+        metrics: cfg.metrics,
+        drop_capture,
     };
     let result = daemon.run(&stop);
     for name in &restore_gro {

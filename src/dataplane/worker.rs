@@ -9,8 +9,23 @@ use arrayvec::ArrayVec;
 use crossbeam::channel;
 
 use super::driver::{Driver, Sink};
-use super::{Backend, FrameRef, DIRS};
-use crate::filter::{Event, Filter, Nanos, Policy, Reason, Stats, BATCH};
+use super::{Backend, DropTap, FrameRef, DIRS};
+use crate::filter::{Event, Filter, Nanos, Policy, Reason, Stats, Verdict, BATCH};
+
+/// What ties a worker to the control thread.
+#[derive(Clone, Copy)]
+pub struct Links<'a> {
+    /// Set when the worker is to stop.
+    pub stop: &'a AtomicBool,
+    /// New flies and suspected forgeries, for the log and the XDP map.
+    pub events: &'a channel::Sender<Event>,
+    /// Reloads.
+    pub commands: &'a channel::Receiver<WorkerCmd>,
+    /// The worker's counters, published every 100 ms.
+    pub report: &'a Mutex<WorkerReport>,
+    /// `--capture-drops`.
+    pub tap: Option<&'a DropTap>,
+}
 
 /// What the control thread asks of a worker.
 pub enum WorkerCmd {
@@ -27,6 +42,24 @@ pub struct WorkerReport {
     pub kernel_drops: u64,
     /// RSTs held in the delay queue.
     pub rst_queue: usize,
+    /// Per-source table: entries in use (idle ones not yet reclaimed
+    /// count), capacity.
+    pub sources: (usize, usize),
+    /// Flow table: entries in use (expired ones not yet reclaimed count),
+    /// capacity.
+    pub flows: (usize, usize),
+}
+
+impl WorkerReport {
+    /// Add another worker's report.
+    pub fn merge(&mut self, o: &WorkerReport) {
+        self.stats.merge(&o.stats);
+        self.tx_errors += o.tx_errors;
+        self.kernel_drops += o.kernel_drops;
+        self.rst_queue += o.rst_queue;
+        self.sources = (self.sources.0 + o.sources.0, self.sources.1 + o.sources.1);
+        self.flows = (self.flows.0 + o.flows.0, self.flows.1 + o.flows.1);
+    }
 }
 
 /// A backend as a driver's sink: forwarding transmits, dropping releases
@@ -34,6 +67,8 @@ pub struct WorkerReport {
 struct BackendSink<'a, B: ?Sized> {
     backend: &'a mut B,
     tx_errors: &'a mut u64,
+    /// `--capture-drops`.
+    tap: Option<&'a DropTap>,
 }
 
 impl<B: Backend + ?Sized> Sink<FrameRef> for BackendSink<'_, B> {
@@ -50,19 +85,32 @@ impl<B: Backend + ?Sized> Sink<FrameRef> for BackendSink<'_, B> {
             *self.tx_errors += 1;
         }
     }
+
+    fn decided(&mut self, f: &FrameRef, port: usize, now: Nanos, v: Verdict) {
+        if let (Verdict::Drop(r), Some(tap)) = (v, self.tap) {
+            tap.offer(port, now, r, self.backend.data(f));
+        }
+    }
 }
 
 /// One worker's loop. Returns when `stop` is set; frames still held for the
-/// RST delay are sent on the way out (they were accepted).
+/// RST delay are sent on the way out (they were accepted). Dropped frames
+/// are offered to `tap` (`--capture-drops`). In monitor mode
+/// (`filter.mode`) every frame is forwarded at once, whatever its verdict,
+/// and the filter's SYN-ACKs are not sent.
 pub fn worker_loop<B: Backend + ?Sized>(
     backend: &mut B,
     driver: &mut Driver<FrameRef>,
-    stop: &AtomicBool,
-    events: &channel::Sender<Event>,
-    commands: &channel::Receiver<WorkerCmd>,
-    report: &Mutex<WorkerReport>,
+    links: &Links<'_>,
     busy_poll: bool,
 ) -> io::Result<()> {
+    let Links {
+        stop,
+        events,
+        commands,
+        report,
+        tap,
+    } = *links;
     let mut tx_errors = 0u64;
     let mut last_report = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -80,6 +128,7 @@ pub fn worker_loop<B: Backend + ?Sized>(
             &mut BackendSink {
                 backend: &mut *backend,
                 tx_errors: &mut tx_errors,
+                tap,
             },
         );
         let mut got = 0;
@@ -97,6 +146,7 @@ pub fn worker_loop<B: Backend + ?Sized>(
             let mut sink = BackendSink {
                 backend: &mut *backend,
                 tx_errors: &mut tx_errors,
+                tap,
             };
             driver.dispatch(now, *dir, frames, &mut sink);
         }
@@ -131,6 +181,7 @@ pub fn worker_loop<B: Backend + ?Sized>(
     driver.finish(&mut BackendSink {
         backend: &mut *backend,
         tx_errors: &mut tx_errors,
+        tap,
     });
     backend.flush()?;
     publish(report, driver.filter(), tx_errors, backend.kernel_drops());
@@ -143,4 +194,8 @@ fn publish(report: &Mutex<WorkerReport>, filter: &Filter, tx_errors: u64, kernel
     r.tx_errors = tx_errors;
     r.kernel_drops = kernel_drops;
     r.rst_queue = filter.delayed_len();
+    let (sources, flows) = filter.table_usage();
+    let (sources_cap, flows_cap) = filter.table_capacity();
+    r.sources = (sources, sources_cap);
+    r.flows = (flows, flows_cap);
 }

@@ -153,7 +153,7 @@ pub enum Class {
 }
 
 impl Class {
-    const ALL: [Class; 3] = [Class::Unproven, Class::Proven, Class::Operator];
+    pub const ALL: [Class; 3] = [Class::Unproven, Class::Proven, Class::Operator];
 
     fn of_tag(t: u32) -> Class {
         match (t & CLASS_BITS) >> CLASS_SHIFT {

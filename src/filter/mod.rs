@@ -351,7 +351,11 @@ pub struct Stats {
     pub frames_lan: u64,
     pub forwarded: u64,
     pub delayed: u64,
+    /// Drops per reason, from both ports.
     pub drops: [u64; Reason::COUNT],
+    /// The part of `drops` that entered from the LAN (the rest entered
+    /// from the WAN: [`Stats::drop_count_from`]).
+    pub drops_lan: [u64; Reason::COUNT],
     /// New flies this worker made.
     pub flies_added: u64,
     /// Flies refused because the blacklist was full.
@@ -388,6 +392,23 @@ impl Stats {
         self.drops.iter().sum()
     }
 
+    /// Drops for `r` of frames that entered from `dir`.
+    pub fn drop_count_from(&self, dir: Direction, r: Reason) -> u64 {
+        let lan = self.drops_lan[r as usize];
+        match dir {
+            Direction::Lan => lan,
+            Direction::Wan => self.drops[r as usize] - lan,
+        }
+    }
+
+    #[inline(always)]
+    fn count_drop(&mut self, dir: Direction, r: Reason, n: u64) {
+        self.drops[r as usize] += n;
+        if dir == Direction::Lan {
+            self.drops_lan[r as usize] += n;
+        }
+    }
+
     /// Add another worker's counters.
     pub fn merge(&mut self, o: &Stats) {
         self.frames_wan += o.frames_wan;
@@ -395,6 +416,9 @@ impl Stats {
         self.forwarded += o.forwarded;
         self.delayed += o.delayed;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.drops_lan.iter_mut().zip(o.drops_lan.iter()) {
             *a += b;
         }
         self.flies_added += o.flies_added;
@@ -603,21 +627,27 @@ impl Filter {
         self.events.drain(..)
     }
 
-    /// The caller could not carry out `v` (the RST delay queue was full, the
-    /// frame did not fit a buffer): count it as a drop for `reason` instead.
-    pub fn overrule(&mut self, v: Verdict, reason: Reason) {
+    /// The caller could not carry out `v` for a frame that entered from
+    /// `dir` (the RST delay queue was full, the frame did not fit a
+    /// buffer): count it as a drop for `reason` instead.
+    pub fn overrule(&mut self, dir: Direction, v: Verdict, reason: Reason) {
         match v {
             Verdict::Forward => self.stats.forwarded -= 1,
             Verdict::Delay(_) => self.stats.delayed -= 1,
-            Verdict::Drop(r) => self.stats.drops[r as usize] -= 1,
+            Verdict::Drop(r) => {
+                self.stats.drops[r as usize] -= 1;
+                if dir == Direction::Lan {
+                    self.stats.drops_lan[r as usize] -= 1;
+                }
+            }
         }
-        self.stats.drops[reason as usize] += 1;
+        self.stats.count_drop(dir, reason, 1);
     }
 
     /// Count `n` frames the data path dropped before the filter saw them.
     pub fn count_drops(&mut self, dir: Direction, reason: Reason, n: u64) {
         self.count_frames(dir, n);
-        self.stats.drops[reason as usize] += n;
+        self.stats.count_drop(dir, reason, n);
     }
 
     /// Housekeeping: forget expired flows and idle sources. Not needed for
@@ -975,7 +1005,7 @@ impl Filter {
         match v {
             Verdict::Forward => self.stats.forwarded += 1,
             Verdict::Delay(_) => self.stats.delayed += 1,
-            Verdict::Drop(r) => self.stats.drops[r as usize] += 1,
+            Verdict::Drop(r) => self.stats.count_drop(dir, r, 1),
         }
         if pre.frag == wire::Frag::First && pre.is_ip() {
             self.remember_first_fragment(now, pre, v);

@@ -8,7 +8,7 @@
 use crate::addr::Addr;
 use crate::filter::blacklist::FlyPrefix;
 use crate::filter::lpm::PrefixMatcher;
-use crate::filter::verdict::Nanos;
+use crate::filter::verdict::{Nanos, Verdict};
 
 /// An address prefix (IPv4 prefixes are stored IPv4-mapped, length + 96).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,6 +290,39 @@ pub enum TunnelMode {
     Pass,
 }
 
+/// Whether the data path carries out the verdicts (`filter.mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Drops are dropped and accepted RSTs are held. Default.
+    #[default]
+    Enforce,
+    /// Every verdict is computed and counted as in `Enforce`, and flies
+    /// are recorded, but every frame is forwarded at once: a frame that
+    /// would be dropped passes, an RST that would be held passes without
+    /// its delay. The appliance sends none of its own frames (the SYN-ACK
+    /// cookies of `trap.proof = "handshake"` are counted, not sent), and
+    /// no fly is copied into the XDP program's map, so the kernel drops
+    /// nothing either. For trying a policy on live traffic.
+    Monitor,
+}
+
+impl Mode {
+    /// What the data path does with a frame the filter gave verdict `v`.
+    #[inline(always)]
+    pub fn enact(self, v: Verdict) -> Verdict {
+        match self {
+            Mode::Enforce => v,
+            Mode::Monitor => Verdict::Forward,
+        }
+    }
+
+    /// Whether the data path sends the frames the filter makes (SYN-ACKs)
+    /// and the XDP program drops flies.
+    pub fn enforces(self) -> bool {
+        self == Mode::Enforce
+    }
+}
+
 /// What a trap hit from a source that has not proved its address does
 /// (`trap.proof`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -497,6 +530,8 @@ pub struct Policy {
     /// Drop MPLS frames from the WAN whose label stack is not followed by
     /// IPv4 or IPv6 (`filter.mpls = "drop"`, default).
     pub mpls_drop_non_ip: bool,
+    /// Carry the verdicts out, or only count them (`filter.mode`).
+    pub mode: Mode,
     pub conntrack: Conntrack,
     pub tables: Tables,
 }
@@ -596,6 +631,7 @@ impl Default for Policy {
             drop_non_ip: false,
             tunnels: TunnelMode::Inspect,
             mpls_drop_non_ip: true,
+            mode: Mode::Enforce,
             conntrack: Conntrack::default(),
             tables: Tables::default(),
         }
@@ -605,6 +641,23 @@ impl Default for Policy {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn monitor_mode_forwards_every_verdict_at_once() {
+        use crate::filter::Reason;
+        let verdicts = [
+            Verdict::Forward,
+            Verdict::Drop(Reason::Trap),
+            Verdict::Delay(Nanos::from_millis(500)),
+        ];
+        for v in verdicts {
+            assert_eq!(Mode::Enforce.enact(v), v);
+            assert_eq!(Mode::Monitor.enact(v), Verdict::Forward, "{v:?}");
+        }
+        assert!(Mode::default().enforces());
+        assert!(!Mode::Monitor.enforces());
+        assert_eq!(Policy::default().mode, Mode::Enforce);
+    }
 
     fn a(s: &str) -> Addr {
         s.parse().unwrap()
