@@ -8,6 +8,7 @@
 //! lock-free.
 
 pub mod control;
+pub mod persist;
 pub mod stats;
 pub mod store;
 
