@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use flypaper::config;
 use flypaper::daemon::control::{self, Request};
+use flypaper::daemon::persist;
 use flypaper::replay::{self, FrameVerdict};
 use flypaper::Direction;
 
@@ -86,6 +87,12 @@ enum Cmd {
         /// stats, stop) talk to; root only.
         #[arg(long, value_name = "PATH", default_value = control::DEFAULT_SOCKET)]
         socket: PathBuf,
+        /// Where the flies are saved (DIR/flies.state, within a second of a
+        /// change and at stop) and restored from at start, so that they
+        /// survive a restart, a crash and a power loss; created 0700 if
+        /// missing.
+        #[arg(long, value_name = "DIR", default_value = persist::DEFAULT_DIR)]
+        state_dir: PathBuf,
     },
     /// Health checks of the running daemon, one line each (exit 1 if any fails).
     Status(Verb),
@@ -169,6 +176,7 @@ fn main() -> ExitCode {
             busy_poll,
             pin_maps,
             socket,
+            state_dir,
         } => {
             let policy = match load_policy(config.as_deref()) {
                 Ok(p) => p,
@@ -200,6 +208,7 @@ fn main() -> ExitCode {
                 config_file: config,
                 config_sha256,
                 socket: Some(socket),
+                state_dir: Some(state_dir),
             };
             match flypaper::dataplane::run(cfg) {
                 Ok(()) => ExitCode::SUCCESS,

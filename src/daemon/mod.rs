@@ -66,6 +66,8 @@ pub struct Daemon {
     pub stats_file: Option<PathBuf>,
     pub socket: Option<PathBuf>,
     pub info: RunInfo,
+    /// Saves the flies to the state directory (`persist`).
+    pub state: Option<persist::Saver>,
 }
 
 impl Daemon {
@@ -124,6 +126,9 @@ impl Daemon {
                     println!("XDP map reconciled: {added} flies added, {removed} removed");
                 }
             }
+            if let Some(s) = &mut self.state {
+                s.tick(&self.shared.blacklist);
+            }
             self.write_stats(false)?;
         }
         drop(server);
@@ -138,6 +143,9 @@ impl Daemon {
         let rest: Vec<Event> = self.events.try_iter().collect();
         for e in rest {
             self.on_event(e, &mut log);
+        }
+        if let Some(s) = self.state.take() {
+            s.finish(&self.shared.blacklist);
         }
         log.finish();
         self.write_stats(true)?;
@@ -319,6 +327,10 @@ impl Daemon {
                 proven
             ),
         );
+        if let Some(s) = &self.state {
+            let (ok, detail) = s.status();
+            check("state".into(), ok, detail);
+        }
         check(
             "uptime".into(),
             true,

@@ -28,7 +28,7 @@ mod afpacket;
 mod afxdp;
 mod worker;
 
-use crate::daemon::{Daemon, PortInfo, RunInfo};
+use crate::daemon::{persist, Daemon, PortInfo, RunInfo};
 pub use afpacket::{AfPacket, SLOT};
 use afxdp::open_afxdp;
 pub use afxdp::AfXdp;
@@ -97,6 +97,8 @@ pub struct RunConfig {
     pub config_sha256: Option<String>,
     /// The control socket to listen on (`None`: no verbs).
     pub socket: Option<PathBuf>,
+    /// Where the flies are saved and restored from (`None`: nowhere).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Bridge two interfaces until SIGINT or SIGTERM.
@@ -202,6 +204,18 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         );
     }
 
+    // The saved flies, before any worker looks at the blacklist.
+    let state = match &cfg.state_dir {
+        Some(dir) => {
+            persist::restore_at_start(dir, &shared.blacklist, prog.as_ref());
+            Some(persist::Saver::start(
+                dir.clone(),
+                shared.blacklist.generation(),
+            )?)
+        }
+        None => None,
+    };
+
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = channel::bounded::<Event>(4096);
     let busy_poll = cfg.busy_poll;
@@ -249,6 +263,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         stats_file: cfg.stats_file.clone(),
         socket: cfg.socket.clone(),
         info,
+        state,
     };
     let result = daemon.run(&stop);
     for name in &restore_gro {

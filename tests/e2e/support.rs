@@ -931,6 +931,12 @@ impl Appliance {
             "--stats-file".into(),
             stats_path.to_string_lossy().into_owned(),
         ];
+        // Flies are saved in the lab's scratch directory, not where a real
+        // appliance keeps them: one test's flies must not reach the next.
+        if !extra.contains(&"--state-dir") {
+            argv.push("--state-dir".into());
+            argv.push(lab.path("state").to_string_lossy().into_owned());
+        }
         argv.extend(extra.iter().map(|s| s.to_string()));
         let mut bg = Bg::spawn("flypaper", &argv);
         // The word, not the letters: "already bound" is not ready.
