@@ -735,6 +735,16 @@ mod test {
         UNIX_EPOCH + Duration::from_secs(secs)
     }
 
+    /// A directory with `flies` saved at monotonic 1000 s, Unix time
+    /// 1,700,000,000 s.
+    fn saved(name: &str) -> (TempDir, Nanos, Vec<FlyEntry>) {
+        let d = TempDir::new(name);
+        let now = Nanos(1000 * SEC);
+        let all = flies(now);
+        save(&d.0, &all, wall(1_700_000_000), now).unwrap();
+        (d, now, all)
+    }
+
     /// One fly of each kind: an unproven trap hit, a proven one over IPv6,
     /// an operator's block, ICMP and another protocol, a fly that never
     /// expires, and one expiring soon.
@@ -807,10 +817,7 @@ mod test {
 
     #[test]
     fn round_trip_keeps_every_field_and_the_remaining_lifetime() {
-        let d = TempDir::new("rt");
-        let now = Nanos(1000 * SEC);
-        let all = flies(now);
-        save(&d.0, &all, wall(1_700_000_000), now).unwrap();
+        let (d, now, all) = saved("rt");
         assert_eq!(
             fs::metadata(d.0.join(FILE)).unwrap().len() as usize,
             HEADER + all.len() * RECORD + TRAILER
@@ -846,10 +853,7 @@ mod test {
 
     #[test]
     fn expired_flies_are_dropped_and_counted() {
-        let d = TempDir::new("exp");
-        let now = Nanos(1000 * SEC);
-        let all = flies(now);
-        save(&d.0, &all, wall(1_700_000_000), now).unwrap();
+        let (d, _, all) = saved("exp");
         // 20 s later the 10 s fly is gone; an hour later all but the
         // endless one.
         let l = load(&d.0, wall(1_700_000_020), Nanos(1020 * SEC)).unwrap();
@@ -877,9 +881,7 @@ mod test {
     /// Damage a good file with `f`; load must refuse all of it, say `why`,
     /// and leave it under a corrupt- name with its bytes.
     fn refused(name: &str, f: impl FnOnce(&mut Vec<u8>), why: &str) {
-        let d = TempDir::new(name);
-        let now = Nanos(1000 * SEC);
-        save(&d.0, &flies(now), wall(1_700_000_000), now).unwrap();
+        let (d, now, _) = saved(name);
         let path = d.0.join(FILE);
         let mut b = fs::read(&path).unwrap();
         f(&mut b);
@@ -964,28 +966,19 @@ mod test {
 
     #[test]
     fn an_unwritable_directory_is_reported() {
-        let d = TempDir::new("ro");
-        let missing = d.0.join("no").join("such");
-        let e = save(
-            &missing,
-            &flies(Nanos(1000 * SEC)),
-            wall(1),
-            Nanos(1000 * SEC),
-        )
-        .unwrap_err();
+        let (d, now, all) = saved("ro");
+        let e = save(&d.0.join("no").join("such"), &all, wall(1), now).unwrap_err();
         assert!(e.to_string().contains("saving"), "{e}");
         assert!(e.to_string().contains(FILE), "{e}");
         // Nor a file where the directory should be.
         let file = d.0.join("plain");
         fs::write(&file, b"").unwrap();
-        assert!(save(&file, &[], wall(1), Nanos(SEC)).is_err());
+        assert!(save(&file, &[], wall(1), now).is_err());
         // A failed save leaves the last good file as it was.
-        let now = Nanos(1000 * SEC);
-        save(&d.0, &flies(now), wall(1_700_000_000), now).unwrap();
         fs::create_dir(d.0.join(TMP)).unwrap();
         assert!(save(&d.0, &[], wall(1_700_000_001), now).is_err());
         let l = load(&d.0, wall(1_700_000_000), now).unwrap();
-        assert_eq!(l.entries.len(), flies(now).len());
+        assert_eq!(l.entries.len(), all.len());
     }
 
     #[test]
