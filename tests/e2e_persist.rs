@@ -16,29 +16,6 @@ use flypaper::filter::Nanos;
 use serde_json::Value;
 use support::*;
 
-/// Each test once per backend: `name::afpacket` and `name::afxdp`.
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn afpacket() {
-                if backend_enabled(Backend::AfPacket) {
-                    super::$name(Backend::AfPacket);
-                }
-            }
-
-            #[test]
-            fn afxdp() {
-                if backend_enabled(Backend::AfXdp) {
-                    super::$name(Backend::AfXdp);
-                }
-            }
-        }
-    )*};
-}
-
 per_backend!(flies_survive_kill_and_restart);
 
 /// A CLI verb against the daemon's control socket (from the root
