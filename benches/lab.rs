@@ -858,9 +858,13 @@ fn run_flypaper(
         row.skipped = Some(format!("{}: {e}", cfg.display()));
         return;
     }
-    let (cfg_s, stats_s) = (
+    // Each run starts with no flies: a state directory of its own.
+    let state = dir.join(format!("state-{backend}"));
+    let _ = fs::remove_dir_all(&state);
+    let (cfg_s, stats_s, state_s) = (
         cfg.to_string_lossy().into_owned(),
         stats.to_string_lossy().into_owned(),
+        state.to_string_lossy().into_owned(),
     );
     let fp = env!("CARGO_BIN_EXE_flypaper");
     let mut app = match Bg::spawn(
@@ -883,6 +887,8 @@ fn run_flypaper(
             &cfg_s,
             "--stats-file",
             &stats_s,
+            "--state-dir",
+            &state_s,
             if busy_poll {
                 "--busy-poll"
             } else {

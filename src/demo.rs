@@ -149,6 +149,10 @@ impl Appliance {
             .arg(stats)
             .arg("--socket")
             .arg(socket)
+            // The demo's flies are its own: not saved where a real
+            // appliance keeps its state, and gone with the lab.
+            .arg("--state-dir")
+            .arg(lab.dir.join("state"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

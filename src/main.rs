@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use flypaper::config;
 use flypaper::daemon::control::{self, Request};
+use flypaper::daemon::persist;
 use flypaper::replay::{self, FrameVerdict};
 use flypaper::Direction;
 
@@ -107,6 +108,12 @@ enum Cmd {
         #[arg(long, value_name = "MB", default_value_t = 100,
               value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         capture_drops_max: u64,
+        /// Where the flies are saved (DIR/flies.state, within a second of a
+        /// change and at stop) and restored from at start, so that they
+        /// survive a restart, a crash and a power loss; created 0700 if
+        /// missing.
+        #[arg(long, value_name = "DIR", default_value = persist::DEFAULT_DIR)]
+        state_dir: PathBuf,
     },
     /// Health checks of the running daemon, one line each (exit 1 if any fails).
     Status(Verb),
@@ -198,6 +205,7 @@ fn main() -> ExitCode {
             capture_drops,
             capture_drops_rate,
             capture_drops_max,
+            state_dir,
         } => {
             let policy = match load_policy(config.as_deref()) {
                 Ok(p) => p,
@@ -235,6 +243,7 @@ fn main() -> ExitCode {
                     rate: capture_drops_rate,
                     max_bytes: capture_drops_max * 1_000_000,
                 }),
+                state_dir: Some(state_dir),
             };
             match flypaper::dataplane::run(cfg) {
                 Ok(()) => ExitCode::SUCCESS,

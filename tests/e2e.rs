@@ -22,29 +22,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-/// Each test once per backend: `name::afpacket` and `name::afxdp`.
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn afpacket() {
-                if backend_enabled(Backend::AfPacket) {
-                    super::$name(Backend::AfPacket);
-                }
-            }
-
-            #[test]
-            fn afxdp() {
-                if backend_enabled(Backend::AfXdp) {
-                    super::$name(Backend::AfXdp);
-                }
-            }
-        }
-    )*};
-}
-
 per_backend!(
     ping_and_transfer,
     workers_keep_flows,

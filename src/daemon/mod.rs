@@ -9,6 +9,7 @@
 
 pub mod control;
 pub mod metrics;
+pub mod persist;
 pub mod stats;
 pub mod store;
 
@@ -75,6 +76,8 @@ pub struct Daemon {
     pub metrics: Option<std::net::SocketAddr>,
     /// The dropped frames' pcapng writer (`--capture-drops`).
     pub drop_capture: Option<DropCapture>,
+    /// Saves the flies to the state directory (`persist`).
+    pub state: Option<persist::Saver>,
 }
 
 impl Daemon {
@@ -153,6 +156,9 @@ impl Daemon {
                     println!("XDP map reconciled: {added} flies added, {removed} removed");
                 }
             }
+            if let Some(s) = &mut self.state {
+                s.tick(&self.shared.blacklist);
+            }
             self.write_stats(false, &mut last_stats)?;
         }
         drop(server);
@@ -169,6 +175,9 @@ impl Daemon {
         let rest: Vec<Event> = self.events.try_iter().collect();
         for e in rest {
             self.on_event(e, &mut log);
+        }
+        if let Some(s) = self.state.take() {
+            s.finish(&self.shared.blacklist);
         }
         log.finish();
         // The workers are gone, and their taps: the writer finishes.
@@ -430,6 +439,10 @@ impl Daemon {
                 proven
             ),
         );
+        if let Some(s) = &self.state {
+            let (ok, detail) = s.status();
+            check("state".into(), ok, detail);
+        }
         check(
             "uptime".into(),
             true,
@@ -534,6 +547,7 @@ mod test {
             },
             metrics: None,
             drop_capture: None,
+            state: None,
         }
     }
 

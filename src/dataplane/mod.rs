@@ -31,7 +31,7 @@ pub mod dropcap;
 pub mod mem;
 mod worker;
 
-use crate::daemon::{Daemon, PortInfo, RunInfo};
+use crate::daemon::{persist, Daemon, PortInfo, RunInfo};
 pub use afpacket::{AfPacket, SLOT};
 use afxdp::open_afxdp;
 pub use afxdp::AfXdp;
@@ -105,6 +105,8 @@ pub struct RunConfig {
     pub metrics: Option<std::net::SocketAddr>,
     /// Write the dropped frames to a pcapng file.
     pub capture_drops: Option<DropCapConfig>,
+    /// Where the flies are saved and restored from (`None`: nowhere).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Bridge two interfaces until SIGINT or SIGTERM.
@@ -230,6 +232,18 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         );
     }
 
+    // The saved flies, before any worker looks at the blacklist.
+    let state = match &cfg.state_dir {
+        Some(dir) => {
+            persist::restore_at_start(dir, &shared.blacklist, prog.as_ref());
+            Some(persist::Saver::start(
+                dir.clone(),
+                shared.blacklist.generation(),
+            )?)
+        }
+        None => None,
+    };
+
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = channel::bounded::<Event>(4096);
     let busy_poll = cfg.busy_poll;
@@ -298,6 +312,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         info,
         metrics: cfg.metrics,
         drop_capture,
+        state,
     };
     let result = daemon.run(&stop);
     for name in &restore_gro {

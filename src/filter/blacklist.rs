@@ -362,6 +362,8 @@ pub struct Blacklist {
     key_mask: KeyMask,
     /// Occupied slots (live or expired, not tombstones).
     occupied: AtomicUsize,
+    /// Bumped by every write that changed the flies (see `generation`).
+    generation: AtomicU64,
     writer: Mutex<Index>,
 }
 
@@ -387,6 +389,7 @@ impl Blacklist {
             prefix,
             key_mask: KeyMask::new(prefix),
             occupied: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
             writer: Mutex::new(Index::default()),
         }
     }
@@ -418,6 +421,17 @@ impl Blacklist {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// A change counter: it moves whenever an insert, remove, clear or
+    /// sweep changed the flies, and only then, so the control thread can
+    /// tell cheaply whether the flies need saving again.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     #[inline]
@@ -698,6 +712,37 @@ impl Blacklist {
     /// that expires soonest.
     pub fn insert(&self, e: FlyEntry, now: Nanos) -> Insert {
         let mut ix = self.lock();
+        self.insert_locked(&mut ix, e, now)
+    }
+
+    /// `insert` for many flies under one lock, reporting each outcome:
+    /// for restoring a saved blacklist at start-up. The table lines of the
+    /// flies a few places ahead are prefetched, so that the random
+    /// accesses of a large restore overlap.
+    pub fn insert_many(
+        &self,
+        entries: &[FlyEntry],
+        now: Nanos,
+        mut each: impl FnMut(&FlyEntry, Insert),
+    ) {
+        const AHEAD: usize = 8;
+        let mut ix = self.lock();
+        for h in ix.heaps.iter_mut() {
+            h.reserve(entries.len().min(self.capacity));
+        }
+        for (i, e) in entries.iter().enumerate() {
+            if let Some(next) = entries.get(i + AHEAD) {
+                let h = self.hash_of(next.addr);
+                self.prefetch_entry(h);
+                self.prefetch(h);
+            }
+            let r = self.insert_locked(&mut ix, *e, now);
+            each(e, r);
+        }
+    }
+
+    /// `insert`, with the writer mutex held.
+    fn insert_locked(&self, ix: &mut Index, e: FlyEntry, now: Nanos) -> Insert {
         let (home, tag) = self.home_and_tag(e.addr);
         let mut free: Option<usize> = None;
         let mut i = home;
@@ -712,13 +757,18 @@ impl Blacklist {
             } else {
                 let d = self.read_slot(i, true);
                 if t & !CLASS_BITS == tag && d.addr == e.addr.0 {
-                    let merged = merge(to_entry(d), e, now);
+                    let old = to_entry(d);
+                    let merged = merge(old, e, now);
+                    if merged == old {
+                        return Insert::Updated;
+                    }
                     self.set_bit(e.addr);
                     self.write_slot(i, SlotData::of(&merged));
                     self.slots[i]
                         .tag
                         .store(with_class(tag, merged.class()), Ordering::Release);
-                    self.index(&mut ix, i, &merged);
+                    self.index(ix, i, &merged);
+                    self.changed();
                     return Insert::Updated;
                 }
                 if d.expires <= now.0 {
@@ -732,7 +782,7 @@ impl Blacklist {
         let i = match free {
             Some(i) if self.is_used(i) => i, // reclaiming an expired fly
             Some(i) if self.len() < self.capacity => i,
-            Some(i) => match self.victim(&mut ix, e.class()) {
+            Some(i) => match self.victim(ix, e.class()) {
                 Some((v, old)) => {
                     self.free_slot(v);
                     evicted = Some(old);
@@ -768,7 +818,8 @@ impl Blacklist {
         if !reclaim {
             self.occupied.fetch_add(1, Ordering::Relaxed);
         }
-        self.index(&mut ix, i, &e);
+        self.index(ix, i, &e);
+        self.changed();
         match evicted {
             Some(old) => Insert::Evicted(old),
             None => Insert::Added,
@@ -781,6 +832,7 @@ impl Blacklist {
         let _w = self.lock();
         let (i, d, _) = self.find(self.key(addr))?;
         self.free_slot(i);
+        self.changed();
         Some(to_entry(d))
     }
 
@@ -824,6 +876,9 @@ impl Blacklist {
         }
         self.bits_set.store(0, Ordering::Relaxed);
         self.occupied.store(0, Ordering::Relaxed);
+        if n > 0 {
+            self.changed();
+        }
         n
     }
 
@@ -858,6 +913,9 @@ impl Blacklist {
             }
         }
         let n = gone.len();
+        if n > 0 {
+            self.changed();
+        }
         gone.into_iter().for_each(&mut expired);
         n
     }
@@ -1272,6 +1330,73 @@ mod test {
         assert_eq!(b.clear(), 50);
         assert!(b.list(Nanos::ZERO).is_empty());
         assert!((0..50).all(|i| !b.is_fly(v4(i), Nanos::ZERO)));
+    }
+
+    #[test]
+    fn the_generation_moves_only_when_the_flies_change() {
+        let b = Blacklist::new(64, 15);
+        let now = Nanos::from_secs(1);
+        let g = |b: &Blacklist| b.generation();
+        let g0 = g(&b);
+        b.insert(fly(v4(1), 1, 10), now);
+        let g1 = g(&b);
+        assert!(g1 > g0, "a new fly");
+        // The same hit again, and a shorter one: nothing changes.
+        assert_eq!(b.insert(fly(v4(1), 1, 10), now), Insert::Updated);
+        assert_eq!(b.insert(fly(v4(1), 1, 5), now), Insert::Updated);
+        assert_eq!(g(&b), g1);
+        // A longer lock-out, a raised class: changes.
+        b.insert(fly(v4(1), 1, 20), now);
+        let g2 = g(&b);
+        assert!(g2 > g1);
+        b.insert(with_class(fly(v4(1), 1, 20), Class::Proven), now);
+        let g3 = g(&b);
+        assert!(g3 > g2);
+        // Removing nothing, sweeping nothing, clearing nothing: no change.
+        assert_eq!(b.remove(v4(2)), None);
+        assert_eq!(b.sweep(now, |_| {}), 0);
+        assert_eq!(g(&b), g3);
+        b.insert(fly(v4(2), 1, 10), now);
+        let g4 = g(&b);
+        assert!(b.remove(v4(2)).is_some());
+        let g5 = g(&b);
+        assert!(g5 > g4);
+        assert_eq!(b.sweep(Nanos::from_secs(100), |_| {}), 1);
+        let g6 = g(&b);
+        assert!(g6 > g5);
+        assert_eq!(b.clear(), 0);
+        assert_eq!(g(&b), g6);
+        b.insert(fly(v4(3), 1, 10), now);
+        let g7 = g(&b);
+        assert_eq!(b.clear(), 1);
+        assert!(g(&b) > g7);
+    }
+
+    #[test]
+    fn insert_many_is_insert_for_each() {
+        let now = Nanos::from_secs(1);
+        let entries: Vec<FlyEntry> = (0..300)
+            .map(|i| {
+                let c = [Class::Unproven, Class::Proven, Class::Operator][i as usize % 3];
+                with_class(fly(v4(i), 1, 100 + u64::from(i)), c)
+            })
+            .collect();
+        // 256 room for 300: the same evictions as one insert at a time.
+        let (one, many) = (Blacklist::new(256, 16), Blacklist::new(256, 16));
+        let singly: Vec<Insert> = entries.iter().map(|e| one.insert(*e, now)).collect();
+        let mut bulk = Vec::new();
+        many.insert_many(&entries, now, |e, r| bulk.push((e.addr, r)));
+        assert_eq!(bulk.len(), entries.len());
+        assert!(bulk.iter().zip(&entries).all(|((a, _), e)| *a == e.addr));
+        assert_eq!(bulk.iter().map(|(_, r)| *r).collect::<Vec<_>>(), singly);
+        let sorted = |b: &Blacklist| {
+            let mut l = b.list(now);
+            l.sort_by_key(|e| e.addr);
+            l
+        };
+        assert_eq!(sorted(&one), sorted(&many));
+        assert_eq!(many.len(), 256);
+        assert!(many.generation() > 0);
     }
 
     #[test]

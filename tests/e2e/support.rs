@@ -152,6 +152,32 @@ impl Backend {
 /// (`=1` turns them on, `=0` off).
 pub const AFXDP_BY_DEFAULT: bool = true;
 
+/// Each test once per backend: `name::afpacket` and `name::afxdp`.
+#[allow(unused_macros)]
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn afpacket() {
+                if backend_enabled(Backend::AfPacket) {
+                    super::$name(Backend::AfPacket);
+                }
+            }
+
+            #[test]
+            fn afxdp() {
+                if backend_enabled(Backend::AfXdp) {
+                    super::$name(Backend::AfXdp);
+                }
+            }
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use per_backend;
+
 /// Whether a test of `backend` runs (prints why not).
 pub fn backend_enabled(backend: Backend) -> bool {
     if !e2e_enabled() {
@@ -940,6 +966,12 @@ impl Appliance {
         if !extra.contains(&"--socket") {
             argv.push("--socket".into());
             argv.push(socket.to_string_lossy().into_owned());
+        }
+        // Flies are saved in the lab's scratch directory, not where a real
+        // appliance keeps them: one test's flies must not reach the next.
+        if !extra.contains(&"--state-dir") {
+            argv.push("--state-dir".into());
+            argv.push(lab.path("state").to_string_lossy().into_owned());
         }
         argv.extend(extra.iter().map(|s| s.to_string()));
         let mut bg = Bg::spawn("flypaper", &argv);
