@@ -417,9 +417,11 @@ fn print_text(req: &Request, d: &serde_json::Value) {
         Request::Stats => {
             let n = |k: &str| d[k].as_u64().unwrap_or(0);
             println!(
-                "frames wan {} lan {}, forwarded {}, delayed {}, flies {} (added {}, evicted {}, proven {}), rst queue {}",
+                "frames wan {} ({} bytes) lan {} ({} bytes), forwarded {}, delayed {}, flies {} (added {}, evicted {}, proven {}), rst queue {}",
                 n("frames_wan"),
+                n("bytes_wan"),
                 n("frames_lan"),
+                n("bytes_lan"),
                 n("forwarded"),
                 n("delayed"),
                 n("flies"),

@@ -126,6 +126,15 @@ fn the_worker_forwards_delays_answers_and_drops_through_the_driver() {
     assert_eq!(r.stats.drop_count(Reason::Trap), 1);
     assert_eq!(r.stats.drop_count(Reason::BogonSrc), 1);
     assert_eq!((r.stats.delayed, r.stats.synacks, r.rst_queue), (1, 1, 0));
+    // Bytes by the port they came in on: 2 LAN frames, 4 WAN frames.
+    let len = |f: Vec<u8>| f.len() as u64;
+    let lan = len(tcp(LAN_CLIENT, 40000, SERVER, 443, SYN))
+        + len(tcp(LAN_CLIENT, 40000, SERVER, 443, ACK));
+    let wan = len(tcp(SERVER, 443, LAN_CLIENT, 40000, SYN | ACK))
+        + len(tcp(SERVER, 443, LAN_CLIENT, 40000, RST | ACK))
+        + len(tcp_seq(SCANNER, 33000, "198.51.100.10", 139, SYN, 77, 0))
+        + len(tcp("10.0.0.1", 1, "198.51.100.10", 80, SYN));
+    assert_eq!((r.stats.bytes_lan, r.stats.bytes_wan), (lan, wan));
     assert!(
         matches!(ev_rx.try_recv(), Ok(Event::Lockout(e)) if e.addr == SCANNER.parse().unwrap())
     );

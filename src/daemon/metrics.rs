@@ -173,6 +173,13 @@ impl Snapshot {
                 vec![("wan", st.frames_wan), ("lan", st.frames_lan)],
             ),
             (
+                "bytes",
+                "Bytes of the frames that entered the appliance, by port.",
+                Counter,
+                "port",
+                vec![("wan", st.bytes_wan), ("lan", st.bytes_lan)],
+            ),
+            (
                 "malformed",
                 "Malformed frames, by what was wrong.",
                 Counter,

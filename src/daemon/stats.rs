@@ -27,6 +27,8 @@ struct FlyJson {
 struct StatsJson<'a> {
     frames_wan: u64,
     frames_lan: u64,
+    bytes_wan: u64,
+    bytes_lan: u64,
     forwarded: u64,
     delayed: u64,
     tx_errors: u64,
@@ -92,6 +94,8 @@ pub fn stats_json(
     let j = StatsJson {
         frames_wan: st.frames_wan,
         frames_lan: st.frames_lan,
+        bytes_wan: st.bytes_wan,
+        bytes_lan: st.bytes_lan,
         forwarded: st.forwarded,
         delayed: st.delayed,
         tx_errors,

@@ -349,6 +349,9 @@ impl Shared {
 pub struct Stats {
     pub frames_wan: u64,
     pub frames_lan: u64,
+    /// Bytes of those frames (as they entered).
+    pub bytes_wan: u64,
+    pub bytes_lan: u64,
     pub forwarded: u64,
     pub delayed: u64,
     /// Drops per reason, from both ports.
@@ -413,6 +416,8 @@ impl Stats {
     pub fn merge(&mut self, o: &Stats) {
         self.frames_wan += o.frames_wan;
         self.frames_lan += o.frames_lan;
+        self.bytes_wan += o.bytes_wan;
+        self.bytes_lan += o.bytes_lan;
         self.forwarded += o.forwarded;
         self.delayed += o.delayed;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
@@ -667,6 +672,7 @@ impl Filter {
         self.prepare(dir, frame, &mut pre, &mut outer);
         self.warm(&mut pre);
         self.count_frames(dir, 1);
+        self.count_bytes(dir, frame.len() as u64);
         let v = self.finish(now, dir, &pre, &outer, false);
         self.answer(dir, frame);
         v
@@ -711,6 +717,7 @@ impl Filter {
             // A fly made by an earlier frame of this chunk was not in the
             // bitmap when the chunk was prepared: look sources up fully then.
             self.count_frames(dir, chunk.len() as u64);
+            self.count_bytes(dir, chunk.iter().map(|f| f.len() as u64).sum());
             let flies_before = self.stats.flies_added;
             for (((p, o), v), f) in pre.iter().zip(outer.iter()).zip(out.iter_mut()).zip(chunk) {
                 let recheck = self.stats.flies_added != flies_before;
@@ -753,6 +760,14 @@ impl Filter {
         match dir {
             Direction::Wan => self.stats.frames_wan += n,
             Direction::Lan => self.stats.frames_lan += n,
+        }
+    }
+
+    #[inline(always)]
+    fn count_bytes(&mut self, dir: Direction, n: u64) {
+        match dir {
+            Direction::Wan => self.stats.bytes_wan += n,
+            Direction::Lan => self.stats.bytes_lan += n,
         }
     }
 
