@@ -336,8 +336,10 @@ static __always_inline int is_fly(union src_key *key, const struct fp_config *cf
 
 	if (!fly)
 		return 0;
-	if (bpf_ktime_get_ns() < fly->expires_ns)
+	if (bpf_ktime_get_ns() < fly->expires_ns) {
+		__sync_fetch_and_add(&fly->hits, 1);
 		return 1;
+	}
 	count(FP_CTR_FLY_EXPIRED);
 	return 0;
 }

@@ -52,6 +52,7 @@ struct fp_addr {
 /* What the flies map holds for one fly. */
 struct fp_fly {
 	__u64 expires_ns; /* CLOCK_MONOTONIC; the fly is dropped while now < expires_ns */
+	__u64 hits;       /* frames of it the program dropped (atomic add); userspace writes 0 */
 };
 
 /*

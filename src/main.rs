@@ -371,12 +371,13 @@ fn print_text(req: &Request, d: &serde_json::Value) {
     let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
     let fly_line = |f: &serde_json::Value| {
         format!(
-            "{:<28} {:<11} {:<16} {:<9} {:<21} {}",
+            "{:<28} {:<11} {:<16} {:<9} {:<21} {:>8} {}",
             s(&f["addr"]),
             s(&f["reason"]),
             s(&f["trigger"]),
             s(&f["class"]),
             s(&f["first_seen"]),
+            f["hits"].as_u64().unwrap_or(0),
             s(&f["expires"])
         )
     };
@@ -394,8 +395,8 @@ fn print_text(req: &Request, d: &serde_json::Value) {
                 return;
             }
             println!(
-                "{:<28} {:<11} {:<16} {:<9} {:<21} expires",
-                "address", "reason", "tried", "class", "first seen"
+                "{:<28} {:<11} {:<16} {:<9} {:<21} {:>8} expires",
+                "address", "reason", "tried", "class", "first seen", "hits"
             );
             for f in &flies {
                 println!("{}", fly_line(f));

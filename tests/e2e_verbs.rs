@@ -109,6 +109,8 @@ fn free_block_and_flush(b: Backend) {
         "{text}"
     );
     assert!(!ping_ok(&lab), "the fly's ping is dropped");
+    let hits = flies(&a)[0]["hits"].as_u64().unwrap();
+    assert!(hits >= 1, "the dropped ping is a hit: {hits}");
 
     // free: its traffic passes again at once.
     let out = a.verb(&["free", WAN_IP]);
@@ -137,6 +139,14 @@ fn free_block_and_flush(b: Backend) {
         (Some("operator"), Some("operator"))
     );
     assert!(!ping_ok(&lab), "a blocked host's ping is dropped");
+    assert!(
+        flies(&a)[0]["hits"].as_u64().unwrap() >= 1,
+        "counted where it was dropped (the XDP map on AF_XDP)"
+    );
+    // free lets its traffic through at once, in the XDP program too.
+    assert!(a.verb(&["free", WAN_IP]).ok());
+    assert!(ping_ok(&lab), "freed from the kernel map, the ping passes");
+    assert!(a.verb(&["block", WAN_IP, "--for", "10m"]).ok());
     let after = a.settled_stats();
     if b == Backend::AfXdp {
         assert!(

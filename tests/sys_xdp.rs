@@ -1886,3 +1886,28 @@ fn maps_pinned_for_operators_then_removed() {
     drop(guard);
     assert!(!dir.exists());
 }
+
+/// The program counts each fly's dropped frames in its map entry
+/// (`fp_fly.hits`), and userspace setting the fly again keeps the count.
+#[test]
+fn each_fly_counts_its_dropped_frames() {
+    use libbpf_rs::libbpf_sys::XDP_DROP;
+    if !prerequisites() {
+        return;
+    }
+    let prog = XdpProgram::load(64).unwrap();
+    let later = xdp::monotonic_ns() + 60_000_000_000;
+    let key = addr("192.0.2.9");
+    prog.set_fly(key, later).unwrap();
+    assert_eq!(prog.fly_value(key).unwrap().map(|v| v.hits), Some(0));
+    for _ in 0..3 {
+        assert_eq!(prog.test_run(&plain4("192.0.2.9")).unwrap(), XDP_DROP);
+    }
+    assert_eq!(prog.fly_value(key).unwrap().map(|v| v.hits), Some(3));
+    // Another source is no hit; a longer lock-out keeps the count.
+    let _ = prog.test_run(&plain4("192.0.2.10")).unwrap();
+    prog.set_fly(key, later + 1_000_000_000).unwrap();
+    let v = prog.fly_value(key).unwrap().unwrap();
+    assert_eq!((v.hits, v.expires_ns), (3, later + 1_000_000_000));
+    assert_eq!(prog.fly_value(addr("192.0.2.10")).unwrap(), None);
+}

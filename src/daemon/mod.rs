@@ -326,11 +326,22 @@ impl Daemon {
         match req {
             Request::Status => Response::ok(self.status(started)),
             Request::List => {
-                let mut flies = self.shared.blacklist.list(now);
-                flies.sort_by_key(|e| (e.first_seen, e.addr));
+                let mut flies = self.shared.blacklist.list_hits(now);
+                flies.sort_by_key(|(e, _)| (e.first_seen, e.addr));
                 let list: Vec<FlyJson> = flies
                     .iter()
-                    .map(|e| FlyJson::of(e, now, wall_now))
+                    .map(|(e, hits)| {
+                        // A fly in the XDP map is mostly dropped there.
+                        let kernel = self
+                            .prog
+                            .as_ref()
+                            .filter(|_| store::in_kernel(e))
+                            .and_then(|p| p.fly_value(e.addr.0).ok().flatten())
+                            .map_or(0, |v| v.hits);
+                        let mut j = FlyJson::of(e, now, wall_now);
+                        j.hits = hits + kernel;
+                        j
+                    })
                     .collect();
                 Response::ok(serde_json::json!({ "flies": list }))
             }
@@ -490,6 +501,9 @@ pub struct FlyJson {
     pub class: &'static str,
     pub proven: bool,
     pub first_seen: String,
+    /// Frames of it dropped since it became a fly (by the filter, and by
+    /// the XDP program for flies in its map).
+    pub hits: u64,
     pub expires: String,
 }
 
@@ -508,6 +522,7 @@ impl FlyJson {
             class: e.class().as_str(),
             proven: e.proven,
             first_seen: t(e.first_seen),
+            hits: 0,
             expires: t(e.expires),
         }
     }

@@ -295,6 +295,8 @@ struct Slot {
 struct Info {
     first_seen: AtomicU64,
     meta: AtomicU64,
+    /// Frames of this fly the filter dropped (`list` shows them).
+    hits: AtomicU64,
 }
 
 /// A consistent copy of a slot.
@@ -631,6 +633,31 @@ impl Blacklist {
         }
     }
 
+    /// As `listed_class`, counting a hit on the fly (a frame of it that
+    /// the filter drops).
+    #[inline]
+    pub fn hit_class(&self, key: Addr, h: u64, now: Nanos) -> Option<Class> {
+        match self.find_in(key, h, false) {
+            Some((i, d, c)) if d.expires > now.0 => {
+                self.info[i].hits.fetch_add(1, Ordering::Relaxed);
+                Some(c)
+            }
+            _ => None,
+        }
+    }
+
+    /// Every live fly at `now` with the frames of it the filter dropped.
+    pub fn list_hits(&self, now: Nanos) -> Vec<(FlyEntry, u64)> {
+        (0..self.slots.len())
+            .filter(|&i| self.is_used(i))
+            .map(|i| {
+                let e = to_entry(self.read_slot(i, true));
+                (e, self.info[i].hits.load(Ordering::Relaxed))
+            })
+            .filter(|(e, _)| e.expires > now && e.addr.0 != 0)
+            .collect()
+    }
+
     /// The class of the fly `addr` (any address) belongs to, if it is one.
     #[inline]
     pub fn fly_class(&self, addr: Addr, now: Nanos) -> Option<Class> {
@@ -811,6 +838,7 @@ impl Blacklist {
         let reclaim = self.is_used(i);
         self.set_bit(e.addr);
         self.write_slot(i, SlotData::of(&e));
+        self.info[i].hits.store(0, Ordering::Relaxed);
         // Publish the tag after the slot: a reader that sees the tag sees the slot.
         self.slots[i]
             .tag
@@ -1215,6 +1243,26 @@ mod test {
             ll,
             "link-local: the whole address"
         );
+    }
+
+    #[test]
+    fn hits_count_the_frames_of_a_fly_from_when_it_became_one() {
+        let b = Blacklist::new(16, 21);
+        let now = Nanos::from_secs(1);
+        let a = v4(3);
+        b.insert(fly(a, 1, 60), now);
+        let (key, h) = (b.key(a), b.hash_of(b.key(a)));
+        for _ in 0..5 {
+            assert_eq!(b.hit_class(key, h, now), Some(Class::Unproven));
+        }
+        assert_eq!(b.listed_class(key, h, now), Some(Class::Unproven), "no hit");
+        assert_eq!(b.list_hits(now), vec![(b.get(a, now).unwrap(), 5)]);
+        // A merge keeps them; a new fly in the freed slot starts at 0.
+        b.insert(with_class(fly(a, 1, 90), Class::Proven), now);
+        assert_eq!(b.list_hits(now)[0].1, 5);
+        b.remove(a);
+        b.insert(fly(a, 2, 60), now);
+        assert_eq!(b.list_hits(now)[0].1, 0);
     }
 
     #[test]

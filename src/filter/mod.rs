@@ -1074,7 +1074,7 @@ impl Filter {
         let fly = if recheck_fly {
             bl.fly_class(pre.src, now)
         } else if pre.maybe_fly {
-            bl.listed_class(pre.src_key, pre.src_hash, now)
+            bl.hit_class(pre.src_key, pre.src_hash, now)
         } else {
             None
         };

@@ -90,6 +90,8 @@ impl FlyKey {
 pub struct FlyValue {
     /// CLOCK_MONOTONIC ns; the source is a fly while `now < expires_ns`.
     pub expires_ns: u64,
+    /// Frames of the fly the program dropped (it adds atomically).
+    pub hits: u64,
 }
 
 /// The prefix length an IPv4 fly has until [`XdpProgram::set_prefixes`]:
@@ -789,8 +791,11 @@ impl XdpProgram {
     /// sources, so a key with host bits set never matches.
     pub fn set_fly(&self, addr: u128, expires_monotonic_ns: u64) -> Result<(), Error> {
         let key = FlyKey::new(addr);
+        // An update keeps the drops the program counted so far.
+        let hits = self.fly_value(addr)?.map_or(0, |v| v.hits);
         let value = FlyValue {
             expires_ns: expires_monotonic_ns,
+            hits,
         };
         self.flies
             .update(as_bytes(&key), as_bytes(&value), MapFlags::ANY)
@@ -803,13 +808,16 @@ impl XdpProgram {
     pub fn set_flies(&self, flies: &[(u128, u64)]) -> Result<(), Error> {
         const BATCH: usize = 4096;
         let mut keys = Vec::with_capacity(BATCH * 16);
-        let mut values = Vec::with_capacity(BATCH * 8);
+        let mut values = Vec::with_capacity(BATCH * std::mem::size_of::<FlyValue>());
         for chunk in flies.chunks(BATCH) {
             keys.clear();
             values.clear();
             for &(addr, exp) in chunk {
                 keys.extend_from_slice(&addr.to_be_bytes());
-                values.extend_from_slice(&exp.to_ne_bytes());
+                values.extend_from_slice(as_bytes(&FlyValue {
+                    expires_ns: exp,
+                    hits: 0,
+                }));
             }
             self.flies
                 .update_batch(
@@ -827,13 +835,22 @@ impl XdpProgram {
     /// The expiry of the prefix `addr` (masked, as for
     /// [`set_fly`](Self::set_fly)) if it is in the map (expired or not).
     pub fn fly(&self, addr: u128) -> Result<Option<u64>, Error> {
+        Ok(self.fly_value(addr)?.map(|v| v.expires_ns))
+    }
+
+    /// The map's entry for the prefix `addr`: its expiry and the frames of
+    /// it the program dropped.
+    pub fn fly_value(&self, addr: u128) -> Result<Option<FlyValue>, Error> {
         let key = FlyKey::new(addr);
-        let mut value = [0u8; 8];
+        let mut value = [0u8; std::mem::size_of::<FlyValue>()];
         match self
             .flies
             .lookup_into(as_bytes(&key), &mut value, MapFlags::ANY)
         {
-            Ok(true) => Ok(Some(u64::from_ne_bytes(value))),
+            Ok(true) => Ok(Some(FlyValue {
+                expires_ns: u64::from_ne_bytes(value[0..8].try_into().expect("8 bytes")),
+                hits: u64::from_ne_bytes(value[8..16].try_into().expect("8 bytes")),
+            })),
             Ok(false) => Ok(None),
             Err(e) => Err(Error::bpf("looking up a fly", e)),
         }
@@ -1268,8 +1285,9 @@ mod test {
         assert_eq!(size_of::<FlyKey>(), 16);
         assert_eq!(align_of::<FlyKey>(), 1);
         assert_eq!(offset_of!(FlyKey, addr), 0);
-        assert_eq!(size_of::<FlyValue>(), 8);
+        assert_eq!(size_of::<FlyValue>(), 16);
         assert_eq!(offset_of!(FlyValue, expires_ns), 0);
+        assert_eq!(offset_of!(FlyValue, hits), 8);
         assert_eq!(size_of::<PrefixConfig>(), 40);
         assert_eq!(align_of::<PrefixConfig>(), 8);
         assert_eq!(offset_of!(PrefixConfig, prefix_v4), 0);
@@ -1351,6 +1369,7 @@ mod test {
         assert_eq!(value("FP_MAX_MPLS_LABELS"), MAX_MPLS_LABELS);
         assert!(h.contains("struct fp_addr {\n\t__u8 addr[16];\n};"));
         assert!(h.contains("struct fp_fly {\n\t__u64 expires_ns;"));
+        assert!(h.contains("\t__u64 hits;"));
         let config: Vec<&str> = h
             .split("struct fp_config {\n")
             .nth(1)
