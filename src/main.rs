@@ -431,6 +431,21 @@ fn print_text(req: &Request, d: &serde_json::Value) {
                 n("flies_proven"),
                 n("rst_queue")
             );
+            let t = |k: &str| {
+                let v = &d["tables"][k];
+                format!("{}/{}", v[0], v[1])
+            };
+            println!(
+                "  tables: sources {}, flows {}, flies {}; evictions: sources {}, flows {}, fragments {}, flies {}; events lost {}",
+                t("sources"),
+                t("flows"),
+                t("flies"),
+                n("source_evictions"),
+                n("flow_evictions"),
+                n("fragment_evictions"),
+                n("flies_evicted"),
+                n("events_lost")
+            );
             if let Some(drops) = d["drops"].as_object() {
                 for (k, v) in drops.iter().filter(|(_, v)| v.as_u64() != Some(0)) {
                     println!("  drop {k:<20} {v}");

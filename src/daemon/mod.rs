@@ -276,10 +276,17 @@ impl Daemon {
         let now = Nanos(monotonic_ns());
         let counters = self.prog.as_ref().and_then(|p| p.counters().ok());
         let capture = self.drop_capture.as_ref().map(DropCapture::counts);
+        let bl = &self.shared.blacklist;
+        let tables = stats::Tables {
+            sources: t.sources,
+            flows: t.flows,
+            flies: (bl.len(), bl.capacity()),
+        };
         stats_json(
             &t.stats,
             (t.tx_errors, t.kernel_drops, t.rst_queue),
-            &self.shared.blacklist.list(now),
+            tables,
+            &bl.list(now),
             now,
             counters.as_ref(),
             capture.as_ref(),

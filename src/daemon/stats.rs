@@ -21,6 +21,16 @@ struct FlyJson {
     expires_in_s: u64,
 }
 
+/// Entries in use and capacity of each bounded table (the per-source
+/// and flow tables summed over the workers; entries not yet reclaimed
+/// count as in use).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct Tables {
+    pub sources: (usize, usize),
+    pub flows: (usize, usize),
+    pub flies: (usize, usize),
+}
+
 /// The stats file: every counter the filter keeps, the RST queue, the
 /// flies, and the XDP program's counters.
 #[derive(serde::Serialize)]
@@ -47,6 +57,8 @@ struct StatsJson<'a> {
     synacks_limited: u64,
     synacks_lost: u64,
     rst_queue: usize,
+    /// Each bounded table: entries in use and capacity.
+    tables: Tables,
     flies: usize,
     /// Addresses (or prefixes) of the flies.
     fly_list: Vec<String>,
@@ -62,6 +74,7 @@ struct StatsJson<'a> {
 pub fn stats_json(
     st: &Stats,
     (tx_errors, kernel_drops, rst_queue): (u64, u64, usize),
+    tables: Tables,
     flies: &[FlyEntry],
     now: Nanos,
     xdp: Option<&xdp::XdpCounters>,
@@ -121,6 +134,7 @@ pub fn stats_json(
         synacks_limited: st.synacks_limited,
         synacks_lost: st.synacks_lost,
         rst_queue,
+        tables,
         flies: flies.len(),
         fly_list: flies.iter().map(FlyEntry::target).collect(),
         fly_detail,
@@ -156,7 +170,20 @@ mod test {
             first_seen: Nanos::ZERO,
             expires: Nanos::from_secs(100),
         };
-        let j = stats_json(&st, (2, 5, 3), &[fly], Nanos::from_secs(40), None, None);
+        let tables = Tables {
+            sources: (7, 64),
+            flows: (9, 128),
+            flies: (1, 256),
+        };
+        let j = stats_json(
+            &st,
+            (2, 5, 3),
+            tables,
+            &[fly],
+            Nanos::from_secs(40),
+            None,
+            None,
+        );
         assert!(j.contains("\"kernel_drops\":5"));
         assert!(!j.contains("\"xdp\""));
         let x = xdp::XdpCounters {
@@ -169,7 +196,15 @@ mod test {
             skipped_queue: 1,
             ..Default::default()
         };
-        let jx = stats_json(&st, (0, 0, 0), &[], Nanos::ZERO, Some(&x), Some(&c));
+        let jx = stats_json(
+            &st,
+            (0, 0, 0),
+            Tables::default(),
+            &[],
+            Nanos::ZERO,
+            Some(&x),
+            Some(&c),
+        );
         let vx: serde_json::Value = serde_json::from_str(&jx).expect("valid JSON");
         assert_eq!(
             (
@@ -190,6 +225,8 @@ mod test {
         }
         assert!(j.starts_with('{') && j.ends_with('}'));
         let v: serde_json::Value = serde_json::from_str(&j).expect("valid JSON");
+        assert_eq!(v["tables"]["flows"], serde_json::json!([9, 128]));
+        assert_eq!(v["tables"]["flies"], serde_json::json!([1, 256]));
         assert_eq!(v["drops"]["trap"], 3);
         assert_eq!(v["malformed"]["bad-pppoe"], 6);
         assert_eq!(v["malformed"]["truncated"], 0);
