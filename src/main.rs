@@ -436,7 +436,7 @@ fn print_text(req: &Request, d: &serde_json::Value) {
                 format!("{}/{}", v[0], v[1])
             };
             println!(
-                "  tables: sources {}, flows {}, flies {}; evictions: sources {}, flows {}, fragments {}, flies {}; events lost {}",
+                "  tables: sources {}, flows {}, flies {}; evictions: sources {}, flows {}, fragments {}, flies {}; events lost {}, unsent {}",
                 t("sources"),
                 t("flows"),
                 t("flies"),
@@ -444,7 +444,8 @@ fn print_text(req: &Request, d: &serde_json::Value) {
                 n("flow_evictions"),
                 n("fragment_evictions"),
                 n("flies_evicted"),
-                n("events_lost")
+                n("events_lost"),
+                n("events_unsent")
             );
             if let Some(drops) = d["drops"].as_object() {
                 for (k, v) in drops.iter().filter(|(_, v)| v.as_u64() != Some(0)) {

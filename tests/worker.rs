@@ -139,3 +139,50 @@ fn the_worker_forwards_delays_answers_and_drops_through_the_driver() {
         matches!(ev_rx.try_recv(), Ok(Event::Lockout(e)) if e.addr == SCANNER.parse().unwrap())
     );
 }
+
+/// An event the control thread's queue has no room for is counted, never
+/// dropped silently (the fly is in the blacklist all the same).
+#[test]
+fn events_the_control_queue_cannot_take_are_counted() {
+    let filter = Filter::standalone(Policy::default(), 4);
+    let wire_state = Arc::new(Mutex::new(Wire::default()));
+    wire_state.lock().unwrap().incoming[0].push_back(tcp(SCANNER, 1, "198.51.100.10", 139, SYN));
+    let stop = Arc::new(AtomicBool::new(false));
+    // A queue of no room at all: every event is refused.
+    let (ev_tx, _ev_rx) = channel::bounded::<Event>(0);
+    let (_cmd_tx, cmd_rx) = channel::bounded::<WorkerCmd>(1);
+    let report = Arc::new(Mutex::new(WorkerReport::default()));
+    let worker = {
+        let (wire_state, stop, report) = (
+            Arc::clone(&wire_state),
+            Arc::clone(&stop),
+            Arc::clone(&report),
+        );
+        std::thread::spawn(move || {
+            let mut backend = MemBackend::new(wire_state);
+            let mut driver = Driver::new(filter);
+            let links = Links {
+                stop: &stop,
+                events: &ev_tx,
+                commands: &cmd_rx,
+                report: &report,
+                tap: None,
+            };
+            let r = worker_loop(&mut backend, &mut driver, &links, false);
+            (r, driver.filter().blacklist().len())
+        })
+    };
+    let t0 = Instant::now();
+    while wire_state.lock().unwrap().released < 1 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the trap SYN was not decided"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (r, flies) = worker.join().unwrap();
+    r.unwrap();
+    assert_eq!(flies, 1, "the fly is listed");
+    assert_eq!(report.lock().unwrap().events_unsent, 1);
+}

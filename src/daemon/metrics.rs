@@ -120,9 +120,15 @@ impl Snapshot {
             ),
             (
                 "events_lost",
-                "Events (new flies) the control thread's queue had no room for.",
+                "Events (new flies, suspects) a worker's per-batch queue had no room for.",
                 Counter,
                 st.events_lost,
+            ),
+            (
+                "events_unsent",
+                "Events the control thread's queue had no room for (the fly store reconciles the XDP map).",
+                Counter,
+                t.events_unsent,
             ),
             (
                 "blacklist_entries",

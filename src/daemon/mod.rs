@@ -284,7 +284,7 @@ impl Daemon {
         };
         stats_json(
             &t.stats,
-            (t.tx_errors, t.kernel_drops, t.rst_queue),
+            (t.tx_errors, t.kernel_drops, t.rst_queue, t.events_unsent),
             tables,
             &bl.list(now),
             now,

@@ -49,6 +49,8 @@ struct StatsJson<'a> {
     source_evictions: u64,
     flow_evictions: u64,
     events_lost: u64,
+    /// Events the control thread's queue had no room for.
+    events_unsent: u64,
     flies_added: u64,
     flies_refused: u64,
     flies_evicted: u64,
@@ -73,7 +75,7 @@ struct StatsJson<'a> {
 /// Everything the control thread knows, as the stats file's JSON.
 pub fn stats_json(
     st: &Stats,
-    (tx_errors, kernel_drops, rst_queue): (u64, u64, usize),
+    (tx_errors, kernel_drops, rst_queue, events_unsent): (u64, u64, usize, u64),
     tables: Tables,
     flies: &[FlyEntry],
     now: Nanos,
@@ -126,6 +128,7 @@ pub fn stats_json(
         source_evictions: st.source_evictions,
         flow_evictions: st.flow_evictions,
         events_lost: st.events_lost,
+        events_unsent,
         flies_added: st.flies_added,
         flies_refused: st.flies_refused,
         flies_evicted: st.flies_evicted,
@@ -177,7 +180,7 @@ mod test {
         };
         let j = stats_json(
             &st,
-            (2, 5, 3),
+            (2, 5, 3, 4),
             tables,
             &[fly],
             Nanos::from_secs(40),
@@ -198,7 +201,7 @@ mod test {
         };
         let jx = stats_json(
             &st,
-            (0, 0, 0),
+            (0, 0, 0, 0),
             Tables::default(),
             &[],
             Nanos::ZERO,
@@ -225,6 +228,7 @@ mod test {
         }
         assert!(j.starts_with('{') && j.ends_with('}'));
         let v: serde_json::Value = serde_json::from_str(&j).expect("valid JSON");
+        assert_eq!(v["events_unsent"], 4);
         assert_eq!(v["tables"]["flows"], serde_json::json!([9, 128]));
         assert_eq!(v["tables"]["flies"], serde_json::json!([1, 256]));
         assert_eq!(v["drops"]["trap"], 3);

@@ -42,6 +42,9 @@ pub struct WorkerReport {
     pub kernel_drops: u64,
     /// RSTs held in the delay queue.
     pub rst_queue: usize,
+    /// Events (new flies, suspects) the control thread's queue had no
+    /// room for.
+    pub events_unsent: u64,
     /// Per-source table: entries in use (idle ones not yet reclaimed
     /// count), capacity.
     pub sources: (usize, usize),
@@ -57,6 +60,7 @@ impl WorkerReport {
         self.tx_errors += o.tx_errors;
         self.kernel_drops += o.kernel_drops;
         self.rst_queue += o.rst_queue;
+        self.events_unsent += o.events_unsent;
         self.sources = (self.sources.0 + o.sources.0, self.sources.1 + o.sources.1);
         self.flows = (self.flows.0 + o.flows.0, self.flows.1 + o.flows.1);
     }
@@ -112,6 +116,7 @@ pub fn worker_loop<B: Backend + ?Sized>(
         tap,
     } = *links;
     let mut tx_errors = 0u64;
+    let mut events_unsent = 0u64;
     let mut last_report = 0u64;
     while !stop.load(Ordering::Relaxed) {
         // Between batches: a policy swap never splits one.
@@ -159,13 +164,20 @@ pub fn worker_loop<B: Backend + ?Sized>(
         tx_errors += backend.take_tx_errors();
         for e in driver.filter_mut().drain_events() {
             // Logs and the XDP map's fast path; the fly store reconciles
-            // the map with the blacklist, so a lost event costs a few
-            // seconds, not a fly.
-            let _ = events.try_send(e);
+            // the map with the blacklist, so an event that does not fit
+            // costs a few seconds, not a fly. Counted, never silent.
+            if events.try_send(e).is_err() {
+                events_unsent += 1;
+            }
         }
         if now.0 >= last_report + 100_000_000 {
             last_report = now.0;
-            publish(report, driver.filter(), tx_errors, backend.kernel_drops());
+            publish(
+                report,
+                driver.filter(),
+                (tx_errors, events_unsent),
+                backend.kernel_drops(),
+            );
         }
         if got == 0 {
             if busy_poll {
@@ -184,14 +196,25 @@ pub fn worker_loop<B: Backend + ?Sized>(
         tap,
     });
     backend.flush()?;
-    publish(report, driver.filter(), tx_errors, backend.kernel_drops());
+    publish(
+        report,
+        driver.filter(),
+        (tx_errors, events_unsent),
+        backend.kernel_drops(),
+    );
     Ok(())
 }
 
-fn publish(report: &Mutex<WorkerReport>, filter: &Filter, tx_errors: u64, kernel_drops: u64) {
+fn publish(
+    report: &Mutex<WorkerReport>,
+    filter: &Filter,
+    (tx_errors, events_unsent): (u64, u64),
+    kernel_drops: u64,
+) {
     let mut r = report.lock().unwrap_or_else(|e| e.into_inner());
     r.stats = filter.stats();
     r.tx_errors = tx_errors;
+    r.events_unsent = events_unsent;
     r.kernel_drops = kernel_drops;
     r.rst_queue = filter.delayed_len();
     let (sources, flows) = filter.table_usage();
