@@ -409,7 +409,14 @@ fn print_text(req: &Request, d: &serde_json::Value) {
         }
         Request::Block { .. } => {
             let b = &d["blocked"];
-            println!("blocked {} until {}", s(&b["addr"]), s(&b["expires"]));
+            match d["flies"].as_u64() {
+                Some(n) if n > 1 => println!(
+                    "blocked {} ({n} flies) until {}",
+                    s(&d["target"]),
+                    s(&b["expires"])
+                ),
+                _ => println!("blocked {} until {}", s(&b["addr"]), s(&b["expires"])),
+            }
         }
         Request::Flush => match d["freed"].as_u64() {
             Some(1) => println!("freed 1 fly"),

@@ -156,8 +156,11 @@ fn free_block_and_flush(b: Backend) {
     } else {
         assert!(after.drop("fly") > before.drop("fly"), "{after}");
     }
-    let out = a.verb(&["block", "198.51.100.0/24"]);
-    assert!(!out.ok() && out.stderr.contains("one fly prefix"), "{out}");
+    let out = a.verb(&["block", "198.51.100.0/23"]);
+    assert!(
+        !out.ok() && out.stderr.contains("at most 256 flies"),
+        "{out}"
+    );
 
     // flush: everything free again, in the kernel too.
     let out = a.verb(&["flush"]);
@@ -167,6 +170,16 @@ fn free_block_and_flush(b: Backend) {
         "flushed, the ping passes\n{}",
         a.transcript()
     );
+    assert!(flies(&a).is_empty());
+
+    // A prefix: a fly per address inside it; free of the prefix frees all.
+    let out = a.verb(&["block", "198.51.100.0/30", "--for", "10m"]);
+    assert!(out.ok() && out.stdout.contains("(4 flies)"), "{out}");
+    assert_eq!(flies(&a).len(), 4);
+    assert!(!ping_ok(&lab), "the wan host is inside the blocked /30");
+    let out = a.verb(&["free", "198.51.100.0/30"]);
+    assert!(out.ok(), "{out}");
+    assert!(ping_ok(&lab), "freed, the ping passes\n{}", a.transcript());
     assert!(flies(&a).is_empty());
     let st = json(&a.verb(&["stats", "--json"]));
     assert!(st["forwarded"].as_u64().unwrap() > 0, "{st}");

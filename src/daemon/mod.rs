@@ -368,11 +368,21 @@ impl Daemon {
             Request::Block { target, for_s } => {
                 let lockout = for_s.map_or(self.policy.lockout, Nanos::from_secs);
                 match self.store().block(&target, lockout, now) {
-                    Ok(e) => {
-                        println!("{}", e.lockout_line());
-                        Response::ok(
-                            serde_json::json!({ "blocked": FlyJson::of(&e, now, wall_now) }),
-                        )
+                    Ok(flies) => {
+                        let e = flies[0];
+                        if flies.len() == 1 {
+                            println!("{}", e.lockout_line());
+                        } else {
+                            println!(
+                                "lockout {target} ({} flies), blocked by the operator",
+                                flies.len()
+                            );
+                        }
+                        Response::ok(serde_json::json!({
+                            "blocked": FlyJson::of(&e, now, wall_now),
+                            "target": target,
+                            "flies": flies.len(),
+                        }))
                     }
                     Err(e) => Response::err(e),
                 }

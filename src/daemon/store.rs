@@ -19,6 +19,9 @@ use crate::filter::policy::Prefix;
 use crate::filter::{Class, FlyEntry, Insert, Nanos, Reason, Shared};
 use crate::sys::xdp::XdpProgram;
 
+/// The most flies one `block` of a prefix makes.
+pub const MAX_BLOCK: u64 = 256;
+
 /// A fly in the kernel map?
 pub fn in_kernel(e: &FlyEntry) -> bool {
     e.class() != Class::Unproven
@@ -131,49 +134,63 @@ impl FlyStore<'_> {
         Ok(freed)
     }
 
-    /// An operator's block of `target` (an address, or a prefix no shorter
-    /// than the fly prefix) for `lockout`.
-    pub fn block(&self, target: &str, lockout: Nanos, now: Nanos) -> Result<FlyEntry, String> {
+    /// An operator's block of `target` for `lockout`: an address (its fly
+    /// prefix: an IPv6 address blocks its /64), or a prefix, which is one
+    /// fly per fly prefix inside it (at most [`MAX_BLOCK`] of them: a
+    /// /24 of IPv4, a /52 of IPv6 with the default prefixes). Returns the
+    /// flies, the first with the prefix's start.
+    pub fn block(&self, target: &str, lockout: Nanos, now: Nanos) -> Result<Vec<FlyEntry>, String> {
         let bl = &self.shared.blacklist;
         let p = bl.prefix();
-        let addr = match parse_target(target)? {
-            Target::Addr(a) => a,
+        let (start, count) = match parse_target(target)? {
+            Target::Addr(a) => (bl.key(a), 1u64),
             Target::Prefix(pr) => {
-                let (len, fly) = if pr.addr().is_v4() {
+                let v4 = pr.addr().is_v4();
+                let (len, fly) = if v4 {
                     (pr.len128() - 96, p.v4)
                 } else {
                     (pr.len128(), p.v6)
                 };
-                if len < fly {
+                let bits = u32::from(fly.saturating_sub(len));
+                if bits > MAX_BLOCK.trailing_zeros() {
                     return Err(format!(
-                        "{target}: a block covers one fly prefix (/{fly} in this family, trap.prefix_v4/v6); for wider ranges use filter.bogon_src_extra"
+                        "{target}: a block takes at most {MAX_BLOCK} flies of /{fly} (trap.prefix_v4/v6); for a wider range use filter.bogon_src_extra and reload"
                     ));
                 }
-                pr.addr()
+                (bl.key(pr.addr()), 1u64 << bits)
             }
         };
-        let key = bl.key(addr);
-        let e = FlyEntry {
-            addr: key,
-            prefix: if key.is_v4() { p.v4 } else { p.v6 },
-            reason: Reason::Fly,
-            proto: None,
-            port: 0,
-            proven: false,
-            first_seen: now,
-            expires: now + lockout,
+        let full = if start.is_v4() {
+            128 - 96 - u32::from(p.v4)
+        } else {
+            128 - u32::from(p.v6)
         };
-        let stored = match bl.insert(e, now) {
-            Insert::Full => return Err("the blacklist is full of blocks".into()),
-            Insert::Evicted(old) => {
-                self.removed(&old);
-                e
-            }
-            Insert::Added => e,
-            Insert::Updated => bl.get(key, now).unwrap_or(e),
-        };
-        self.added(&stored)?;
-        Ok(stored)
+        let mut blocked = Vec::new();
+        for i in 0..count {
+            let key = Addr(start.0 + (u128::from(i) << full));
+            let e = FlyEntry {
+                addr: key,
+                prefix: if key.is_v4() { p.v4 } else { p.v6 },
+                reason: Reason::Fly,
+                proto: None,
+                port: 0,
+                proven: false,
+                first_seen: now,
+                expires: now + lockout,
+            };
+            let stored = match bl.insert(e, now) {
+                Insert::Full => return Err("the blacklist is full of blocks".into()),
+                Insert::Evicted(old) => {
+                    self.removed(&old);
+                    e
+                }
+                Insert::Added => e,
+                Insert::Updated => bl.get(key, now).unwrap_or(e),
+            };
+            self.added(&stored)?;
+            blocked.push(stored);
+        }
+        Ok(blocked)
     }
 
     /// Free every fly. Returns how many there were.
@@ -219,7 +236,7 @@ mod test {
 
     fn shared() -> Shared {
         let mut p = Policy::default();
-        p.tables.flies = 64;
+        p.tables.flies = 1024;
         Shared::new(&p, 1)
     }
 
@@ -257,24 +274,46 @@ mod test {
         assert_eq!(freed[0].addr, "203.0.113.2".parse().unwrap());
         assert!(st.free("bogus", now).is_err());
         // Blocks: an address, an IPv6 address (its /64), not a wide prefix.
-        let b = st.block("203.0.113.9", Nanos::from_secs(60), now).unwrap();
+        let b = st.block("203.0.113.9", Nanos::from_secs(60), now).unwrap()[0];
         assert_eq!(
             (b.class(), b.expires),
             (Class::Operator, Nanos::from_secs(70))
         );
         let b6 = st
             .block("2001:db8:0:7::5", Nanos::from_secs(60), now)
-            .unwrap();
+            .unwrap()[0];
         assert_eq!(b6.target(), "2001:db8:0:7::/64");
         assert!(s.blacklist.is_fly("2001:db8:0:7::99".parse().unwrap(), now));
+        // A prefix: one fly per fly prefix inside it, up to 256.
+        let all = st
+            .block("198.51.100.0/24", Nanos::from_secs(60), now)
+            .unwrap();
+        assert_eq!(all.len(), 256);
+        assert_eq!(all[0].addr, "198.51.100.0".parse().unwrap());
+        assert_eq!(all[255].addr, "198.51.100.255".parse().unwrap());
+        assert!(s.blacklist.is_fly("198.51.100.77".parse().unwrap(), now));
+        assert!(!s.blacklist.is_fly("198.51.101.1".parse().unwrap(), now));
+        let v6 = st
+            .block("2001:db8:0:100::/56", Nanos::from_secs(60), now)
+            .unwrap();
+        assert_eq!(v6.len(), 256);
+        assert_eq!(v6[1].target(), "2001:db8:0:101::/64");
+        assert!(s
+            .blacklist
+            .is_fly("2001:db8:0:1ff::1".parse().unwrap(), now));
         assert!(st
-            .block("203.0.113.0/24", Nanos::from_secs(60), now)
+            .block("203.0.112.0/23", Nanos::from_secs(60), now)
             .unwrap_err()
-            .contains("one fly prefix"));
-        assert!(st
-            .block("2001:db8:0:8::/64", Nanos::from_secs(60), now)
-            .is_ok());
-        assert_eq!(st.flush(), 4);
+            .contains("at most 256 flies"));
+        assert_eq!(
+            st.block("2001:db8:0:8::/64", Nanos::from_secs(60), now)
+                .unwrap()
+                .len(),
+            1
+        );
+        // free of the prefix frees them all.
+        assert_eq!(st.free("198.51.100.0/24", now).unwrap().len(), 256);
+        assert_eq!(st.flush(), 3 + 256);
         assert!(s.blacklist.list(now).is_empty());
     }
 
