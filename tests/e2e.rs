@@ -37,16 +37,6 @@ per_backend!(
     lan_address_from_the_wan_is_spoofed
 );
 
-fn lab_name(base: &str, b: Backend) -> String {
-    format!(
-        "{base}{}",
-        match b {
-            Backend::AfPacket => "p",
-            Backend::AfXdp => "x",
-        }
-    )
-}
-
 // ---------------------------------------------------------------------------
 // Traffic helpers
 

@@ -15,44 +15,11 @@ use std::time::Duration;
 
 use support::*;
 
-/// Each test once per backend: `name::afpacket` and `name::afxdp`.
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn afpacket() {
-                if backend_enabled(Backend::AfPacket) {
-                    super::$name(Backend::AfPacket);
-                }
-            }
-
-            #[test]
-            fn afxdp() {
-                if backend_enabled(Backend::AfXdp) {
-                    super::$name(Backend::AfXdp);
-                }
-            }
-        }
-    )*};
-}
-
 per_backend!(
     metrics_match_the_stats,
     dropped_frames_are_captured_with_their_reason,
     monitor_mode_forwards_what_it_would_drop
 );
-
-fn lab_name(base: &str, b: Backend) -> String {
-    format!(
-        "{base}{}",
-        match b {
-            Backend::AfPacket => "p",
-            Backend::AfXdp => "x",
-        }
-    )
-}
 
 /// Where the appliance serves its metrics, inside the fw namespace.
 const METRICS: &str = "127.0.0.1:9184";

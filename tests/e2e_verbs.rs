@@ -11,43 +11,11 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn afpacket() {
-                if backend_enabled(Backend::AfPacket) {
-                    super::$name(Backend::AfPacket);
-                }
-            }
-
-            #[test]
-            fn afxdp() {
-                if backend_enabled(Backend::AfXdp) {
-                    super::$name(Backend::AfXdp);
-                }
-            }
-        }
-    )*};
-}
-
 per_backend!(
     free_block_and_flush,
     reload_keeps_or_applies,
     status_and_stop
 );
-
-fn lab_name(base: &str, b: Backend) -> String {
-    format!(
-        "{base}{}",
-        match b {
-            Backend::AfPacket => "p",
-            Backend::AfXdp => "x",
-        }
-    )
-}
 
 const CONFIG: &str = "[filter]\nlan = [\"198.51.100.128/25\"]\n";
 

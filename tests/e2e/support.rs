@@ -178,6 +178,18 @@ macro_rules! per_backend {
 #[allow(unused_imports)]
 pub(crate) use per_backend;
 
+/// A lab name for a test run on backend `b`: `base` and the backend's
+/// letter, so that the two runs of one test never share a lab.
+pub fn lab_name(base: &str, b: Backend) -> String {
+    format!(
+        "{base}{}",
+        match b {
+            Backend::AfPacket => "p",
+            Backend::AfXdp => "x",
+        }
+    )
+}
+
 /// Whether a test of `backend` runs (prints why not).
 pub fn backend_enabled(backend: Backend) -> bool {
     if !e2e_enabled() {
