@@ -460,7 +460,7 @@ pub fn restore(
     let p = bl.prefix();
     let mut r = Restored::default();
     entries.retain_mut(|e| {
-        let len = if e.addr.is_v4() { p.v4 } else { p.v6 };
+        let len = p.len_of(e.addr);
         if e.prefix < len {
             r.dropped += 1;
             return false;

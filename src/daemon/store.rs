@@ -121,7 +121,7 @@ impl FlyStore<'_> {
             Target::Prefix(p) => bl
                 .list(now)
                 .into_iter()
-                .filter(|e| p.contains(e.addr) && p.len128() <= fly_len128(e))
+                .filter(|e| p.contains(e.addr) && p.len128() <= e.len128())
                 .filter_map(|e| bl.remove(e.addr))
                 .collect(),
         };
@@ -145,11 +145,11 @@ impl FlyStore<'_> {
         let (start, count) = match parse_target(target)? {
             Target::Addr(a) => (bl.key(a), 1u64),
             Target::Prefix(pr) => {
-                let v4 = pr.addr().is_v4();
-                let (len, fly) = if v4 {
-                    (pr.len128() - 96, p.v4)
+                let fly = p.len_of(pr.addr());
+                let len = if pr.addr().is_v4() {
+                    pr.len128() - 96
                 } else {
-                    (pr.len128(), p.v6)
+                    pr.len128()
                 };
                 let bits = u32::from(fly.saturating_sub(len));
                 if bits > MAX_BLOCK.trailing_zeros() {
@@ -170,7 +170,7 @@ impl FlyStore<'_> {
             let key = Addr(start.0 + (u128::from(i) << full));
             let e = FlyEntry {
                 addr: key,
-                prefix: if key.is_v4() { p.v4 } else { p.v6 },
+                prefix: p.len_of(key),
                 reason: Reason::Fly,
                 proto: None,
                 port: 0,
@@ -200,15 +200,6 @@ impl FlyStore<'_> {
             let _ = p.clear_flies();
         }
         n
-    }
-}
-
-/// A fly's prefix length out of 128 bits.
-fn fly_len128(e: &FlyEntry) -> u8 {
-    if e.addr.is_v4() {
-        96 + e.prefix
-    } else {
-        e.prefix
     }
 }
 

@@ -142,24 +142,6 @@ impl<T> Driver<T> {
         }
     }
 
-    /// Decide and dispatch owned frames (replay, tests): one batch of
-    /// [`BATCH`] at a time, `classify` then `dispatch`.
-    pub fn process(
-        &mut self,
-        now: Nanos,
-        dir: Direction,
-        frames: Vec<(T, &[u8])>,
-        sink: &mut impl Sink<T>,
-    ) {
-        let mut it = frames.into_iter().peekable();
-        while it.peek().is_some() {
-            let batch: Vec<(T, &[u8])> = it.by_ref().take(BATCH).collect();
-            let bytes: Vec<&[u8]> = batch.iter().map(|(_, d)| *d).collect();
-            self.classify(now, dir, &bytes);
-            self.dispatch(now, dir, batch.into_iter().map(|(f, _)| f), sink);
-        }
-    }
-
     /// Send every held frame at its release time (the frames were
     /// accepted): at stop, or at the end of a capture.
     pub fn finish(&mut self, sink: &mut impl Sink<T>) {

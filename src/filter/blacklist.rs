@@ -88,11 +88,11 @@ impl Default for FlyPrefix {
 }
 
 impl FlyPrefix {
-    /// The 128-bit prefix length for an address of this family.
+    /// The prefix length of a fly of `a`'s family, within the family.
     #[inline(always)]
-    pub const fn len128(self, v4: bool) -> u8 {
-        if v4 {
-            96 + self.v4
+    pub const fn len_of(self, a: Addr) -> u8 {
+        if a.is_v4() {
+            self.v4
         } else {
             self.v6
         }
@@ -193,6 +193,15 @@ pub struct FlyEntry {
 }
 
 impl FlyEntry {
+    /// The fly's prefix length out of 128 bits (IPv4 counts the mapping).
+    pub fn len128(&self) -> u8 {
+        if self.addr.is_v4() {
+            96 + self.prefix
+        } else {
+            self.prefix
+        }
+    }
+
     pub fn class(&self) -> Class {
         match (self.proto, self.proven) {
             (None, _) => Class::Operator,
@@ -218,15 +227,27 @@ impl FlyEntry {
     pub fn lockout_line(&self) -> String {
         let who = self.target();
         let mut line = match self.proto {
-            Some(Proto::Icmp) => format!("lockout {who}, who tried ICMP-type {}", self.port),
-            Some(Proto::Other(n)) => format!("lockout {who}, who tried IP-protocol {n}"),
-            Some(p) => format!("lockout {who}, who tried {}-port {}", p.as_str(), self.port),
+            Some(_) => format!(
+                "lockout {who}, who tried {}",
+                trigger(self.proto, self.port)
+            ),
             None => format!("lockout {who}, blocked by the operator"),
         };
         if self.class() == Class::Unproven {
             line.push_str(" (unproven)");
         }
         line
+    }
+}
+
+/// What a fly tried, as its log lines and `list` say it: `TCP-port 139`,
+/// `ICMP-type 8`, `IP-protocol 47`; `-` for an operator's block.
+pub fn trigger(proto: Option<Proto>, port: u16) -> String {
+    match proto {
+        Some(Proto::Icmp) => format!("ICMP-type {port}"),
+        Some(Proto::Other(n)) => format!("IP-protocol {n}"),
+        Some(p) => format!("{}-port {port}", p.as_str()),
+        None => "-".into(),
     }
 }
 
@@ -612,9 +633,7 @@ impl Blacklist {
     /// Lock-free.
     #[inline]
     pub fn is_fly(&self, addr: Addr, now: Nanos) -> bool {
-        let key = self.key(addr);
-        let h = self.hash_of(key);
-        self.maybe_fly_hashed(h) && self.is_listed_fly(key, h, now)
+        self.fly_class(addr, now).is_some()
     }
 
     /// The second half of `is_fly`, the table lookup, for a key and its

@@ -153,12 +153,6 @@ impl Trust {
         &self.lines[h.rotate_right(29) as usize & self.mask]
     }
 
-    /// Start loading the line of a source's prefix hash.
-    #[inline(always)]
-    pub fn prefetch(&self, h: u64) {
-        crate::sys::prefetch::prefetch(self.line(h));
-    }
-
     /// Start loading the LAN bitmap word of a source.
     #[inline(always)]
     pub fn prefetch_lan_bit(&self, h: u64, addr: crate::addr::Addr) {
