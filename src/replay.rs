@@ -22,6 +22,7 @@ use hashbrown::HashMap;
 
 use crate::capture::{self, PcapNgWriter, Reader};
 use crate::dataplane::driver::{Driver, Sink};
+use crate::filter::blacklist::trigger;
 use crate::filter::{Event, Filter, FlyEntry, Nanos, Policy, Reason, Stats, Verdict};
 use crate::Direction;
 
@@ -265,8 +266,8 @@ pub fn replay<R: Read, W: Write>(
                 Event::Lockout(e) => lockouts.push(e.lockout_line()),
                 Event::Evicted(_) => {}
                 Event::Suspect { addr, proto, port } => lockouts.push(format!(
-                    "suspect {addr}, who tried {}-port {port}: vouched for, not locked out",
-                    proto.as_str()
+                    "suspect {addr}, who tried {}: vouched for, not locked out",
+                    trigger(Some(proto), port)
                 )),
             }
         }

@@ -25,7 +25,8 @@ use serde::Serialize;
 
 use crate::dataplane::{DropCapture, WorkerCmd, WorkerReport};
 use crate::eventlog::{EventLog, Kind as LogKind};
-use crate::filter::{Event, FlyEntry, Nanos, Policy, Proto, Shared};
+use crate::filter::blacklist::trigger;
+use crate::filter::{Event, FlyEntry, Nanos, Policy, Shared};
 use crate::sys::{monotonic_ns, signal, xdp};
 use control::{Command, Request, Response};
 use stats::{stats_json, write_atomically};
@@ -497,16 +498,6 @@ fn stats_due(last: &mut Option<Instant>, now: Instant) -> bool {
     }
     *last = Some(now);
     true
-}
-
-/// "TCP-port 139", "ICMP-type 8", "IP-protocol 47".
-pub fn trigger(proto: Option<Proto>, port: u16) -> String {
-    match proto {
-        Some(Proto::Icmp) => format!("ICMP-type {port}"),
-        Some(Proto::Other(n)) => format!("IP-protocol {n}"),
-        Some(p) => format!("{}-port {port}", p.as_str()),
-        None => "-".into(),
-    }
 }
 
 /// One fly, as `list` shows it (wall-clock times, RFC 3339).

@@ -249,6 +249,16 @@ impl Pre {
         FlowKey::of_family(proto, self.src, self.sport, self.dst, self.dport, self.v6)
     }
 
+    /// The connection's four-tuple, from the sender (SYN cookies).
+    fn tuple(&self) -> Tuple {
+        Tuple {
+            src: self.src,
+            dst: self.dst,
+            sport: self.sport,
+            dport: self.dport,
+        }
+    }
+
     /// Mark the frame malformed, of kind `e`.
     #[cold]
     fn malformed(&mut self, e: wire::ParseError) {
@@ -1257,17 +1267,11 @@ impl Filter {
         let look = self.shared.trust.look(&TrustKey::new(h, src));
         // Nor may a hit lock out a prefix that holds a LAN host.
         if look.lan_address(now) || look.lan_prefix(now) || look.vouched(now) {
-            if self
-                .events
-                .try_push(Event::Suspect {
-                    addr: src,
-                    proto,
-                    port,
-                })
-                .is_err()
-            {
-                self.stats.events_lost += 1;
-            }
+            self.event(Event::Suspect {
+                addr: src,
+                proto,
+                port,
+            });
             return Verdict::Drop(Reason::Vouched);
         }
         let lockout = match self.policy.proof {
@@ -1292,11 +1296,7 @@ impl Filter {
     ) {
         let e = FlyEntry {
             addr: self.mask.key(src),
-            prefix: if src.is_v4() {
-                self.prefix.v4
-            } else {
-                self.prefix.v6
-            },
+            prefix: self.prefix.len_of(src),
             reason,
             proto: Some(proto),
             port,
@@ -1371,13 +1371,7 @@ impl Filter {
             self.stats.synacks_limited += 1;
             return;
         }
-        let t = Tuple {
-            src: ip.src,
-            dst: ip.dst,
-            sport: ip.sport,
-            dport: ip.dport,
-        };
-        self.pending_reply = Some(self.shared.cookies.make(now, &t, ip.seq));
+        self.pending_reply = Some(self.shared.cookies.make(now, &ip.tuple(), ip.seq));
     }
 
     /// An ACK from the WAN that belongs to no flow, to a trap port (or in
@@ -1397,13 +1391,7 @@ impl Filter {
         } else {
             return None;
         };
-        let t = Tuple {
-            src: ip.src,
-            dst: ip.dst,
-            sport: ip.sport,
-            dport: ip.dport,
-        };
-        if !self.shared.cookies.check(now, &t, ip.seq, ip.ack) {
+        if !self.shared.cookies.check(now, &ip.tuple(), ip.seq, ip.ack) {
             return None;
         }
         if self.never_block.contains(ip.src) || never_a_fly(ip.src) {
