@@ -28,75 +28,102 @@ fn flags_of(frame: &[u8]) -> u8 {
     t.flags
 }
 
+/// The real worker loop on its own thread over an in-memory wire, with
+/// the control thread's ends of its queues.
+struct Running {
+    wire: Arc<Mutex<Wire>>,
+    stop: Arc<AtomicBool>,
+    report: Arc<Mutex<WorkerReport>>,
+    events: channel::Receiver<Event>,
+    commands: channel::Sender<WorkerCmd>,
+    /// The loop's result and the flies listed when it ended.
+    thread: std::thread::JoinHandle<(std::io::Result<()>, usize)>,
+}
+
+impl Running {
+    /// Start a worker on `filter`; `event_room` is the control thread's
+    /// event queue (0: no room at all).
+    fn start(filter: Filter, event_room: usize) -> Running {
+        let wire = Arc::new(Mutex::new(Wire::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let report = Arc::new(Mutex::new(WorkerReport::default()));
+        let (ev_tx, events) = channel::bounded::<Event>(event_room);
+        let (commands, cmd_rx) = channel::bounded::<WorkerCmd>(4);
+        let thread = {
+            let (wire, stop, report) = (Arc::clone(&wire), Arc::clone(&stop), Arc::clone(&report));
+            std::thread::spawn(move || {
+                let mut backend = MemBackend::new(wire);
+                let mut driver = Driver::new(filter);
+                let links = Links {
+                    stop: &stop,
+                    events: &ev_tx,
+                    commands: &cmd_rx,
+                    report: &report,
+                    tap: None,
+                };
+                let r = worker_loop(&mut backend, &mut driver, &links, false);
+                (r, driver.filter().blacklist().len())
+            })
+        };
+        Running {
+            wire,
+            stop,
+            report,
+            events,
+            commands,
+            thread,
+        }
+    }
+
+    /// Hand `frame` to the worker on `port`.
+    fn arrive(&self, port: usize, frame: Vec<u8>) {
+        self.wire.lock().unwrap().incoming[port].push_back(frame);
+    }
+
+    /// Wait (5 s at most) until the wire shows `what`.
+    fn wait(&self, what: &str, f: &dyn Fn(&Wire) -> bool) {
+        let t0 = Instant::now();
+        while !f(&self.wire.lock().unwrap()) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "timed out waiting for {what}: {:?}",
+                self.wire.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Stop the worker; the flies listed when it ended.
+    fn stop(self) -> (Arc<Mutex<Wire>>, Arc<Mutex<WorkerReport>>, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        let (r, flies) = self.thread.join().unwrap();
+        r.unwrap();
+        (self.wire, self.report, flies)
+    }
+}
+
 #[test]
 fn the_worker_forwards_delays_answers_and_drops_through_the_driver() {
     let p = Policy {
         proof: Proof::Handshake,
         ..Policy::default()
     };
-    let filter = Filter::standalone(p.clone(), 3);
-    let wire_state = Arc::new(Mutex::new(Wire::default()));
-    {
-        let mut w = wire_state.lock().unwrap();
-        // A connection from the LAN, then the server's RST, a trap SYN and
-        // a bogon.
-        w.incoming[1].push_back(tcp(LAN_CLIENT, 40000, SERVER, 443, SYN));
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ev_tx, ev_rx) = channel::bounded::<Event>(64);
-    let (cmd_tx, cmd_rx) = channel::bounded::<WorkerCmd>(4);
-    let report = Arc::new(Mutex::new(WorkerReport::default()));
-    let worker = {
-        let (wire_state, stop, report) = (
-            Arc::clone(&wire_state),
-            Arc::clone(&stop),
-            Arc::clone(&report),
-        );
-        std::thread::spawn(move || {
-            let mut backend = MemBackend::new(wire_state);
-            let mut driver = Driver::new(filter);
-            let links = Links {
-                stop: &stop,
-                events: &ev_tx,
-                commands: &cmd_rx,
-                report: &report,
-                tap: None,
-            };
-            worker_loop(&mut backend, &mut driver, &links, false)
-        })
-    };
-    let wait = |what: &str, f: &dyn Fn(&Wire) -> bool| {
-        let t0 = Instant::now();
-        while !f(&wire_state.lock().unwrap()) {
-            assert!(
-                t0.elapsed() < Duration::from_secs(5),
-                "timed out waiting for {what}: {:?}",
-                wire_state.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    };
-    wait("the SYN", &|w| w.sent[0].len() == 1);
-    wire_state.lock().unwrap().incoming[0].push_back(tcp(
-        SERVER,
-        443,
-        LAN_CLIENT,
-        40000,
-        SYN | ACK,
-    ));
-    wait("the SYN-ACK", &|w| w.sent[1].len() == 1);
-    {
-        let mut w = wire_state.lock().unwrap();
-        w.incoming[1].push_back(tcp(LAN_CLIENT, 40000, SERVER, 443, ACK));
-        w.incoming[0].push_back(tcp(SERVER, 443, LAN_CLIENT, 40000, RST | ACK));
-        w.incoming[0].push_back(tcp_seq(SCANNER, 33000, "198.51.100.10", 139, SYN, 77, 0));
-        w.incoming[0].push_back(tcp("10.0.0.1", 1, "198.51.100.10", 80, SYN));
-    }
+    let w = Running::start(Filter::standalone(p.clone(), 3), 64);
+    // A connection from the LAN, then the server's RST, a trap SYN and a
+    // bogon.
+    w.arrive(1, tcp(LAN_CLIENT, 40000, SERVER, 443, SYN));
+    w.wait("the SYN", &|w| w.sent[0].len() == 1);
+    w.arrive(0, tcp(SERVER, 443, LAN_CLIENT, 40000, SYN | ACK));
+    w.wait("the SYN-ACK", &|w| w.sent[1].len() == 1);
+    w.arrive(1, tcp(LAN_CLIENT, 40000, SERVER, 443, ACK));
+    w.arrive(0, tcp(SERVER, 443, LAN_CLIENT, 40000, RST | ACK));
+    w.arrive(0, tcp_seq(SCANNER, 33000, "198.51.100.10", 139, SYN, 77, 0));
+    w.arrive(0, tcp("10.0.0.1", 1, "198.51.100.10", 80, SYN));
     let sent_at = Instant::now();
     // The SYN-ACK answering the trap leaves by the WAN port, at once.
-    wait("the SYN-ACK", &|w| w.sent[0].len() == 3);
+    w.wait("the SYN-ACK", &|w| w.sent[0].len() == 3);
     // The RST is held 500 ms, then sent on to the LAN.
-    wait("the delayed RST", &|w| w.sent[1].len() == 2);
+    w.wait("the delayed RST", &|w| w.sent[1].len() == 2);
     assert!(
         sent_at.elapsed() >= Duration::from_millis(450),
         "{:?}",
@@ -104,12 +131,12 @@ fn the_worker_forwards_delays_answers_and_drops_through_the_driver() {
     );
     // A reload between batches, acknowledged.
     let (tx, rx) = channel::bounded(1);
-    cmd_tx.send(WorkerCmd::Reload(Arc::new(p), tx)).unwrap();
+    w.commands.send(WorkerCmd::Reload(Arc::new(p), tx)).unwrap();
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Ok(()));
-    stop.store(true, Ordering::SeqCst);
-    worker.join().unwrap().unwrap();
+    let events = w.events.clone();
+    let (wire, report, _) = w.stop();
 
-    let w = wire_state.lock().unwrap();
+    let w = wire.lock().unwrap();
     assert_eq!(
         flags_of(&w.sent[0][0]),
         SYN,
@@ -136,7 +163,7 @@ fn the_worker_forwards_delays_answers_and_drops_through_the_driver() {
         + len(tcp("10.0.0.1", 1, "198.51.100.10", 80, SYN));
     assert_eq!((r.stats.bytes_lan, r.stats.bytes_wan), (lan, wan));
     assert!(
-        matches!(ev_rx.try_recv(), Ok(Event::Lockout(e)) if e.addr == SCANNER.parse().unwrap())
+        matches!(events.try_recv(), Ok(Event::Lockout(e)) if e.addr == SCANNER.parse().unwrap())
     );
 }
 
@@ -144,45 +171,11 @@ fn the_worker_forwards_delays_answers_and_drops_through_the_driver() {
 /// dropped silently (the fly is in the blacklist all the same).
 #[test]
 fn events_the_control_queue_cannot_take_are_counted() {
-    let filter = Filter::standalone(Policy::default(), 4);
-    let wire_state = Arc::new(Mutex::new(Wire::default()));
-    wire_state.lock().unwrap().incoming[0].push_back(tcp(SCANNER, 1, "198.51.100.10", 139, SYN));
-    let stop = Arc::new(AtomicBool::new(false));
     // A queue of no room at all: every event is refused.
-    let (ev_tx, _ev_rx) = channel::bounded::<Event>(0);
-    let (_cmd_tx, cmd_rx) = channel::bounded::<WorkerCmd>(1);
-    let report = Arc::new(Mutex::new(WorkerReport::default()));
-    let worker = {
-        let (wire_state, stop, report) = (
-            Arc::clone(&wire_state),
-            Arc::clone(&stop),
-            Arc::clone(&report),
-        );
-        std::thread::spawn(move || {
-            let mut backend = MemBackend::new(wire_state);
-            let mut driver = Driver::new(filter);
-            let links = Links {
-                stop: &stop,
-                events: &ev_tx,
-                commands: &cmd_rx,
-                report: &report,
-                tap: None,
-            };
-            let r = worker_loop(&mut backend, &mut driver, &links, false);
-            (r, driver.filter().blacklist().len())
-        })
-    };
-    let t0 = Instant::now();
-    while wire_state.lock().unwrap().released < 1 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "the trap SYN was not decided"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    stop.store(true, Ordering::SeqCst);
-    let (r, flies) = worker.join().unwrap();
-    r.unwrap();
+    let w = Running::start(Filter::standalone(Policy::default(), 4), 0);
+    w.arrive(0, tcp(SCANNER, 1, "198.51.100.10", 139, SYN));
+    w.wait("the trap SYN's drop", &|w| w.released == 1);
+    let (_, report, flies) = w.stop();
     assert_eq!(flies, 1, "the fly is listed");
     assert_eq!(report.lock().unwrap().events_unsent, 1);
 }
