@@ -763,3 +763,40 @@ fn udp_traps_make_unproven_flies_and_respect_vouching() {
     );
     assert_eq!(l.fly(SCANNER).unwrap().class(), Class::Unproven);
 }
+
+/// The defences hold behind a tag stack too: a forged hit with a vouched
+/// address inside two VLAN tags is `vouched`, a LAN address inside one is
+/// `spoofed`, and a real SYN inside a tag gets its SYN-ACK in the same tag.
+#[test]
+fn the_defences_hold_inside_vlan_tags() {
+    let mut l = Lab::handshake();
+    assert_eq!(
+        l.lan(&vlan(udp(LAN_CLIENT, 40000, RESOLVER, 53, b"q"), 7)),
+        Verdict::Forward
+    );
+    assert_eq!(
+        l.wan(&vlan(udp(RESOLVER, 53, LAN_CLIENT, 40000, b"a"), 7)),
+        Verdict::Forward
+    );
+    let forged = vlan(vlan(tcp(RESOLVER, 4444, LAN_SERVER, 139, SYN), 7), 100);
+    assert_eq!(l.wan(&forged), DROP(Reason::Vouched));
+    assert!(!l.is_fly(RESOLVER));
+    assert_eq!(
+        l.wan(&vlan(tcp(LAN_CLIENT, 1, LAN_SERVER, 139, SYN), 7)),
+        DROP(Reason::Spoofed)
+    );
+    assert!(!l.is_fly(LAN_CLIENT));
+    l.sent();
+    assert_eq!(
+        l.wan(&vlan(
+            tcp_seq(SCANNER, 33000, LAN_SERVER, 139, SYN, 9, 0),
+            7
+        )),
+        DROP(Reason::Trap)
+    );
+    let sent = l.sent();
+    assert_eq!(sent.len(), 1);
+    let s = wire::parse(&sent[0].1).unwrap();
+    assert_eq!(s.vlan_tags, 1, "the SYN-ACK keeps the SYN's tag");
+    assert_eq!(&sent[0].1[12..16], &[0x81, 0x00, 0x00, 0x07]);
+}
